@@ -1,0 +1,156 @@
+//! Command-line interface: clap definitions and the subcommands `run` and
+//! `check`. Binary-only, so the library never depends on clap.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use faultline::analysis;
+use faultline::model::Scenario;
+use faultline::report;
+use faultline::time::{parse_duration, SimDuration};
+
+/// Simulate cascading server failures from a TOML scenario file.
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate a scenario once, print a summary and write timeseries.csv,
+    /// nodes.csv and summary.json.
+    Run(RunArgs),
+    /// Validate a scenario and print a static capacity analysis per service:
+    /// offered load, capacity, utilization, and the utilization the
+    /// survivors would see after losing 1, 2, ... nodes. Exits 1 if a
+    /// service is over capacity with every node up.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Scenario file (TOML), e.g. models/three-node-lb.toml.
+    scenario: PathBuf,
+    /// Base seed of the random streams (overrides `simulation.seed`). The
+    /// same scenario and seed give byte-identical output.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Output folder [default: output/<scenario name>/]. Created if missing;
+    /// existing files of the same names are replaced.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Simulated duration (overrides `simulation.duration`), e.g. "10m", "90s".
+    #[arg(long, value_name = "D")]
+    duration: Option<String>,
+    /// Print nothing on success (files are still written).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+}
+
+pub fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn load(path: &Path) -> Result<Scenario> {
+    Ok(Scenario::from_file(path)?)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let mut scenario = load(&args.scenario)?;
+    if let Some(seed) = args.seed {
+        scenario.simulation.seed = seed;
+    }
+    if let Some(text) = &args.duration {
+        let d = parse_duration(text).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+        apply_duration(&mut scenario, d)?;
+    }
+    let record = faultline::run(&scenario, 0)?;
+    let dir = args.out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    report::write_files(&dir, &report::run_files(&record))
+        .with_context(|| format!("writing results to {}", dir.display()))?;
+    if !args.quiet {
+        print!("{}", report::summary_text(&record));
+        println!("  wrote      {}/{{timeseries.csv, nodes.csv, summary.json}}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
+    let sim = &mut scenario.simulation;
+    if d.is_zero() {
+        bail!("--duration: must be > 0");
+    }
+    if sim.warmup >= d {
+        bail!("--duration: {d} is not longer than the scenario's warm-up ({})", sim.warmup);
+    }
+    if d.0 / sim.bin.0 > 10_000_000 {
+        bail!("--duration: {d} at {} bins would make more than 10 million rows", sim.bin);
+    }
+    sim.duration = d;
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let scenario = load(&args.scenario)?;
+    let caps = analysis::capacity(&scenario);
+    println!("{}: valid scenario, {} simulated, seed {}", scenario.name, scenario.simulation.duration, scenario.simulation.seed);
+    let mut overloaded = false;
+    for c in &caps {
+        println!();
+        println!(
+            "service {}: {} nodes x {} workers, mean service time {}",
+            c.service,
+            c.nodes,
+            c.workers,
+            SimDuration::from_secs_f64(c.mean_service_s)
+        );
+        if c.peak_offered_rps == 0.0 {
+            println!("  no traffic reaches this service");
+            continue;
+        }
+        let load = if (c.peak_offered_rps - c.mean_offered_rps).abs() > 1e-9 {
+            format!("{:.1} req/s at peak ({:.1} req/s on average)", c.peak_offered_rps, c.mean_offered_rps)
+        } else {
+            format!("{:.1} req/s", c.peak_offered_rps)
+        };
+        println!("  offered load  {load}");
+        println!("  capacity      {:.1} req/s ({:.1} per node)", c.capacity_rps, c.capacity_rps / c.nodes as f64);
+        println!("  utilization   {:.1}%{}", c.utilization * 100.0, flag(c.utilization));
+        for (k, u) in &c.after_losing {
+            println!(
+                "  lose {k} node{}   survivors at {:.1}%{}",
+                if *k == 1 { " " } else { "s" },
+                u * 100.0,
+                flag(*u)
+            );
+        }
+        match c.breaking_point() {
+            Some(0) => {
+                overloaded = true;
+                println!("  => OVERLOADED with every node up: queues grow without bound");
+            }
+            Some(k) => println!("  => survives losing {} node(s); losing {k} pushes the survivors past 100%", k - 1),
+            None => println!("  => survives losing any {} of {} nodes", c.nodes - 1, c.nodes),
+        }
+    }
+    Ok(if overloaded { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn flag(u: f64) -> &'static str {
+    if u >= 1.0 { "  OVER CAPACITY" } else if u >= 0.85 { "  (hot)" } else { "" }
+}

@@ -1,0 +1,9 @@
+//! Components: the state machines and pure policies of the modelled system
+//! (traffic sources, service-time samplers, balancers, nodes). They take the
+//! current time and their random stream as arguments and return outcomes;
+//! they never touch the engine. The `sim` layer turns outcomes into events.
+
+pub mod arrivals;
+pub mod balancer;
+pub mod node;
+pub mod service_time;

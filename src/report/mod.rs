@@ -1,0 +1,289 @@
+//! Output files of a run: pure serialisers from a finished [`RunRecord`] to
+//! bytes (CSV, JSON, the terminal summary), and the one place that writes
+//! files, atomically (temp file + rename).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::metrics::{RunRecord, RunSummary};
+use crate::time::SimTime;
+
+/// Exact decimal seconds from nanoseconds, without float noise: "1.5", "60".
+pub fn secs_text(ns: u64) -> String {
+    let whole = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        let text = format!("{whole}.{frac:09}");
+        text.trim_end_matches('0').to_string()
+    }
+}
+
+/// Fixed-precision float for CSV cells; empty when there is no value.
+fn num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => {
+            let text = format!("{x:.6}");
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            if text == "-0" { "0".to_string() } else { text.to_string() }
+        }
+        _ => String::new(),
+    }
+}
+
+fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).expect("writing to memory");
+    for row in rows {
+        w.write_record(&row).expect("writing to memory");
+    }
+    w.into_inner().expect("flushing to memory")
+}
+
+pub const TIMESERIES_COLUMNS: [&str; 15] = [
+    "run",
+    "seed",
+    "bin",
+    "t_start_s",
+    "t_end_s",
+    "warmup",
+    "offered",
+    "completed",
+    "failed_timeout",
+    "failed_rejected",
+    "late_responses",
+    "in_flight",
+    "goodput_rps",
+    "latency_p50_ms",
+    "latency_p99_ms",
+];
+
+/// `timeseries.csv`: one row per bin.
+pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
+    let warmup_end = SimTime::ZERO + r.warmup;
+    let rows = r.bins.iter().enumerate().map(|(i, b)| {
+        let width = (b.end - b.start).as_secs_f64();
+        vec![
+            r.run_index.to_string(),
+            r.seed.to_string(),
+            i.to_string(),
+            secs_text(b.start.0),
+            secs_text(b.end.0),
+            ((b.start < warmup_end) as u8).to_string(),
+            b.offered.to_string(),
+            b.completed.to_string(),
+            b.failed_timeout.to_string(),
+            b.failed_rejected.to_string(),
+            b.late_responses.to_string(),
+            b.in_flight.to_string(),
+            num((width > 0.0).then(|| b.completed as f64 / width)),
+            num(b.latency_p50.map(|d| d.as_millis_f64())),
+            num(b.latency_p99.map(|d| d.as_millis_f64())),
+        ]
+    });
+    csv_bytes(&TIMESERIES_COLUMNS, rows)
+}
+
+pub const NODES_COLUMNS: [&str; 13] = [
+    "run",
+    "seed",
+    "bin",
+    "t_start_s",
+    "t_end_s",
+    "service",
+    "node",
+    "workers",
+    "queue_len_avg",
+    "busy_workers_avg",
+    "utilization",
+    "served",
+    "rejected",
+];
+
+/// `nodes.csv`: one row per (bin, node); gauges time-averaged over the bin.
+pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
+    let rows = r.node_bins.iter().map(|n| {
+        let bin = &r.bins[n.bin as usize];
+        let label = &r.nodes[n.node as usize];
+        vec![
+            r.run_index.to_string(),
+            r.seed.to_string(),
+            n.bin.to_string(),
+            secs_text(bin.start.0),
+            secs_text(bin.end.0),
+            label.service.clone(),
+            label.index.to_string(),
+            label.workers.to_string(),
+            num(Some(n.queue_len_avg)),
+            num(Some(n.busy_workers_avg)),
+            num(Some(n.busy_workers_avg / label.workers as f64)),
+            n.served.to_string(),
+            n.rejected.to_string(),
+        ]
+    });
+    csv_bytes(&NODES_COLUMNS, rows)
+}
+
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    faultline_version: &'a str,
+    scenario: &'a str,
+    run: u64,
+    seed: u64,
+    duration_s: f64,
+    warmup_s: f64,
+    bin_s: f64,
+    #[serde(flatten)]
+    summary: &'a RunSummary,
+}
+
+/// `summary.json`: the per-run statistics.
+pub fn summary_json(r: &RunRecord) -> Vec<u8> {
+    let file = SummaryFile {
+        faultline_version: env!("CARGO_PKG_VERSION"),
+        scenario: &r.scenario,
+        run: r.run_index,
+        seed: r.seed,
+        duration_s: r.duration.as_secs_f64(),
+        warmup_s: r.warmup.as_secs_f64(),
+        bin_s: r.bin.as_secs_f64(),
+        summary: &r.summary,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file).expect("summary serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The output files of one run, by file name.
+pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("timeseries.csv", timeseries_csv(r)),
+        ("nodes.csv", nodes_csv(r)),
+        ("summary.json", summary_json(r)),
+    ]
+}
+
+/// Writes each file into `dir` (created if needed) via a temporary file and
+/// a rename, so a reader never sees a half-written file under the real name.
+pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for (name, bytes) in files {
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, dir.join(name))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+    }
+    Ok(())
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0} ms"),
+        Some(x) if x >= 1.0 => format!("{x:.1} ms"),
+        Some(x) => format!("{x:.3} ms"),
+        None => "-".to_string(),
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x == 0.0 {
+        "0%".to_string()
+    } else if x < 0.001 {
+        format!("{:.3}%", x * 100.0)
+    } else {
+        format!("{:.1}%", x * 100.0)
+    }
+}
+
+/// The compact human summary `faultline run` prints.
+pub fn summary_text(r: &RunRecord) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}: run {} seed {}, {} simulated ({} warm-up excluded), {} events\n",
+        r.scenario, r.run_index, r.seed, r.duration, r.warmup, s.events
+    ));
+    out.push_str(&format!(
+        "  requests   {} offered ({:.1}/s): {} ok ({}), {} rejected ({}), {} timed out ({})\n",
+        s.offered,
+        s.offered_rps,
+        s.completed,
+        pct(s.success_fraction),
+        s.failed_rejected,
+        pct(s.rejection_fraction),
+        s.failed_timeout,
+        pct(s.timeout_fraction)
+    ));
+    out.push_str(&format!("  throughput {:.1}/s\n", s.throughput_rps));
+    let l = &s.latency_ms;
+    out.push_str(&format!(
+        "  latency    p50 {}  p90 {}  p99 {}  p99.9 {}  mean {}\n",
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.p999),
+        ms(s.mean_response_ms)
+    ));
+    out.push_str(&format!(
+        "  queueing   mean wait {}  p99 wait {}  P(wait > 0) {}\n",
+        ms(s.mean_wait_ms),
+        ms(s.wait_ms.p99),
+        s.p_wait.map_or("-".to_string(), pct)
+    ));
+    for svc in &s.services {
+        let per_node: Vec<String> = s
+            .nodes
+            .iter()
+            .filter(|n| n.service == svc.service)
+            .map(|n| format!("{:.0}%", n.utilization * 100.0))
+            .collect();
+        out.push_str(&format!(
+            "  {:<10} utilization {} over {} nodes x {} workers (per node: {})\n",
+            svc.service,
+            pct(svc.utilization),
+            svc.nodes,
+            svc.workers_per_node,
+            per_node.join(" ")
+        ));
+    }
+    if s.late_responses > 0 {
+        out.push_str(&format!(
+            "  wasted     {} responses arrived after their client gave up\n",
+            s.late_responses
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_print_exactly() {
+        assert_eq!(secs_text(0), "0");
+        assert_eq!(secs_text(1_500_000_000), "1.5");
+        assert_eq!(secs_text(300_000_000), "0.3");
+        assert_eq!(secs_text(60_000_000_000), "60");
+        assert_eq!(secs_text(1), "0.000000001");
+    }
+
+    #[test]
+    fn numbers_are_trimmed() {
+        assert_eq!(num(Some(0.5)), "0.5");
+        assert_eq!(num(Some(2.0)), "2");
+        assert_eq!(num(None), "");
+        assert_eq!(num(Some(f64::NAN)), "");
+    }
+}
