@@ -162,7 +162,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             return Err(if unit.is_empty() {
                 format!("duration \"{text}\" has no unit: {hint}")
             } else {
-                format!("duration \"{text}\" has unknown unit \"{unit}\": {hint}")
+                format!("duration \"{text}\" has unknown unit \"{}\": {hint}", unit.trim())
             });
         };
         let ns = value * scale as f64;

@@ -76,16 +76,32 @@ pub struct RawService {
     pub service_time: Option<RawDistribution>,
 }
 
-/// A service-time distribution, tagged by `distribution = "..."`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "distribution", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum RawDistribution {
-    Exponential { mean: Duration },
-    Constant { value: Duration },
-    Uniform { min: Duration, max: Duration },
-    Lognormal { mean: Duration, p99: Option<Duration>, cv: Option<f64> },
-    Gamma { mean: Duration, shape: Option<f64>, cv: Option<f64> },
-    Erlang { mean: Duration, k: i64 },
+/// A service-time distribution: `distribution = "..."` plus its parameters.
+/// One flat struct rather than a tagged enum so that errors keep their exact
+/// key path and position; `validate` checks which keys each kind takes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistribution {
+    pub distribution: Option<DistributionKind>,
+    pub mean: Option<Duration>,
+    pub value: Option<Duration>,
+    pub min: Option<Duration>,
+    pub max: Option<Duration>,
+    pub p99: Option<Duration>,
+    pub cv: Option<f64>,
+    pub shape: Option<f64>,
+    pub k: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DistributionKind {
+    Exponential,
+    Constant,
+    Uniform,
+    Lognormal,
+    Gamma,
+    Erlang,
 }
 
 /// A duration written as "250ms", "1.5s", "2m", "1m30s".

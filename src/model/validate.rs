@@ -9,7 +9,7 @@ use toml::de::DeTable;
 use toml::Spanned;
 
 use super::error::{line_col, locate, parse_path, ScenarioError};
-use super::raw::{self, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
+use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
 /// The smallest bin the time series accepts: finer bins cost memory without
@@ -290,6 +290,50 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
 pub const DEFAULT_QUEUE_CAPACITY: u32 = 100;
 
 fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<ServiceTime, ScenarioError> {
+    use DistributionKind as K;
+    let Some(kind) = raw.distribution else {
+        return Err(ctx.err(
+            path,
+            "missing `distribution`: one of exponential, constant, uniform, lognormal, gamma, erlang",
+        ));
+    };
+    let kind_name = match kind {
+        K::Exponential => "exponential",
+        K::Constant => "constant",
+        K::Uniform => "uniform",
+        K::Lognormal => "lognormal",
+        K::Gamma => "gamma",
+        K::Erlang => "erlang",
+    };
+    let allowed: &[&str] = match kind {
+        K::Exponential => &["mean"],
+        K::Constant => &["value"],
+        K::Uniform => &["min", "max"],
+        K::Lognormal => &["mean", "p99", "cv"],
+        K::Gamma => &["mean", "shape", "cv"],
+        K::Erlang => &["mean", "k"],
+    };
+    let present = [
+        ("mean", raw.mean.is_some()),
+        ("value", raw.value.is_some()),
+        ("min", raw.min.is_some()),
+        ("max", raw.max.is_some()),
+        ("p99", raw.p99.is_some()),
+        ("cv", raw.cv.is_some()),
+        ("shape", raw.shape.is_some()),
+        ("k", raw.k.is_some()),
+    ];
+    for (key, is_set) in present {
+        if is_set && !allowed.contains(&key) {
+            return Err(ctx.err(
+                &format!("{path}.{key}"),
+                format!("`{key}` is not a parameter of a {kind_name} distribution (it takes: {})", allowed.join(", ")),
+            ));
+        }
+    }
+    let required = |key: &str, v: Option<raw::Duration>| -> Result<raw::Duration, ScenarioError> {
+        v.ok_or_else(|| ctx.err(path, format!("a {kind_name} distribution needs `{key}`")))
+    };
     let positive = |key: &str, d: raw::Duration| -> Result<f64, ScenarioError> {
         if d.0.is_zero() {
             Err(ctx.err(&format!("{path}.{key}"), "must be > 0"))
@@ -304,28 +348,31 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
             Err(ctx.err(&format!("{path}.{key}"), format!("must be a number > 0, got {v}")))
         }
     };
-    Ok(match *raw {
-        RawDistribution::Exponential { mean } => {
+    Ok(match kind {
+        K::Exponential => {
+            let mean = required("mean", raw.mean)?;
             positive("mean", mean)?;
             ServiceTime::Exponential { mean: mean.0 }
         }
-        RawDistribution::Constant { value } => ServiceTime::Constant { value: value.0 },
-        RawDistribution::Uniform { min, max } => {
+        K::Constant => ServiceTime::Constant { value: required("value", raw.value)?.0 },
+        K::Uniform => {
+            let (min, max) = (required("min", raw.min)?, required("max", raw.max)?);
             if max.0 < min.0 {
                 return Err(ctx.err(&format!("{path}.max"), format!("max {} is below min {}", max.0, min.0)));
             }
             ServiceTime::Uniform { min: min.0, max: max.0 }
         }
-        RawDistribution::Lognormal { mean, p99, cv } => {
-            let m = positive("mean", mean)?;
-            let sigma = match (p99, cv) {
+        K::Lognormal => {
+            let m = positive("mean", required("mean", raw.mean)?)?;
+            let sigma = match (raw.p99, raw.cv) {
                 (Some(_), Some(_)) | (None, None) => {
-                    return Err(ctx.err(path, "lognormal needs exactly one of `p99` or `cv` besides `mean`"));
+                    return Err(ctx.err(path, "a lognormal distribution needs exactly one of `p99` or `cv` besides `mean`"));
                 }
                 (None, Some(cv)) => (1.0 + finite_positive("cv", cv)?.powi(2)).ln().sqrt(),
                 (Some(p99), None) => {
                     let p = positive("p99", p99)?;
-                    // mean = exp(mu + s²/2), p99 = exp(mu + z s)  =>  s²/2 - z s + ln(p99/mean) = 0.
+                    // mean = exp(mu + s²/2), p99 = exp(mu + z s)  =>  s²/2 - z s + ln(p99/mean) = 0,
+                    // whose smaller root is the sigma with that mean and p99.
                     let r = (p / m).ln();
                     if r <= 0.0 {
                         return Err(ctx.err(&format!("{path}.p99"), "must be above the mean for a lognormal"));
@@ -333,7 +380,10 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
                     if r > Z99 * Z99 / 2.0 {
                         return Err(ctx.err(
                             &format!("{path}.p99"),
-                            format!("a lognormal's p99 can be at most {:.2} x its mean; use `cv` for heavier tails", (Z99 * Z99 / 2.0).exp()),
+                            format!(
+                                "a lognormal's p99 can be at most {:.2} x its mean; use `cv` for heavier tails",
+                                (Z99 * Z99 / 2.0).exp()
+                            ),
                         ));
                     }
                     Z99 - (Z99 * Z99 - 2.0 * r).sqrt()
@@ -341,19 +391,22 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
             };
             ServiceTime::LogNormal { mu: m.ln() - sigma * sigma / 2.0, sigma }
         }
-        RawDistribution::Gamma { mean, shape, cv } => {
-            let m = positive("mean", mean)?;
-            let shape = match (shape, cv) {
+        K::Gamma => {
+            let m = positive("mean", required("mean", raw.mean)?)?;
+            let shape = match (raw.shape, raw.cv) {
                 (Some(_), Some(_)) | (None, None) => {
-                    return Err(ctx.err(path, "gamma needs exactly one of `shape` or `cv` besides `mean`"));
+                    return Err(ctx.err(path, "a gamma distribution needs exactly one of `shape` or `cv` besides `mean`"));
                 }
                 (Some(k), None) => finite_positive("shape", k)?,
                 (None, Some(cv)) => 1.0 / finite_positive("cv", cv)?.powi(2),
             };
             ServiceTime::Gamma { shape, scale_secs: m / shape }
         }
-        RawDistribution::Erlang { mean, k } => {
-            let m = positive("mean", mean)?;
+        K::Erlang => {
+            let m = positive("mean", required("mean", raw.mean)?)?;
+            let Some(k) = raw.k else {
+                return Err(ctx.err(path, "an erlang distribution needs `k`, the number of phases"));
+            };
             if !(1..=1000).contains(&k) {
                 return Err(ctx.err(&format!("{path}.k"), format!("must be an integer from 1 to 1000, got {k}")));
             }
