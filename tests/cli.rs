@@ -1,0 +1,190 @@
+//! End-to-end tests of the `faultline` binary: bad scenario files give one
+//! clear line and exit 2 with no output written; every model in `models/`
+//! passes `check` and `run`; the same scenario and seed give identical bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline starts")
+}
+
+/// A fresh, empty scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `faultline run` and `faultline check` on a bad input and checks the
+/// contract: exit code 2, exactly one line on stderr equal to `expected`,
+/// nothing on stdout, and no output folder created.
+fn assert_rejected(scenario: &str, expected: &str) {
+    for sub in ["run", "check"] {
+        let out_dir = scratch(&format!("bad-{}", Path::new(scenario).file_name().unwrap().to_string_lossy()));
+        let out = if sub == "run" {
+            faultline(&["run", scenario, "--out", out_dir.to_str().unwrap()])
+        } else {
+            faultline(&["check", scenario])
+        };
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{sub} {scenario}: exit code; stderr: {err}");
+        assert_eq!(err.lines().count(), 1, "{sub} {scenario}: want one line, got:\n{err}");
+        assert_eq!(err.trim_end(), expected, "{sub} {scenario}");
+        assert!(out.stdout.is_empty(), "{sub} {scenario}: printed to stdout");
+        assert!(!err.contains("panicked"), "{sub} {scenario}: panic");
+        assert!(!out_dir.exists(), "{sub} {scenario}: created {}", out_dir.display());
+    }
+}
+
+#[test]
+fn bad_scenarios_fail_with_one_clear_line() {
+    let mut cases = 0;
+    let mut entries: Vec<_> = std::fs::read_dir("tests/bad").unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            let expected_file = path.with_extension("expected");
+            let expected = std::fs::read_to_string(&expected_file)
+                .unwrap_or_else(|_| panic!("{} has no {}", path.display(), expected_file.display()));
+            assert_rejected(path.to_str().unwrap(), expected.trim_end());
+            cases += 1;
+        }
+    }
+    assert!(cases >= 14, "only {cases} bad scenario files found");
+}
+
+#[test]
+fn every_bad_message_names_the_file_and_a_key() {
+    // The messages above are compared exactly; this guards the shape that
+    // users rely on when the messages are edited.
+    for entry in std::fs::read_dir("tests/bad").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "expected") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let toml = path.with_extension("toml");
+            assert!(text.starts_with(&format!("error: {}", toml.display())), "{}: {text}", path.display());
+        }
+    }
+}
+
+#[test]
+fn missing_file_and_directory_are_refused() {
+    assert_rejected("tests/bad/no-such-file.toml", "error: tests/bad/no-such-file.toml: no such file");
+    assert_rejected(
+        "tests/bad/a-directory.toml",
+        "error: tests/bad/a-directory.toml: is a directory, expected a scenario .toml file",
+    );
+}
+
+#[test]
+fn bad_command_line_values_exit_2() {
+    let out = faultline(&["run", "models/mm1.toml", "--duration", "ten minutes", "--out", "/nonexistent/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: --duration: "), "{}", stderr(&out));
+    let out = faultline(&["run", "models/mm1.toml", "--seed", "-3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = faultline(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn models() -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir("models")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    models.sort();
+    assert!(models.len() >= 3, "models/ should hold mm1, mmc and three-node-lb");
+    models
+}
+
+#[test]
+fn every_model_passes_check_and_run() {
+    for model in models() {
+        let m = model.to_str().unwrap();
+        let out = faultline(&["check", m]);
+        assert_eq!(out.status.code(), Some(0), "check {m}: {}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("valid scenario"));
+
+        let dir = scratch(&format!("model-{}", model.file_stem().unwrap().to_string_lossy()));
+        let out = faultline(&["run", m, "--out", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "run {m}: {}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("throughput") && stdout.contains("latency"), "{stdout}");
+        for file in ["timeseries.csv", "nodes.csv", "summary.json"] {
+            let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|_| panic!("{m}: {file} missing"));
+            assert!(bytes.len() > 100, "{m}: {file} nearly empty");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{m}: temporary files left: {leftovers:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn same_scenario_and_seed_give_identical_bytes() {
+    let a = scratch("det-a");
+    let b = scratch("det-b");
+    let c = scratch("det-c");
+    for dir in [&a, &b] {
+        let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "2m", "--out", dir.to_str().unwrap(), "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "2m", "--seed", "7", "--out", c.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+    for file in ["timeseries.csv", "nodes.csv", "summary.json"] {
+        let x = std::fs::read(a.join(file)).unwrap();
+        let y = std::fs::read(b.join(file)).unwrap();
+        let z = std::fs::read(c.join(file)).unwrap();
+        assert!(x == y, "{file} differs between two runs with the same seed");
+        assert!(x != z, "{file} identical for a different seed: the seed is not used");
+    }
+    for dir in [a, b, c] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn default_output_folder_is_named_after_the_scenario() {
+    let work = scratch("default-out");
+    std::fs::create_dir_all(&work).unwrap();
+    let model = std::fs::canonicalize("models/mm1.toml").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", model.to_str().unwrap(), "--duration", "5m", "-q"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(work.join("output/mm1/summary.json").is_file());
+    let _ = std::fs::remove_dir_all(work);
+}
+
+#[test]
+fn outputs_have_the_documented_columns() {
+    let dir = scratch("columns");
+    let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "1m", "--out", dir.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+    let ts = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    assert_eq!(ts.lines().next().unwrap(), faultline::report::TIMESERIES_COLUMNS.join(","));
+    assert_eq!(ts.lines().count(), 1 + 60, "one row per 1 s bin over 1 minute");
+    let nodes = std::fs::read_to_string(dir.join("nodes.csv")).unwrap();
+    assert_eq!(nodes.lines().next().unwrap(), faultline::report::NODES_COLUMNS.join(","));
+    assert_eq!(nodes.lines().count(), 1 + 60 * 3, "one row per bin and node");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    for key in ["throughput_rps", "latency_ms", "mean_wait_ms", "p_wait", "rejection_fraction", "services", "nodes", "conservation"] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    let c = &summary["conservation"];
+    let (arr, ok, failed, inflight) = (c["arrivals"].as_u64().unwrap(), c["completed"].as_u64().unwrap(), c["failed"].as_u64().unwrap(), c["in_flight"].as_u64().unwrap());
+    assert_eq!(arr, ok + failed + inflight);
+    let _ = std::fs::remove_dir_all(dir);
+}
