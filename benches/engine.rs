@@ -1,1 +1,84 @@
-fn main(){}
+//! Engine throughput benchmark (`cargo bench --bench engine`): an M/M/4
+//! queue at rho = 0.9 (lambda 3.6/s, mean service 1 s, the same model as
+//! `shared/reference`) run through the real scenario loader, engine and
+//! metrics (HDR histograms, 1-minute bins, per-node integrals). Reports the
+//! median over several runs of requests/s and events/s of simulation time,
+//! excluding scenario parsing and output writing.
+//!
+//! Variants: `plain` (no client timeout, like the reference's `limit`) and
+//! `timeouts` (a 10 s client timeout scheduled for every request and almost
+//! always cancelled, like `limit_generic`).
+//!
+//! Options after `--`: `--customers N` per run (default 3,000,000),
+//! `--runs R` (default 7), `--variant plain|timeouts|both`.
+
+use std::time::Instant;
+
+use faultline::Scenario;
+
+fn scenario(customers: u64, timeout: bool) -> Scenario {
+    let duration_s = (customers as f64 / 3.6).ceil() as u64;
+    let text = format!(
+        r#"version = 1
+[simulation]
+duration = "{duration_s}s"
+seed = 42
+bin = "1m"
+[traffic.clients]
+rate = "3.6/s"
+timeout = "{timeout}"
+target = "pool"
+[services.pool]
+workers = 4
+queue_capacity = "unbounded"
+service_time = {{ distribution = "exponential", mean = "1s" }}
+"#,
+        timeout = if timeout { "10s" } else { "none" }
+    );
+    Scenario::from_toml(&text, "bench", Some("mm4-rho09")).expect("bench scenario")
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let customers: u64 = arg(&args, "--customers", 3_000_000);
+    let runs: usize = arg(&args, "--runs", 7);
+    let variant: String = arg(&args, "--variant", "both".to_string());
+    for (name, timeout) in [("plain", false), ("timeouts", true)] {
+        if variant != "both" && variant != name {
+            continue;
+        }
+        let s = scenario(customers, timeout);
+        let mut rps = Vec::new();
+        let mut eps = Vec::new();
+        let mut wait = 0.0;
+        for run in 0..runs {
+            let start = Instant::now();
+            let record = faultline::run(&s, run as u64).expect("bench run");
+            let secs = start.elapsed().as_secs_f64();
+            let c = &record.summary.conservation;
+            rps.push(c.arrivals as f64 / secs);
+            eps.push(record.summary.events as f64 / secs);
+            wait = record.summary.mean_wait_ms.unwrap_or(f64::NAN) / 1e3;
+        }
+        println!(
+            "{{\"bench\":\"mm4_rho09_{name}\",\"customers_per_run\":{customers},\"runs\":{runs},\
+             \"median_requests_per_sec\":{:.0},\"median_events_per_sec\":{:.0},\"last_mean_wait_s\":{wait:.4},\"erlang_c_wait_s\":1.9694}}",
+            median(rps),
+            median(eps)
+        );
+    }
+}

@@ -25,40 +25,72 @@ pub struct TimerId {
     generation: u32,
 }
 
-/// Marks queue entries that are not timers.
-const NO_TIMER: u32 = u32::MAX;
-
 /// One scheduled event. `key` packs (time << 64 | sequence) so a single
 /// integer comparison orders the queue.
 struct Entry<E> {
     key: u128,
-    timer_slot: u32,
-    timer_generation: u32,
     event: E,
 }
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
+/// A cancellable event: the entry plus the timer slot and generation it
+/// was scheduled under. Timers live in their own heap so that ordinary
+/// entries stay small (key + event) and fast to move.
+struct TimerEntry<E> {
+    key: u128,
+    slot: u32,
+    generation: u32,
+    event: E,
 }
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+
+macro_rules! min_heap_order {
+    ($t:ident) => {
+        impl<E> PartialEq for $t<E> {
+            fn eq(&self, other: &Self) -> bool {
+                self.key == other.key
+            }
+        }
+        impl<E> Eq for $t<E> {}
+        impl<E> PartialOrd for $t<E> {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl<E> Ord for $t<E> {
+            /// Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
+            fn cmp(&self, other: &Self) -> Ordering {
+                other.key.cmp(&self.key)
+            }
+        }
+    };
 }
-impl<E> Ord for Entry<E> {
-    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.cmp(&self.key)
-    }
+min_heap_order!(Entry);
+min_heap_order!(TimerEntry);
+
+/// Which heap holds the event most recently handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Head {
+    Queue,
+    Timers,
+}
+
+#[inline]
+fn time_of(key: u128) -> SimTime {
+    SimTime((key >> 64) as u64)
 }
 
 /// Clock + future-event list.
+///
+/// Performance note: the event handed out by [`Engine::next_until`] stays at
+/// the top of its heap until the caller schedules the next event, which then
+/// overwrites it in place (one sift-down instead of a pop and a push; most
+/// handlers schedule exactly one follow-up). The order of events is the same
+/// as with plain pop and push because keys are unique.
 pub struct Engine<E> {
     now: SimTime,
     queue: BinaryHeap<Entry<E>>,
+    timers: BinaryHeap<TimerEntry<E>>,
+    /// The delivered event still physically at the top of a heap, if any.
+    delivered_head: Option<Head>,
     next_seq: u64,
     /// Current generation of each timer slot; an entry whose generation
     /// differs was cancelled (or already fired) and is skipped.
@@ -67,17 +99,19 @@ pub struct Engine<E> {
     delivered: u64,
 }
 
-impl<E> Default for Engine<E> {
+impl<E: Copy> Default for Engine<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> Engine<E> {
+impl<E: Copy> Engine<E> {
     pub fn new() -> Self {
         Engine {
             now: SimTime::ZERO,
             queue: BinaryHeap::with_capacity(1024),
+            timers: BinaryHeap::new(),
+            delivered_head: None,
             next_seq: 0,
             timer_generations: Vec::new(),
             free_timer_slots: Vec::new(),
@@ -96,31 +130,53 @@ impl<E> Engine<E> {
         self.delivered
     }
 
-    /// Entries waiting in the queue, including cancelled timers not yet dropped.
+    /// Entries waiting, including cancelled timers not yet dropped.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.timers.len() - self.delivered_head.is_some() as usize
+    }
+
+    /// Removes the already-delivered head, if it is still in a heap.
+    #[inline]
+    fn drop_delivered_head(&mut self) {
+        match self.delivered_head.take() {
+            Some(Head::Queue) => {
+                self.queue.pop();
+            }
+            Some(Head::Timers) => {
+                self.timers.pop();
+            }
+            None => {}
+        }
     }
 
     #[inline]
-    fn push(&mut self, at: SimTime, timer_slot: u32, timer_generation: u32, event: E) {
+    fn key_for(&mut self, at: SimTime) -> u128 {
         debug_assert!(at >= self.now, "event scheduled in the past");
         let at = at.max(self.now);
         let key = ((at.0 as u128) << 64) | self.next_seq as u128;
         self.next_seq += 1;
-        self.queue.push(Entry { key, timer_slot, timer_generation, event });
+        key
     }
 
     /// Schedules `event` at absolute time `at` (not before now).
     #[inline]
     pub fn schedule_at(&mut self, at: SimTime, event: E) {
-        self.push(at, NO_TIMER, 0, event);
+        let key = self.key_for(at);
+        let entry = Entry { key, event };
+        if self.delivered_head == Some(Head::Queue) {
+            self.delivered_head = None;
+            // Overwrite the delivered head; PeekMut restores heap order on drop.
+            *self.queue.peek_mut().expect("delivered head is present") = entry;
+        } else {
+            self.queue.push(entry);
+        }
     }
 
     /// Schedules `event` after `delay` from now.
     #[inline]
     pub fn schedule_in(&mut self, delay: SimDuration, event: E) {
         let at = self.now + delay;
-        self.push(at, NO_TIMER, 0, event);
+        self.schedule_at(at, event);
     }
 
     /// Schedules a cancellable `event` at `at`; keep the handle to cancel it.
@@ -134,7 +190,14 @@ impl<E> Engine<E> {
             }
         };
         let generation = self.timer_generations[slot as usize];
-        self.push(at, slot, generation, event);
+        let key = self.key_for(at);
+        let entry = TimerEntry { key, slot, generation, event };
+        if self.delivered_head == Some(Head::Timers) {
+            self.delivered_head = None;
+            *self.timers.peek_mut().expect("delivered head is present") = entry;
+        } else {
+            self.timers.push(entry);
+        }
         TimerId { slot, generation }
     }
 
@@ -150,29 +213,50 @@ impl<E> Engine<E> {
         true
     }
 
-    /// Removes and returns the next live event if it is due at or before
-    /// `horizon`, advancing the clock to its time. Returns `None` (and leaves
-    /// the event queued) once the next event lies beyond the horizon.
+    /// Hands out the next live event if it is due at or before `horizon`,
+    /// advancing the clock to its time. Returns `None` (and leaves the event
+    /// queued) once the next event lies beyond the horizon.
     #[inline]
     pub fn next_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
+        self.drop_delivered_head();
         loop {
-            let head = self.queue.peek()?;
-            let at = SimTime((head.key >> 64) as u64);
+            let queue_key = self.queue.peek().map(|e| e.key);
+            let timer_key = self.timers.peek().map(|e| e.key);
+            let from_timers = match (queue_key, timer_key) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(q), Some(t)) => t < q,
+            };
+            if !from_timers {
+                let head = self.queue.peek().expect("peeked");
+                let at = time_of(head.key);
+                if at > horizon {
+                    return None;
+                }
+                let event = head.event;
+                self.delivered_head = Some(Head::Queue);
+                self.now = at;
+                self.delivered += 1;
+                return Some((at, event));
+            }
+            let head = self.timers.peek().expect("peeked");
+            let at = time_of(head.key);
             if at > horizon {
                 return None;
             }
-            let entry = self.queue.pop().expect("peeked entry exists");
-            if entry.timer_slot != NO_TIMER {
-                let current = &mut self.timer_generations[entry.timer_slot as usize];
-                if *current != entry.timer_generation {
-                    continue; // cancelled
-                }
-                *current = current.wrapping_add(1);
-                self.free_timer_slots.push(entry.timer_slot);
+            let (slot, generation, event) = (head.slot, head.generation, head.event);
+            let current = &mut self.timer_generations[slot as usize];
+            if *current != generation {
+                self.timers.pop(); // cancelled: drop it and look again
+                continue;
             }
+            *current = current.wrapping_add(1);
+            self.free_timer_slots.push(slot);
+            self.delivered_head = Some(Head::Timers);
             self.now = at;
             self.delivered += 1;
-            return Some((at, entry.event));
+            return Some((at, event));
         }
     }
 
@@ -193,6 +277,7 @@ impl<E> Engine<E> {
     /// Moves the clock forward to `t` without delivering anything (used at
     /// the horizon). Never moves it backwards.
     pub fn advance_to(&mut self, t: SimTime) {
+        self.drop_delivered_head();
         if t > self.now {
             self.now = t;
         }
@@ -298,6 +383,32 @@ mod tests {
             }
         });
         assert_eq!(seen, vec![1]);
+    }
+
+    #[test]
+    fn timers_and_plain_events_share_fifo_ties() {
+        let mut e = Engine::new();
+        e.schedule_at(SimTime(5), 1);
+        e.schedule_timer(SimTime(5), 2);
+        e.schedule_at(SimTime(5), 3);
+        let t = e.schedule_timer(SimTime(5), 4);
+        e.schedule_timer(SimTime(5), 5);
+        e.cancel(t);
+        assert_eq!(drain(&mut e, 10), vec![(5, 1), (5, 2), (5, 3), (5, 5)]);
+        assert_eq!(e.pending(), 0);
+    }
+
+    #[test]
+    fn pending_counts_what_is_still_queued() {
+        let mut e: Engine<u32> = Engine::new();
+        e.schedule_at(SimTime(1), 1);
+        e.schedule_at(SimTime(2), 2);
+        assert_eq!(e.pending(), 2);
+        assert_eq!(e.next_until(SimTime(10)), Some((SimTime(1), 1)));
+        assert_eq!(e.pending(), 1);
+        e.schedule_at(SimTime(3), 3); // overwrites the delivered head in place
+        assert_eq!(e.pending(), 2);
+        assert_eq!(drain(&mut e, 10), vec![(2, 2), (3, 3)]);
     }
 
     #[test]

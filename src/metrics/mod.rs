@@ -6,7 +6,8 @@
 //! Two views:
 //! - per bin (time series): everything that happened in [start, end),
 //!   warm-up included so charts show it; node gauges are time-averaged over
-//!   the bin, not sampled;
+//!   the bin, not sampled; latency quantiles are exact up to 4096
+//!   completions in a bin and within 1% beyond;
 //! - per run (summary): only requests that arrived after the warm-up, and
 //!   node integrals over [warm-up, horizon).
 
@@ -18,7 +19,10 @@ use crate::time::{SimDuration, SimTime};
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
 /// significant digits bound the relative error of any quantile by 0.1%.
 const RUN_SIGFIG: u8 = 3;
-/// Per-bin histograms are reset every bin; two digits (1% error) keep that cheap.
+/// A bin keeps up to this many latencies exactly; beyond, it spills into a
+/// histogram with two significant digits (1% error) so memory stays bounded
+/// however dense the bin.
+const BIN_EXACT_SAMPLES: usize = 4096;
 const BIN_SIGFIG: u8 = 2;
 const HOUR_NS: u64 = 3_600_000_000_000;
 
@@ -154,6 +158,58 @@ pub struct RunRecord {
     pub node_bins: Vec<NodeBinRow>,
 }
 
+/// Latencies of the current bin, for its p50 and p99.
+struct BinLatency {
+    samples: Vec<u64>,
+    spill: Histogram<u32>,
+    spilled: bool,
+}
+
+impl BinLatency {
+    fn new() -> Self {
+        BinLatency { samples: Vec::with_capacity(256), spill: histogram(1_000, BIN_SIGFIG), spilled: false }
+    }
+
+    #[inline]
+    fn record(&mut self, ns: u64) {
+        if self.samples.len() < BIN_EXACT_SAMPLES {
+            self.samples.push(ns);
+        } else {
+            self.spill.saturating_record(ns);
+            self.spilled = true;
+        }
+    }
+
+    /// (p50, p99): exact nearest-rank quantiles while the bin is small,
+    /// histogram quantiles (1% error) once it spilled.
+    fn quantiles(&mut self) -> (Option<SimDuration>, Option<SimDuration>) {
+        if self.spilled {
+            for &x in &self.samples {
+                self.spill.saturating_record(x);
+            }
+            let q = |q: f64| Some(SimDuration(self.spill.median_equivalent(self.spill.value_at_quantile(q))));
+            return (q(0.5), q(0.99));
+        }
+        let n = self.samples.len();
+        if n == 0 {
+            return (None, None);
+        }
+        let mut rank = |q: f64| {
+            let k = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+            Some(SimDuration(*self.samples.select_nth_unstable(k).1))
+        };
+        (rank(0.5), rank(0.99))
+    }
+
+    fn clear(&mut self) {
+        self.samples.clear();
+        if self.spilled {
+            self.spill.reset();
+            self.spilled = false;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct NodeGauge {
     last_change: u64,
@@ -199,7 +255,7 @@ pub struct Recorder {
     measuring: bool,
     bin_start: SimTime,
     bin: Counts,
-    bin_latency: Histogram<u32>,
+    bin_latency: BinLatency,
     bins: Vec<BinRow>,
     node_bins: Vec<NodeBinRow>,
     gauges: Vec<NodeGauge>,
@@ -224,7 +280,7 @@ impl Recorder {
             measuring: warmup.is_zero(),
             bin_start: SimTime::ZERO,
             bin: Counts::default(),
-            bin_latency: histogram(1_000, BIN_SIGFIG),
+            bin_latency: BinLatency::new(),
             bins: Vec::with_capacity(expected_bins.min(1 << 20)),
             node_bins: Vec::with_capacity((expected_bins * node_count).min(1 << 22)),
             gauges: vec![NodeGauge::default(); node_count],
@@ -287,7 +343,7 @@ impl Recorder {
         let latency = now.0 - arrival.0;
         self.total_completed += 1;
         self.bin.completed += 1;
-        self.bin_latency.saturating_record(latency);
+        self.bin_latency.record(latency);
         if self.is_measured(arrival) {
             self.measured.completed += 1;
             self.sum_latency_ns += latency as u128;
@@ -350,9 +406,7 @@ impl Recorder {
     pub fn close_bin(&mut self, now: SimTime) {
         let width = now.0 - self.bin_start.0;
         let bin_index = self.bins.len() as u32;
-        let quantile = |h: &Histogram<u32>, q: f64| {
-            (h.len() > 0).then(|| SimDuration(h.median_equivalent(h.value_at_quantile(q))))
-        };
+        let (latency_p50, latency_p99) = self.bin_latency.quantiles();
         let in_flight = self.in_flight();
         self.bins.push(BinRow {
             start: self.bin_start,
@@ -363,8 +417,8 @@ impl Recorder {
             failed_rejected: self.bin.failed_rejected,
             late_responses: self.bin.late_responses,
             in_flight,
-            latency_p50: quantile(&self.bin_latency, 0.5),
-            latency_p99: quantile(&self.bin_latency, 0.99),
+            latency_p50,
+            latency_p99,
         });
         for (i, g) in self.gauges.iter_mut().enumerate() {
             g.advance(now.0);
@@ -381,9 +435,7 @@ impl Recorder {
             g.bin_start = g.snapshot();
         }
         self.bin = Counts::default();
-        if self.bin_latency.len() > 0 {
-            self.bin_latency.reset();
-        }
+        self.bin_latency.clear();
         self.bin_start = now;
     }
 
