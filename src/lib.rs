@@ -27,4 +27,4 @@ pub mod time;
 
 pub use metrics::RunRecord;
 pub use model::{Scenario, ScenarioError};
-pub use sim::{run, SimError};
+pub use sim::{SimError, run};

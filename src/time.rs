@@ -130,16 +130,15 @@ const UNITS: [(&str, u64); 7] = [
 /// milliseconds, and guessing wrong silently is worse than asking.
 pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let s = text.trim();
-    let hint = "expected a number with a unit, e.g. \"250ms\", \"1.5s\", \"2m\" or \"1m30s\" (units: ns, us, ms, s, m, h)";
+    let hint =
+        "expected a number with a unit, e.g. \"250ms\", \"1.5s\", \"2m\" or \"1m30s\" (units: ns, us, ms, s, m, h)";
     if s.is_empty() {
         return Err(format!("empty duration: {hint}"));
     }
     let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num, after) = rest.split_at(num_len);
         if num.is_empty() {
             if rest.starts_with('-') {
@@ -147,17 +146,10 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             }
             return Err(format!("malformed duration \"{text}\": {hint}"));
         }
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("malformed duration \"{text}\": {hint}"))?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
+        let value: f64 = num.parse().map_err(|_| format!("malformed duration \"{text}\": {hint}"))?;
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
         let (unit, tail) = after.split_at(unit_len);
-        let scale = UNITS
-            .iter()
-            .find(|(name, _)| *name == unit.trim())
-            .map(|(_, scale)| *scale);
+        let scale = UNITS.iter().find(|(name, _)| *name == unit.trim()).map(|(_, scale)| *scale);
         let Some(scale) = scale else {
             return Err(if unit.is_empty() {
                 format!("duration \"{text}\" has no unit: {hint}")
@@ -172,9 +164,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
         total += ns.round() as u128;
         rest = tail;
     }
-    u64::try_from(total)
-        .map(SimDuration)
-        .map_err(|_| format!("duration \"{text}\" is too large"))
+    u64::try_from(total).map(SimDuration).map_err(|_| format!("duration \"{text}\" is too large"))
 }
 
 /// Formats a duration in the largest unit that keeps it short and exact
@@ -190,9 +180,9 @@ pub fn format_duration(d: SimDuration) -> String {
         let text = text.trim_end_matches('0').trim_end_matches('.');
         format!("{text}{unit}")
     };
-    if ns >= 3600 * NANOS_PER_SEC && ns % (60 * NANOS_PER_SEC) == 0 {
+    if ns >= 3600 * NANOS_PER_SEC && ns.is_multiple_of(60 * NANOS_PER_SEC) {
         pick(3600 * NANOS_PER_SEC, "h")
-    } else if ns >= 60 * NANOS_PER_SEC && ns % NANOS_PER_SEC == 0 {
+    } else if ns >= 60 * NANOS_PER_SEC && ns.is_multiple_of(NANOS_PER_SEC) {
         pick(60 * NANOS_PER_SEC, "m")
     } else if ns >= NANOS_PER_SEC {
         pick(NANOS_PER_SEC, "s")

@@ -136,10 +136,21 @@ fn same_scenario_and_seed_give_identical_bytes() {
     let b = scratch("det-b");
     let c = scratch("det-c");
     for dir in [&a, &b] {
-        let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "2m", "--out", dir.to_str().unwrap(), "-q"]);
+        let out =
+            faultline(&["run", "models/three-node-lb.toml", "--duration", "2m", "--out", dir.to_str().unwrap(), "-q"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
-    let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "2m", "--seed", "7", "--out", c.to_str().unwrap(), "-q"]);
+    let out = faultline(&[
+        "run",
+        "models/three-node-lb.toml",
+        "--duration",
+        "2m",
+        "--seed",
+        "7",
+        "--out",
+        c.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     for file in ["timeseries.csv", "nodes.csv", "summary.json"] {
         let x = std::fs::read(a.join(file)).unwrap();
@@ -171,7 +182,8 @@ fn default_output_folder_is_named_after_the_scenario() {
 #[test]
 fn outputs_have_the_documented_columns() {
     let dir = scratch("columns");
-    let out = faultline(&["run", "models/three-node-lb.toml", "--duration", "1m", "--out", dir.to_str().unwrap(), "-q"]);
+    let out =
+        faultline(&["run", "models/three-node-lb.toml", "--duration", "1m", "--out", dir.to_str().unwrap(), "-q"]);
     assert_eq!(out.status.code(), Some(0));
     let ts = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
     assert_eq!(ts.lines().next().unwrap(), faultline::report::TIMESERIES_COLUMNS.join(","));
@@ -180,11 +192,25 @@ fn outputs_have_the_documented_columns() {
     assert_eq!(nodes.lines().next().unwrap(), faultline::report::NODES_COLUMNS.join(","));
     assert_eq!(nodes.lines().count(), 1 + 60 * 3, "one row per bin and node");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["throughput_rps", "latency_ms", "mean_wait_ms", "p_wait", "rejection_fraction", "services", "nodes", "conservation"] {
+    for key in [
+        "throughput_rps",
+        "latency_ms",
+        "mean_wait_ms",
+        "p_wait",
+        "rejection_fraction",
+        "services",
+        "nodes",
+        "conservation",
+    ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
     let c = &summary["conservation"];
-    let (arr, ok, failed, inflight) = (c["arrivals"].as_u64().unwrap(), c["completed"].as_u64().unwrap(), c["failed"].as_u64().unwrap(), c["in_flight"].as_u64().unwrap());
+    let (arr, ok, failed, inflight) = (
+        c["arrivals"].as_u64().unwrap(),
+        c["completed"].as_u64().unwrap(),
+        c["failed"].as_u64().unwrap(),
+        c["in_flight"].as_u64().unwrap(),
+    );
     assert_eq!(arr, ok + failed + inflight);
     let _ = std::fs::remove_dir_all(dir);
 }

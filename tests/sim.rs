@@ -2,7 +2,7 @@
 //! under overload and timeouts, rate schedules, balancing policies, warm-up
 //! exclusion and the static capacity analysis.
 
-use faultline::{analysis, run, Scenario};
+use faultline::{Scenario, analysis, run};
 
 fn scenario(text: &str) -> Scenario {
     Scenario::from_toml(text, "<test>", Some("test")).expect("valid test scenario")

@@ -10,8 +10,8 @@
 //! test also proves it would catch a 2% systematic bias (see
 //! `two_percent_bias_in_mean_wait_is_caught`).
 
-use faultline::metrics::RunSummary;
 use faultline::Scenario;
+use faultline::metrics::RunSummary;
 use rayon::prelude::*;
 use serde_json::Value;
 

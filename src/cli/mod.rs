@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use faultline::analysis;
 use faultline::model::Scenario;
 use faultline::report;
-use faultline::time::{parse_duration, SimDuration};
+use faultline::time::{SimDuration, parse_duration};
 
 /// Simulate cascading server failures from a TOML scenario file.
 #[derive(Parser, Debug)]
@@ -108,7 +108,10 @@ fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let scenario = load(&args.scenario)?;
     let caps = analysis::capacity(&scenario);
-    println!("{}: valid scenario, {} simulated, seed {}", scenario.name, scenario.simulation.duration, scenario.simulation.seed);
+    println!(
+        "{}: valid scenario, {} simulated, seed {}",
+        scenario.name, scenario.simulation.duration, scenario.simulation.seed
+    );
     let mut overloaded = false;
     for c in &caps {
         println!();
@@ -132,12 +135,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         println!("  capacity      {:.1} req/s ({:.1} per node)", c.capacity_rps, c.capacity_rps / c.nodes as f64);
         println!("  utilization   {:.1}%{}", c.utilization * 100.0, flag(c.utilization));
         for (k, u) in &c.after_losing {
-            println!(
-                "  lose {k} node{}   survivors at {:.1}%{}",
-                if *k == 1 { " " } else { "s" },
-                u * 100.0,
-                flag(*u)
-            );
+            println!("  lose {k} node{}   survivors at {:.1}%{}", if *k == 1 { " " } else { "s" }, u * 100.0, flag(*u));
         }
         match c.breaking_point() {
             Some(0) => {
@@ -152,5 +150,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn flag(u: f64) -> &'static str {
-    if u >= 1.0 { "  OVER CAPACITY" } else if u >= 0.85 { "  (hot)" } else { "" }
+    if u >= 1.0 {
+        "  OVER CAPACITY"
+    } else if u >= 0.85 {
+        "  (hot)"
+    } else {
+        ""
+    }
 }

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, Exp1};
 
 use crate::model::RateSchedule;
 use crate::rng::SimRng;
-use crate::time::{SimTime, NANOS_PER_SEC};
+use crate::time::{NANOS_PER_SEC, SimTime};
 
 #[derive(Debug, Clone)]
 pub struct PoissonArrivals {
@@ -58,7 +58,7 @@ impl PoissonArrivals {
 mod tests {
     use super::*;
     use crate::model::RateStep;
-    use crate::rng::{stream, StreamKind};
+    use crate::rng::{StreamKind, stream};
 
     fn count(schedule: &RateSchedule, from: u64, to: u64) -> usize {
         let arrivals = PoissonArrivals::new(schedule);

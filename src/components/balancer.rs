@@ -67,7 +67,7 @@ impl Balancer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::{stream, StreamKind};
+    use crate::rng::{StreamKind, stream};
 
     fn nodes_with_load(loads: &[u32]) -> Vec<Node> {
         loads

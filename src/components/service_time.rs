@@ -5,7 +5,7 @@ use rand_distr::{Distribution, Exp1, Gamma, LogNormal};
 
 use crate::model::ServiceTime;
 use crate::rng::SimRng;
-use crate::time::{secs_to_nanos, SimDuration};
+use crate::time::{SimDuration, secs_to_nanos};
 
 /// A ready-to-draw service-time distribution.
 #[derive(Debug, Clone)]
@@ -25,12 +25,12 @@ impl ServiceTimeSampler {
             ServiceTime::Uniform { min, max } => {
                 ServiceTimeSampler::Uniform { min_ns: min.0 as f64, span_ns: (max.0 - min.0) as f64 }
             }
-            ServiceTime::LogNormal { mu, sigma } => ServiceTimeSampler::LogNormal(
-                LogNormal::new(mu, sigma).expect("validated lognormal parameters"),
-            ),
-            ServiceTime::Gamma { shape, scale_secs } => ServiceTimeSampler::Gamma(
-                Gamma::new(shape, scale_secs).expect("validated gamma parameters"),
-            ),
+            ServiceTime::LogNormal { mu, sigma } => {
+                ServiceTimeSampler::LogNormal(LogNormal::new(mu, sigma).expect("validated lognormal parameters"))
+            }
+            ServiceTime::Gamma { shape, scale_secs } => {
+                ServiceTimeSampler::Gamma(Gamma::new(shape, scale_secs).expect("validated gamma parameters"))
+            }
         }
     }
 
@@ -55,7 +55,7 @@ impl ServiceTimeSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::{stream, StreamKind};
+    use crate::rng::{StreamKind, stream};
 
     fn moments(spec: ServiceTime, n: usize) -> (f64, f64) {
         let s = ServiceTimeSampler::new(&spec);

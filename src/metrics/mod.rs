@@ -441,7 +441,12 @@ impl Recorder {
 
     /// Closes the last (possibly partial) bin at the horizon and computes the
     /// summary. `nodes` labels the gauges in order.
-    pub fn finish(mut self, horizon: SimTime, nodes: &[NodeLabel], events: u64) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>) {
+    pub fn finish(
+        mut self,
+        horizon: SimTime,
+        nodes: &[NodeLabel],
+        events: u64,
+    ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>) {
         if horizon > self.bin_start || self.bins.is_empty() {
             self.close_bin(horizon);
         }
@@ -450,7 +455,8 @@ impl Recorder {
         }
         let window_ns = horizon.0.saturating_sub(self.warmup_end.0);
         let window_s = window_ns as f64 / 1e9;
-        let per_window = |area: u128, start: u128| if window_ns == 0 { 0.0 } else { (area - start) as f64 / window_ns as f64 };
+        let per_window =
+            |area: u128, start: u128| if window_ns == 0 { 0.0 } else { (area - start) as f64 / window_ns as f64 };
 
         let mut node_summaries = Vec::with_capacity(nodes.len());
         for (g, label) in self.gauges.iter().zip(nodes) {
@@ -521,12 +527,12 @@ impl Recorder {
 
 fn quantiles_ms(h: &Histogram<u64>) -> Quantiles {
     // The middle of the quantile's bucket halves the worst-case error of its edge.
-    let q = |q: f64| (h.len() > 0).then(|| h.median_equivalent(h.value_at_quantile(q)) as f64 / 1e6);
+    let q = |q: f64| (!h.is_empty()).then(|| h.median_equivalent(h.value_at_quantile(q)) as f64 / 1e6);
     Quantiles {
         p50: q(0.5),
         p90: q(0.9),
         p99: q(0.99),
         p999: q(0.999),
-        max: (h.len() > 0).then(|| h.max() as f64 / 1e6),
+        max: (!h.is_empty()).then(|| h.max() as f64 / 1e6),
     }
 }

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// A problem with a scenario file. Always the user's to fix, never a panic.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,10 +109,9 @@ pub fn locate(root: &Spanned<DeTable<'_>>, path: &[KeySegment]) -> Option<std::o
     let mut value: Option<&DeValue<'_>> = None;
     for seg in path {
         let next: Option<&Spanned<DeValue<'_>>> = match (seg, table, value) {
-            (KeySegment::Key(k), Some(t), _) => t
-                .iter()
-                .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
-                .map(|(_, v)| v),
+            (KeySegment::Key(k), Some(t), _) => {
+                t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()).map(|(_, v)| v)
+            }
             (KeySegment::Index(i), _, Some(DeValue::Array(items))) => items.get(*i),
             _ => None,
         };

@@ -71,11 +71,7 @@ impl RateSchedule {
 
     /// Highest rate at any time before `horizon`.
     pub fn peak(&self, horizon: SimTime) -> f64 {
-        self.steps
-            .iter()
-            .filter(|s| s.from < horizon)
-            .map(|s| s.per_sec)
-            .fold(0.0, f64::max)
+        self.steps.iter().filter(|s| s.from < horizon).map(|s| s.per_sec).fold(0.0, f64::max)
     }
 
     /// Time-averaged rate over [0, horizon).
@@ -142,13 +138,26 @@ pub struct Service {
 /// A service-time distribution with validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceTime {
-    Exponential { mean: SimDuration },
-    Constant { value: SimDuration },
-    Uniform { min: SimDuration, max: SimDuration },
+    Exponential {
+        mean: SimDuration,
+    },
+    Constant {
+        value: SimDuration,
+    },
+    Uniform {
+        min: SimDuration,
+        max: SimDuration,
+    },
     /// ln(S / 1 s) ~ Normal(mu, sigma).
-    LogNormal { mu: f64, sigma: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
     /// Gamma with `shape` k and `scale` θ [s]; Erlang-k when k is an integer.
-    Gamma { shape: f64, scale_secs: f64 },
+    Gamma {
+        shape: f64,
+        scale_secs: f64,
+    },
 }
 
 impl ServiceTime {
@@ -195,12 +204,8 @@ impl Scenario {
     /// Reads and validates a scenario file.
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
         let label = path.display().to_string();
-        let whole_file = |message: String| ScenarioError {
-            file: label.clone(),
-            position: None,
-            key: String::new(),
-            message,
-        };
+        let whole_file =
+            |message: String| ScenarioError { file: label.clone(), position: None, key: String::new(), message };
         let meta = std::fs::metadata(path).map_err(|e| {
             whole_file(if e.kind() == std::io::ErrorKind::NotFound {
                 "no such file".to_string()

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
-use crate::time::{parse_duration, SimDuration};
+use crate::time::{SimDuration, parse_duration};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -120,14 +120,10 @@ impl<'de> Deserialize<'de> for Duration {
                 parse_duration(s).map(Duration).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\""
-                )))
+                Err(E::custom(format!("duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\"")))
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\""
-                )))
+                Err(E::custom(format!("duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\"")))
             }
         }
         d.deserialize_any(V)
@@ -154,9 +150,7 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
         "h" => 3600.0,
         _ => return Err(format!("rate \"{text}\" has unknown unit \"/{per}\": {hint}")),
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("malformed rate \"{text}\": {hint}"))?;
+    let value: f64 = number.parse().map_err(|_| format!("malformed rate \"{text}\": {hint}"))?;
     check_rate(value / seconds, text)
 }
 

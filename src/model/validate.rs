@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use toml::de::DeTable;
 use toml::Spanned;
+use toml::de::DeTable;
 
-use super::error::{line_col, locate, parse_path, ScenarioError};
+use super::error::{ScenarioError, line_col, locate, parse_path};
 use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
@@ -58,10 +58,7 @@ pub(super) fn parse_and_validate(
         let path = e.path().to_string();
         let inner = e.into_inner();
         let key = if path == "." { String::new() } else { path };
-        let position = inner
-            .span()
-            .or_else(|| locate(&root, &parse_path(&key)))
-            .map(|s| line_col(text, s.start));
+        let position = inner.span().or_else(|| locate(&root, &parse_path(&key))).map(|s| line_col(text, s.start));
         ScenarioError { file: file.to_string(), position, key, message: inner.message().to_string() }
     })?;
     let ctx = Ctx { file, source: text, root: &root };
@@ -69,13 +66,8 @@ pub(super) fn parse_and_validate(
 }
 
 fn check_name(ctx: &Ctx, path: &str, name: &str) -> Result<(), ScenarioError> {
-    let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ctx.err(path, format!("name \"{name}\" may use only letters, digits, '-' and '_'")))
-    }
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(ctx.err(path, format!("name \"{name}\" may use only letters, digits, '-' and '_'"))) }
 }
 
 fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<Scenario, ScenarioError> {
@@ -97,7 +89,10 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !n.starts_with('.');
             if !ok {
-                return Err(ctx.err("name", format!("\"{n}\" names the output folder, so it may use only letters, digits, '-', '_' and '.'")));
+                return Err(ctx.err(
+                    "name",
+                    format!("\"{n}\" names the output folder, so it may use only letters, digits, '-', '_' and '.'"),
+                ));
             }
             n.to_string()
         }
@@ -115,8 +110,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         check_name(ctx, &format!("services.{sname}"), sname)?;
         services.push(validate_service(ctx, sname, rs)?);
     }
-    let service_index: BTreeMap<&str, usize> =
-        raw.services.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let service_index: BTreeMap<&str, usize> = raw.services.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
 
     let mut balancers = Vec::new();
     for (bname, rb) in &raw.balancers {
@@ -212,10 +206,9 @@ fn validate_simulation(ctx: &Ctx, raw: Option<raw::RawSimulation>) -> Result<Sim
     }
     let warmup = raw.warmup.map_or(SimDuration::ZERO, |d| d.0);
     if warmup >= duration {
-        return Err(ctx.err(
-            "simulation.warmup",
-            format!("warm-up {warmup} must be shorter than the duration {duration}"),
-        ));
+        return Err(
+            ctx.err("simulation.warmup", format!("warm-up {warmup} must be shorter than the duration {duration}"))
+        );
     }
     let bin = raw.bin.map_or(SimDuration::from_secs(1), |d| d.0);
     if bin.is_zero() {
@@ -243,10 +236,9 @@ fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Resul
         if let Some(prev) = out.last().map(|s: &RateStep| s.from)
             && from <= prev
         {
-            return Err(ctx.err(
-                &format!("{path}.schedule[{i}].from"),
-                "steps must be in strictly increasing order of `from`",
-            ));
+            return Err(
+                ctx.err(&format!("{path}.schedule[{i}].from"), "steps must be in strictly increasing order of `from`")
+            );
         }
         out.push(RateStep { from, per_sec: step.rate.0 });
     }
@@ -279,7 +271,10 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         ),
     };
     let Some(dist) = &raw.service_time else {
-        return Err(ctx.err(&path, "missing `service_time`, e.g. service_time = { distribution = \"exponential\", mean = \"20ms\" }"));
+        return Err(ctx.err(
+            &path,
+            "missing `service_time`, e.g. service_time = { distribution = \"exponential\", mean = \"20ms\" }",
+        ));
     };
     let service_time = validate_distribution(ctx, &format!("{path}.service_time"), dist)?;
     Ok(Service { name: name.to_string(), nodes, workers, queue_capacity, service_time })
@@ -292,10 +287,9 @@ pub const DEFAULT_QUEUE_CAPACITY: u32 = 100;
 fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<ServiceTime, ScenarioError> {
     use DistributionKind as K;
     let Some(kind) = raw.distribution else {
-        return Err(ctx.err(
-            path,
-            "missing `distribution`: one of exponential, constant, uniform, lognormal, gamma, erlang",
-        ));
+        return Err(
+            ctx.err(path, "missing `distribution`: one of exponential, constant, uniform, lognormal, gamma, erlang")
+        );
     };
     let kind_name = match kind {
         K::Exponential => "exponential",
@@ -335,11 +329,7 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
         v.ok_or_else(|| ctx.err(path, format!("a {kind_name} distribution needs `{key}`")))
     };
     let positive = |key: &str, d: raw::Duration| -> Result<f64, ScenarioError> {
-        if d.0.is_zero() {
-            Err(ctx.err(&format!("{path}.{key}"), "must be > 0"))
-        } else {
-            Ok(d.0.as_secs_f64())
-        }
+        if d.0.is_zero() { Err(ctx.err(&format!("{path}.{key}"), "must be > 0")) } else { Ok(d.0.as_secs_f64()) }
     };
     let finite_positive = |key: &str, v: f64| -> Result<f64, ScenarioError> {
         if v.is_finite() && v > 0.0 {
@@ -366,7 +356,9 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
             let m = positive("mean", required("mean", raw.mean)?)?;
             let sigma = match (raw.p99, raw.cv) {
                 (Some(_), Some(_)) | (None, None) => {
-                    return Err(ctx.err(path, "a lognormal distribution needs exactly one of `p99` or `cv` besides `mean`"));
+                    return Err(
+                        ctx.err(path, "a lognormal distribution needs exactly one of `p99` or `cv` besides `mean`")
+                    );
                 }
                 (None, Some(cv)) => (1.0 + finite_positive("cv", cv)?.powi(2)).ln().sqrt(),
                 (Some(p99), None) => {
@@ -395,7 +387,9 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
             let m = positive("mean", required("mean", raw.mean)?)?;
             let shape = match (raw.shape, raw.cv) {
                 (Some(_), Some(_)) | (None, None) => {
-                    return Err(ctx.err(path, "a gamma distribution needs exactly one of `shape` or `cv` besides `mean`"));
+                    return Err(
+                        ctx.err(path, "a gamma distribution needs exactly one of `shape` or `cv` besides `mean`")
+                    );
                 }
                 (Some(k), None) => finite_positive("shape", k)?,
                 (None, Some(cv)) => 1.0 / finite_positive("cv", cv)?.powi(2),

@@ -160,11 +160,7 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
 
 /// The output files of one run, by file name.
 pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("timeseries.csv", timeseries_csv(r)),
-        ("nodes.csv", nodes_csv(r)),
-        ("summary.json", summary_json(r)),
-    ]
+    vec![("timeseries.csv", timeseries_csv(r)), ("nodes.csv", nodes_csv(r)), ("summary.json", summary_json(r))]
 }
 
 /// Writes each file into `dir` (created if needed) via a temporary file and
@@ -258,10 +254,7 @@ pub fn summary_text(r: &RunRecord) -> String {
         ));
     }
     if s.late_responses > 0 {
-        out.push_str(&format!(
-            "  wasted     {} responses arrived after their client gave up\n",
-            s.late_responses
-        ));
+        out.push_str(&format!("  wasted     {} responses arrived after their client gave up\n", s.late_responses));
     }
     out
 }

@@ -9,7 +9,7 @@ use crate::components::service_time::ServiceTimeSampler;
 use crate::engine::{Engine, TimerId};
 use crate::metrics::{NodeLabel, Recorder, RunRecord};
 use crate::model::{Scenario, Target};
-use crate::rng::{stream, SimRng, StreamKind};
+use crate::rng::{SimRng, StreamKind, stream};
 use crate::time::{SimDuration, SimTime};
 
 /// Something went wrong inside the simulator itself (a bug, not bad input).
@@ -20,7 +20,15 @@ pub enum SimError {
          {arrivals} arrivals != {completed} completed + {failed} failed + {in_flight} in flight \
          (this is a faultline bug; please report it with the scenario and seed)"
     )]
-    Conservation { scenario: String, run_index: u64, seed: u64, arrivals: u64, completed: u64, failed: u64, in_flight: u64 },
+    Conservation {
+        scenario: String,
+        run_index: u64,
+        seed: u64,
+        arrivals: u64,
+        completed: u64,
+        failed: u64,
+        in_flight: u64,
+    },
 }
 
 /// The events of the world. Ids index the `Vec`s of [`World`].
