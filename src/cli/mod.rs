@@ -22,13 +22,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Simulate a scenario once, print a summary and write timeseries.csv,
-    /// nodes.csv and summary.json.
+    /// Simulate a scenario once and write its results
+    ///
+    /// Prints a compact summary and writes timeseries.csv, nodes.csv and
+    /// summary.json into output/<scenario name>/ (or --out). Exit code 0 on
+    /// success, 2 on a bad scenario or option (nothing is written then).
     Run(RunArgs),
-    /// Validate a scenario and print a static capacity analysis per service:
-    /// offered load, capacity, utilization, and the utilization the
-    /// survivors would see after losing 1, 2, ... nodes. Exits 1 if a
-    /// service is over capacity with every node up.
+    /// Validate a scenario and print a static capacity analysis
+    ///
+    /// Per service: offered load, capacity, utilization, and the utilization
+    /// the survivors would see after losing 1, 2, ... nodes (u·N/(N−k)).
+    /// Exit code 0 if valid and every service is below capacity with all
+    /// nodes up, 1 if a service is over capacity, 2 on a bad scenario.
     Check(CheckArgs),
 }
 

@@ -171,7 +171,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let events = world.engine.delivered();
     let (mut summary, bins, node_bins) = world.recorder.finish(horizon, &labels, events);
     let c = &summary.conservation;
-    if c.arrivals != c.completed + c.failed + in_flight_counted || c.in_flight != in_flight_counted {
+    if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
             scenario: scenario.name.clone(),
             run_index,
@@ -195,6 +195,12 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         bins,
         node_bins,
     })
+}
+
+/// Every arrival is accounted for exactly once: completed, failed, or still
+/// in flight by an independent count of the outstanding requests.
+fn conserved(c: &crate::metrics::Conservation, in_flight_counted: u64) -> bool {
+    c.arrivals == c.completed + c.failed + in_flight_counted && c.in_flight == in_flight_counted
 }
 
 impl World {
@@ -337,5 +343,22 @@ impl World {
     fn free_request(&mut self, id: u32) {
         self.requests[id as usize].live = false;
         self.free_requests.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Conservation;
+
+    #[test]
+    fn conservation_check_catches_lost_and_double_counted_requests() {
+        let ok = Conservation { arrivals: 10, completed: 6, failed: 3, in_flight: 1 };
+        assert!(conserved(&ok, 1));
+        // A request that vanished from the slab but was never counted.
+        assert!(!conserved(&ok, 0));
+        // A request counted as done (completed or failed) while still outstanding.
+        let double = Conservation { arrivals: 10, completed: 7, failed: 3, in_flight: 0 };
+        assert!(!conserved(&double, 1));
     }
 }
