@@ -108,25 +108,35 @@ pub enum DistributionKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Duration(pub SimDuration);
 
+/// Reads a duration string; with `allow_none`, also the word "none".
+struct DurationVisitor {
+    allow_none: bool,
+}
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Option<SimDuration>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration string such as \"250ms\", \"1.5s\" or \"2m\"")?;
+        if self.allow_none { f.write_str(", or \"none\"") } else { Ok(()) }
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        if self.allow_none && s.trim() == "none" {
+            return Ok(None);
+        }
+        parse_duration(s).map(Some).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        self.visit_f64(n as f64)
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!("duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\"")))
+    }
+}
+
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Duration;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration string such as \"250ms\", \"1.5s\" or \"2m\"")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
-                parse_duration(s).map(Duration).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
-                Err(E::custom(format!("duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\"")))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Duration, E> {
-                Err(E::custom(format!("duration {n} has no unit: write it as a string, e.g. \"{n}s\" or \"{n}ms\"")))
-            }
-        }
-        d.deserialize_any(V)
+        let parsed = d.deserialize_any(DurationVisitor { allow_none: false })?;
+        Ok(Duration(parsed.expect("none is not allowed here")))
     }
 }
 
@@ -195,26 +205,7 @@ pub struct Timeout(pub Option<SimDuration>);
 
 impl<'de> Deserialize<'de> for Timeout {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Timeout;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as \"2s\", or \"none\"")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Timeout, E> {
-                if s.trim() == "none" {
-                    return Ok(Timeout(None));
-                }
-                parse_duration(s).map(|d| Timeout(Some(d))).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Timeout, E> {
-                Err(E::custom(format!("timeout {n} has no unit: write it as a string, e.g. \"{n}s\"")))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Timeout, E> {
-                Err(E::custom(format!("timeout {n} has no unit: write it as a string, e.g. \"{n}s\"")))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(DurationVisitor { allow_none: true }).map(Timeout)
     }
 }
 
