@@ -17,6 +17,10 @@ pub enum StreamKind {
     Arrivals = 1,
     ServiceTime = 2,
     Balancer = 3,
+    Retry = 4,
+    Faults = 5,
+    Restart = 6,
+    Errors = 7,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

@@ -5,5 +5,9 @@
 
 pub mod arrivals;
 pub mod balancer;
+pub mod health;
 pub mod node;
-pub mod service_time;
+pub mod outlier;
+pub mod restart;
+pub mod retry;
+pub mod distribution;

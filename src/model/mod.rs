@@ -29,6 +29,7 @@ pub struct Scenario {
     pub traffic: Vec<TrafficSource>,
     pub balancers: Vec<Balancer>,
     pub services: Vec<Service>,
+    pub faults: Vec<Fault>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,9 +47,103 @@ pub struct Simulation {
 pub struct TrafficSource {
     pub name: String,
     pub rate: RateSchedule,
-    /// Client gives up after this long; `None` waits forever.
+    /// Each attempt's client timeout; `None` waits forever.
     pub timeout: Option<SimDuration>,
+    /// Total time budget of a request across all its attempts and backoffs.
+    pub deadline: Option<SimDuration>,
     pub target: Target,
+    pub retry: Option<RetrySpec>,
+}
+
+/// Why an attempt failed, as the client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureCause {
+    /// The attempt's client timeout fired.
+    Timeout,
+    /// The node's queue was full.
+    Rejected,
+    /// The connection failed: the node was down or crashed with the request.
+    Reset,
+    /// The node answered with an (injected) error.
+    Error,
+    /// The node dropped the request (server-side load shedding).
+    Shed,
+    /// The request's total deadline ran out.
+    Deadline,
+}
+
+impl FailureCause {
+    pub const ALL: [FailureCause; 6] = [
+        FailureCause::Timeout,
+        FailureCause::Rejected,
+        FailureCause::Reset,
+        FailureCause::Error,
+        FailureCause::Shed,
+        FailureCause::Deadline,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureCause::Timeout => "timeout",
+            FailureCause::Rejected => "rejected",
+            FailureCause::Reset => "reset",
+            FailureCause::Error => "error",
+            FailureCause::Shed => "shed",
+            FailureCause::Deadline => "deadline",
+        }
+    }
+
+    /// Bit for sets of causes.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A client's retry policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySpec {
+    /// Total attempts including the first.
+    pub max_attempts: u32,
+    /// Bit set of [`FailureCause::bit`] that are retried.
+    pub retry_on: u8,
+    pub backoff: Backoff,
+    pub base: SimDuration,
+    pub cap: SimDuration,
+    pub jitter: Jitter,
+    pub budget: Option<BudgetSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Retry at once.
+    None,
+    /// Wait `base` before each retry.
+    Constant,
+    /// Wait min(cap, base·2^n) before retry n (n from 0).
+    Exponential,
+}
+
+/// Randomisation of backoff delays, after "Exponential Backoff and Jitter"
+/// (AWS Architecture Blog, 2015).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    /// uniform(0, b)
+    Full,
+    /// b/2 + uniform(0, b/2)
+    Equal,
+    /// min(cap, uniform(base, 3·previous))
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetSpec {
+    /// Retries may be at most `ratio` of requests over a sliding `window`,
+    /// plus `min_per_second` · window.
+    Ratio { ratio: f64, window: SimDuration, min_per_second: f64 },
+    /// A bucket of `capacity` tokens, full at the start; a retry costs
+    /// `cost`, a success deposits `deposit`; no retry without enough tokens.
+    TokenBucket { capacity: f64, cost: f64, deposit: f64 },
 }
 
 /// Piecewise-constant arrival rate: `steps[i]` holds from its start until the
@@ -103,6 +198,35 @@ pub struct Balancer {
     pub name: String,
     pub policy: BalancePolicy,
     pub service: usize,
+    /// Below this fraction of available (healthy, not ejected) nodes, route
+    /// to all nodes regardless of health; 0 disables.
+    pub panic_threshold: f64,
+    pub health_check: Option<HealthCheckSpec>,
+    pub outlier_detection: Option<OutlierSpec>,
+}
+
+/// Active health checking of every node behind a balancer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckSpec {
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    /// Consecutive failures that mark a healthy node unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Consecutive passes that mark an unhealthy node healthy.
+    pub healthy_threshold: u32,
+    /// Deep: the check is a real request through the node's queue and
+    /// workers; shallow: it only asks whether the process is up.
+    pub deep: bool,
+}
+
+/// Passive outlier ejection, after Envoy's `outlier_detection`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierSpec {
+    pub consecutive_errors: u32,
+    pub base_ejection_time: SimDuration,
+    pub max_ejection_time: SimDuration,
+    /// Percent of the nodes that may be ejected at once (at least one may).
+    pub max_ejection_percent: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,12 +256,83 @@ pub struct Service {
     pub workers: u32,
     /// Requests one node holds waiting; `None` = unbounded.
     pub queue_capacity: Option<u32>,
-    pub service_time: ServiceTime,
+    pub service_time: Distribution,
+    pub overload_crash: Option<OverloadCrashSpec>,
+    pub restart: RestartSpec,
+}
+
+/// A node crashes when its time-averaged utilization over every `window`
+/// stayed at or above `utilization` for `sustained`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverloadCrashSpec {
+    pub utilization: f64,
+    pub window: SimDuration,
+    pub sustained: SimDuration,
+}
+
+/// How a crashed node comes back: after the crash-loop backoff (if on) plus
+/// a start-up delay drawn from `delay`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartSpec {
+    pub delay: Distribution,
+    pub crash_loop_backoff: bool,
+    pub backoff_initial: SimDuration,
+    pub backoff_max: SimDuration,
+    pub backoff_reset_after: SimDuration,
+}
+
+/// An injected fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub service: usize,
+    pub nodes: NodeSelection,
+    pub at: SimTime,
+    /// `None`: lasts until the end of the run.
+    pub duration: Option<SimDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeSelection {
+    All,
+    List(Vec<u32>),
+    /// k distinct nodes drawn at random (from the faults' own stream).
+    Random(u32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// The nodes go down; they start again when the fault ends.
+    Crash,
+    /// Service times multiplied by `factor` (a gray failure).
+    Slow { factor: f64 },
+    /// A `fraction` of requests answered at once with an error.
+    Errors { fraction: f64 },
+    /// Each node keeps only `workers` workers (e.g. a CPU spike).
+    Capacity { workers: u32 },
+    /// `delay` added to every service time.
+    Latency { delay: SimDuration },
+    /// Each node fails after times drawn from `mtbf` and is repaired after
+    /// times drawn from `mttr`, for the fault's duration.
+    RandomCrashes { mtbf: Distribution, mttr: Distribution },
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Slow { .. } => "slow",
+            FaultKind::Errors { .. } => "errors",
+            FaultKind::Capacity { .. } => "capacity",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::RandomCrashes { .. } => "random-crashes",
+        }
+    }
 }
 
 /// A service-time distribution with validated parameters.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ServiceTime {
+pub enum Distribution {
     Exponential {
         mean: SimDuration,
     },
@@ -160,30 +355,30 @@ pub enum ServiceTime {
     },
 }
 
-impl ServiceTime {
+impl Distribution {
     /// Mean service time [s].
     pub fn mean_secs(&self) -> f64 {
         match *self {
-            ServiceTime::Exponential { mean } => mean.as_secs_f64(),
-            ServiceTime::Constant { value } => value.as_secs_f64(),
-            ServiceTime::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
-            ServiceTime::LogNormal { mu, sigma } => (mu + sigma * sigma / 2.0).exp(),
-            ServiceTime::Gamma { shape, scale_secs } => shape * scale_secs,
+            Distribution::Exponential { mean } => mean.as_secs_f64(),
+            Distribution::Constant { value } => value.as_secs_f64(),
+            Distribution::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
+            Distribution::LogNormal { mu, sigma } => (mu + sigma * sigma / 2.0).exp(),
+            Distribution::Gamma { shape, scale_secs } => shape * scale_secs,
         }
     }
 
     /// Squared coefficient of variation (variance / mean²).
     pub fn scv(&self) -> f64 {
         match *self {
-            ServiceTime::Exponential { .. } => 1.0,
-            ServiceTime::Constant { .. } => 0.0,
-            ServiceTime::Uniform { min, max } => {
+            Distribution::Exponential { .. } => 1.0,
+            Distribution::Constant { .. } => 0.0,
+            Distribution::Uniform { min, max } => {
                 let (a, b) = (min.as_secs_f64(), max.as_secs_f64());
                 let mean = (a + b) / 2.0;
                 if mean == 0.0 { 0.0 } else { (b - a).powi(2) / 12.0 / (mean * mean) }
             }
-            ServiceTime::LogNormal { sigma, .. } => (sigma * sigma).exp() - 1.0,
-            ServiceTime::Gamma { shape, .. } => 1.0 / shape,
+            Distribution::LogNormal { sigma, .. } => (sigma * sigma).exp() - 1.0,
+            Distribution::Gamma { shape, .. } => 1.0 / shape,
         }
     }
 
@@ -191,11 +386,11 @@ impl ServiceTime {
     pub fn describe(&self) -> String {
         let mean = SimDuration::from_secs_f64(self.mean_secs());
         match *self {
-            ServiceTime::Exponential { .. } => format!("exponential(mean {mean})"),
-            ServiceTime::Constant { value } => format!("constant({value})"),
-            ServiceTime::Uniform { min, max } => format!("uniform({min}..{max})"),
-            ServiceTime::LogNormal { .. } => format!("lognormal(mean {mean}, cv {:.3})", self.scv().sqrt()),
-            ServiceTime::Gamma { shape, .. } => format!("gamma(mean {mean}, shape {shape})"),
+            Distribution::Exponential { .. } => format!("exponential(mean {mean})"),
+            Distribution::Constant { value } => format!("constant({value})"),
+            Distribution::Uniform { min, max } => format!("uniform({min}..{max})"),
+            Distribution::LogNormal { .. } => format!("lognormal(mean {mean}, cv {:.3})", self.scv().sqrt()),
+            Distribution::Gamma { shape, .. } => format!("gamma(mean {mean}, shape {shape})"),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct RawScenario {
     pub balancers: BTreeMap<String, RawBalancer>,
     #[serde(default)]
     pub services: BTreeMap<String, RawService>,
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,7 +43,67 @@ pub struct RawTraffic {
     pub rate: Option<Rate>,
     pub schedule: Option<Vec<RawRateStep>>,
     pub timeout: Option<Timeout>,
+    pub deadline: Option<Timeout>,
     pub target: Option<String>,
+    pub retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<i64>,
+    pub retry_on: Option<Vec<RawFailureCause>>,
+    pub backoff: Option<RawBackoff>,
+    pub base: Option<Duration>,
+    pub cap: Option<Duration>,
+    pub jitter: Option<RawJitter>,
+    pub budget: Option<RawBudget>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFailureCause {
+    Timeout,
+    Rejected,
+    Reset,
+    Error,
+    Shed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBackoff {
+    None,
+    Constant,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawJitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    pub kind: Option<RawBudgetKind>,
+    pub ratio: Option<f64>,
+    pub window: Option<Duration>,
+    pub min_per_second: Option<f64>,
+    pub capacity: Option<f64>,
+    pub cost: Option<f64>,
+    pub deposit: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBudgetKind {
+    Ratio,
+    TokenBucket,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +118,134 @@ pub struct RawRateStep {
 pub struct RawBalancer {
     pub policy: Option<RawPolicy>,
     pub service: Option<String>,
+    pub panic_threshold: Option<f64>,
+    pub health_check: Option<RawHealthCheck>,
+    pub outlier_detection: Option<RawOutlierDetection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub unhealthy_threshold: Option<i64>,
+    pub healthy_threshold: Option<i64>,
+    pub kind: Option<RawCheckKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawCheckKind {
+    Shallow,
+    Deep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlierDetection {
+    pub consecutive_errors: Option<i64>,
+    pub base_ejection_time: Option<Duration>,
+    pub max_ejection_time: Option<Duration>,
+    pub max_ejection_percent: Option<f64>,
+}
+
+/// One `[[faults]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: Option<RawFaultKind>,
+    pub service: Option<String>,
+    pub nodes: Option<RawNodeSet>,
+    pub count: Option<i64>,
+    pub at: Option<Duration>,
+    pub duration: Option<Duration>,
+    pub factor: Option<f64>,
+    pub fraction: Option<f64>,
+    pub workers: Option<i64>,
+    pub delay: Option<Duration>,
+    pub mtbf: Option<DelaySpec>,
+    pub mttr: Option<DelaySpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFaultKind {
+    Crash,
+    Slow,
+    Errors,
+    Capacity,
+    Latency,
+    RandomCrashes,
+}
+
+/// `nodes = [0, 2]` or `nodes = "all"`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawNodeSet {
+    All,
+    List(Vec<i64>),
+}
+
+impl<'de> Deserialize<'de> for RawNodeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawNodeSet;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of node indices such as [0, 2], or \"all\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawNodeSet, E> {
+                if s.trim() == "all" {
+                    Ok(RawNodeSet::All)
+                } else {
+                    Err(E::custom(format!("expected a list of node indices such as [0, 2], or \"all\", got \"{s}\"")))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawNodeSet, E> {
+                Ok(RawNodeSet::List(vec![n]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawNodeSet, A::Error> {
+                let mut out = Vec::new();
+                while let Some(n) = seq.next_element::<i64>()? {
+                    out.push(n);
+                }
+                Ok(RawNodeSet::List(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A random delay: a duration string (whose meaning the key documents:
+/// constant, or the mean of an exponential) or a distribution table.
+#[derive(Debug)]
+pub enum DelaySpec {
+    Duration(SimDuration),
+    Table(RawDistribution),
+}
+
+impl<'de> Deserialize<'de> for DelaySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DelaySpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"30s\" or a table such as { distribution = \"uniform\", min = \"10s\", max = \"30s\" }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<DelaySpec, E> {
+                DurationVisitor { allow_none: false }.visit_str(s).map(|d| DelaySpec::Duration(d.expect("no none")))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<DelaySpec, E> {
+                DurationVisitor { allow_none: false }.visit_i64(n).map(|d| DelaySpec::Duration(d.expect("no none")))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<DelaySpec, E> {
+                DurationVisitor { allow_none: false }.visit_f64(n).map(|d| DelaySpec::Duration(d.expect("no none")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<DelaySpec, A::Error> {
+                RawDistribution::deserialize(de::value::MapAccessDeserializer::new(map)).map(DelaySpec::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -74,6 +264,26 @@ pub struct RawService {
     pub workers: Option<i64>,
     pub queue_capacity: Option<QueueCapacity>,
     pub service_time: Option<RawDistribution>,
+    pub overload_crash: Option<RawOverloadCrash>,
+    pub restart: Option<RawRestart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverloadCrash {
+    pub utilization: Option<f64>,
+    pub window: Option<Duration>,
+    pub sustained: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    pub delay: Option<DelaySpec>,
+    pub crash_loop_backoff: Option<bool>,
+    pub backoff_initial: Option<Duration>,
+    pub backoff_max: Option<Duration>,
+    pub backoff_reset_after: Option<Duration>,
 }
 
 /// A service-time distribution: `distribution = "..."` plus its parameters.

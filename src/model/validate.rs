@@ -134,7 +134,20 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             RawPolicy::LeastOutstanding => BalancePolicy::LeastOutstanding,
             RawPolicy::PowerOfTwo => BalancePolicy::PowerOfTwo,
         };
-        balancers.push(Balancer { name: bname.clone(), policy, service });
+        let panic_threshold = match rb.panic_threshold {
+            None => DEFAULT_PANIC_THRESHOLD,
+            Some(p) if (0.0..=1.0).contains(&p) => p,
+            Some(p) => return Err(ctx.err(&format!("{path}.panic_threshold"), format!("must be a fraction from 0 to 1, got {p}"))),
+        };
+        let health_check = match &rb.health_check {
+            None => None,
+            Some(h) => Some(validate_health_check(ctx, &format!("{path}.health_check"), h)?),
+        };
+        let outlier_detection = match &rb.outlier_detection {
+            None => None,
+            Some(o) => Some(validate_outlier(ctx, &format!("{path}.outlier_detection"), o)?),
+        };
+        balancers.push(Balancer { name: bname.clone(), policy, service, panic_threshold, health_check, outlier_detection });
     }
     let balancer_index: BTreeMap<&str, usize> =
         raw.balancers.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
@@ -182,10 +195,26 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 format!("no balancer or service named \"{target_name}\" (defined: {})", list(known)),
             ));
         };
-        traffic.push(TrafficSource { name: tname.clone(), rate, timeout, target });
+        let deadline = match rt.deadline {
+            Some(raw::Timeout(Some(d))) if d.is_zero() => {
+                return Err(ctx.err(&format!("{path}.deadline"), "must be > 0 (use \"none\" for no deadline)"));
+            }
+            Some(raw::Timeout(t)) => t,
+            None => None,
+        };
+        let retry = match &rt.retry {
+            None => None,
+            Some(r) => Some(validate_retry(ctx, &format!("{path}.retry"), r)?),
+        };
+        traffic.push(TrafficSource { name: tname.clone(), rate, timeout, deadline, target, retry });
     }
 
-    Ok(Scenario { name, description: raw.description.clone(), simulation, traffic, balancers, services })
+    let mut faults = Vec::new();
+    for (i, rf) in raw.faults.iter().enumerate() {
+        faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &raw.services, &services, &simulation)?);
+    }
+
+    Ok(Scenario { name, description: raw.description.clone(), simulation, traffic, balancers, services, faults })
 }
 
 fn list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
@@ -277,14 +306,342 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         ));
     };
     let service_time = validate_distribution(ctx, &format!("{path}.service_time"), dist)?;
-    Ok(Service { name: name.to_string(), nodes, workers, queue_capacity, service_time })
+    let overload_crash = match &raw.overload_crash {
+        None => None,
+        Some(o) => {
+            let p = format!("{path}.overload_crash");
+            let utilization = o.utilization.unwrap_or(0.95);
+            if !(utilization > 0.0 && utilization <= 1.0) {
+                return Err(ctx.err(&format!("{p}.utilization"), format!("must be a fraction above 0 and at most 1, got {utilization}")));
+            }
+            let window = positive_duration(ctx, &format!("{p}.window"), o.window, SimDuration::from_secs(1))?;
+            let sustained = positive_duration(ctx, &format!("{p}.sustained"), o.sustained, SimDuration::from_secs(30))?;
+            if sustained < window {
+                return Err(ctx.err(&format!("{p}.sustained"), format!("must be at least one window ({window})")));
+            }
+            Some(OverloadCrashSpec { utilization, window, sustained })
+        }
+    };
+    let restart = validate_restart(ctx, &format!("{path}.restart"), raw.restart.as_ref())?;
+    Ok(Service { name: name.to_string(), nodes, workers, queue_capacity, service_time, overload_crash, restart })
+}
+
+/// Envoy's `healthy_panic_threshold` default: 50%.
+pub const DEFAULT_PANIC_THRESHOLD: f64 = 0.5;
+
+fn positive_duration(
+    ctx: &Ctx,
+    path: &str,
+    value: Option<raw::Duration>,
+    default: SimDuration,
+) -> Result<SimDuration, ScenarioError> {
+    match value {
+        None => Ok(default),
+        Some(d) if d.0.is_zero() => Err(ctx.err(path, "must be > 0")),
+        Some(d) => Ok(d.0),
+    }
+}
+
+fn count_at_least(ctx: &Ctx, path: &str, value: Option<i64>, default: u32, min: i64) -> Result<u32, ScenarioError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v < min => Err(ctx.err(path, format!("must be >= {min}, got {v}"))),
+        Some(v) => u32::try_from(v).map_err(|_| ctx.err(path, format!("{v} is too large"))),
+    }
+}
+
+fn fraction(ctx: &Ctx, path: &str, value: Option<f64>, default: f64) -> Result<f64, ScenarioError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Some(v) => Err(ctx.err(path, format!("must be a fraction from 0 to 1, got {v}"))),
+    }
+}
+
+/// Restart defaults: Kubernetes' container restart back-off (10 s doubling
+/// to 5 min, reset after 10 min of running) and a 10 s start-up delay.
+fn validate_restart(ctx: &Ctx, path: &str, raw: Option<&raw::RawRestart>) -> Result<RestartSpec, ScenarioError> {
+    let default_delay = Distribution::Constant { value: SimDuration::from_secs(10) };
+    let Some(raw) = raw else {
+        return Ok(RestartSpec {
+            delay: default_delay,
+            crash_loop_backoff: true,
+            backoff_initial: SimDuration::from_secs(10),
+            backoff_max: SimDuration::from_secs(300),
+            backoff_reset_after: SimDuration::from_secs(600),
+        });
+    };
+    let delay = match &raw.delay {
+        None => default_delay,
+        Some(spec) => validate_delay(ctx, &format!("{path}.delay"), spec, false)?,
+    };
+    let backoff_initial = positive_duration(ctx, &format!("{path}.backoff_initial"), raw.backoff_initial, SimDuration::from_secs(10))?;
+    let backoff_max = positive_duration(ctx, &format!("{path}.backoff_max"), raw.backoff_max, SimDuration::from_secs(300))?;
+    if backoff_max < backoff_initial {
+        return Err(ctx.err(&format!("{path}.backoff_max"), "must be at least backoff_initial"));
+    }
+    let backoff_reset_after =
+        positive_duration(ctx, &format!("{path}.backoff_reset_after"), raw.backoff_reset_after, SimDuration::from_secs(600))?;
+    Ok(RestartSpec {
+        delay,
+        crash_loop_backoff: raw.crash_loop_backoff.unwrap_or(true),
+        backoff_initial,
+        backoff_max,
+        backoff_reset_after,
+    })
+}
+
+/// A delay given as a duration (constant, or with `exponential_mean` the
+/// mean of an exponential) or as a distribution table.
+fn validate_delay(ctx: &Ctx, path: &str, spec: &raw::DelaySpec, exponential_mean: bool) -> Result<Distribution, ScenarioError> {
+    match spec {
+        raw::DelaySpec::Duration(d) if exponential_mean => {
+            if d.is_zero() {
+                return Err(ctx.err(path, "must be > 0"));
+            }
+            Ok(Distribution::Exponential { mean: *d })
+        }
+        raw::DelaySpec::Duration(d) => Ok(Distribution::Constant { value: *d }),
+        raw::DelaySpec::Table(t) => validate_distribution(ctx, path, t),
+    }
+}
+
+/// Health-check defaults: a Kubernetes readiness probe (period 10 s,
+/// timeout 1 s, failure threshold 3, success threshold 1), shallow.
+fn validate_health_check(ctx: &Ctx, path: &str, raw: &raw::RawHealthCheck) -> Result<HealthCheckSpec, ScenarioError> {
+    let interval = positive_duration(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(10))?;
+    let timeout = positive_duration(ctx, &format!("{path}.timeout"), raw.timeout, SimDuration::from_secs(1))?;
+    if timeout > interval {
+        return Err(ctx.err(&format!("{path}.timeout"), format!("must not exceed the interval ({interval})")));
+    }
+    Ok(HealthCheckSpec {
+        interval,
+        timeout,
+        unhealthy_threshold: count_at_least(ctx, &format!("{path}.unhealthy_threshold"), raw.unhealthy_threshold, 3, 1)?,
+        healthy_threshold: count_at_least(ctx, &format!("{path}.healthy_threshold"), raw.healthy_threshold, 1, 1)?,
+        deep: raw.kind == Some(raw::RawCheckKind::Deep),
+    })
+}
+
+/// Outlier-detection defaults: Envoy's (consecutive_5xx 5, base ejection
+/// time 30 s, max ejection time 300 s, max ejection percent 10).
+fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Result<OutlierSpec, ScenarioError> {
+    let base = positive_duration(ctx, &format!("{path}.base_ejection_time"), raw.base_ejection_time, SimDuration::from_secs(30))?;
+    let max = positive_duration(ctx, &format!("{path}.max_ejection_time"), raw.max_ejection_time, SimDuration::from_secs(300))?;
+    if max < base {
+        return Err(ctx.err(&format!("{path}.max_ejection_time"), "must be at least base_ejection_time"));
+    }
+    let percent = raw.max_ejection_percent.unwrap_or(10.0);
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(ctx.err(&format!("{path}.max_ejection_percent"), format!("must be from 0 to 100, got {percent}")));
+    }
+    Ok(OutlierSpec {
+        consecutive_errors: count_at_least(ctx, &format!("{path}.consecutive_errors"), raw.consecutive_errors, 5, 1)?,
+        base_ejection_time: base,
+        max_ejection_time: max,
+        max_ejection_percent: percent,
+    })
+}
+
+/// Retry defaults: 3 attempts (AWS SDK standard mode), every server-side
+/// failure retried, exponential backoff from 25 ms capped at 250 ms with
+/// full jitter (Envoy's retry back-off: base_interval 25 ms, max 10 x base).
+fn validate_retry(ctx: &Ctx, path: &str, raw: &raw::RawRetry) -> Result<RetrySpec, ScenarioError> {
+    use raw::{RawBackoff, RawFailureCause as C, RawJitter};
+    let max_attempts = count_at_least(ctx, &format!("{path}.max_attempts"), raw.max_attempts, 3, 1)?;
+    if max_attempts > 100 {
+        return Err(ctx.err(&format!("{path}.max_attempts"), format!("must be at most 100, got {max_attempts}")));
+    }
+    let retry_on = match &raw.retry_on {
+        None => [FailureCause::Timeout, FailureCause::Rejected, FailureCause::Reset, FailureCause::Error, FailureCause::Shed]
+            .iter()
+            .fold(0, |acc, c| acc | c.bit()),
+        Some(list) => list.iter().fold(0u8, |acc, c| {
+            acc | match c {
+                C::Timeout => FailureCause::Timeout,
+                C::Rejected => FailureCause::Rejected,
+                C::Reset => FailureCause::Reset,
+                C::Error => FailureCause::Error,
+                C::Shed => FailureCause::Shed,
+            }
+            .bit()
+        }),
+    };
+    let base = positive_duration(ctx, &format!("{path}.base"), raw.base, SimDuration::from_millis(25))?;
+    let cap = positive_duration(ctx, &format!("{path}.cap"), raw.cap, SimDuration(base.0.saturating_mul(10)))?;
+    if cap < base {
+        return Err(ctx.err(&format!("{path}.cap"), format!("must be at least base ({base})")));
+    }
+    let backoff = match raw.backoff.unwrap_or(RawBackoff::Exponential) {
+        RawBackoff::None => Backoff::None,
+        RawBackoff::Constant => Backoff::Constant,
+        RawBackoff::Exponential => Backoff::Exponential,
+    };
+    let jitter = match raw.jitter.unwrap_or(RawJitter::Full) {
+        RawJitter::None => Jitter::None,
+        RawJitter::Full => Jitter::Full,
+        RawJitter::Equal => Jitter::Equal,
+        RawJitter::Decorrelated => Jitter::Decorrelated,
+    };
+    let budget = match &raw.budget {
+        None => None,
+        Some(b) => Some(validate_budget(ctx, &format!("{path}.budget"), b)?),
+    };
+    Ok(RetrySpec { max_attempts, retry_on, backoff, base, cap, jitter, budget })
+}
+
+/// Budget defaults: ratio 10% (Google SRE book, "Handling Overload") over a
+/// 10 s window with no minimum (Finagle's RetryBudget uses a 10 s TTL);
+/// token bucket 500 tokens, cost 5 per retry, 1 back per success (the AWS
+/// SDKs' standard retry quota).
+fn validate_budget(ctx: &Ctx, path: &str, raw: &raw::RawBudget) -> Result<BudgetSpec, ScenarioError> {
+    use raw::RawBudgetKind as K;
+    let Some(kind) = raw.kind else {
+        return Err(ctx.err(path, "missing `kind`: \"ratio\" or \"token-bucket\""));
+    };
+    let non_negative = |key: &str, v: Option<f64>, default: f64| -> Result<f64, ScenarioError> {
+        match v {
+            None => Ok(default),
+            Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+            Some(x) => Err(ctx.err(&format!("{path}.{key}"), format!("must be a number >= 0, got {x}"))),
+        }
+    };
+    let foreign: &[(&str, bool)] = match kind {
+        K::Ratio => &[("capacity", raw.capacity.is_some()), ("cost", raw.cost.is_some()), ("deposit", raw.deposit.is_some())],
+        K::TokenBucket => &[("ratio", raw.ratio.is_some()), ("window", raw.window.is_some()), ("min_per_second", raw.min_per_second.is_some())],
+    };
+    if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+        return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a {} budget", if kind == K::Ratio { "ratio" } else { "token-bucket" })));
+    }
+    Ok(match kind {
+        K::Ratio => BudgetSpec::Ratio {
+            ratio: non_negative("ratio", raw.ratio, 0.1)?,
+            window: positive_duration(ctx, &format!("{path}.window"), raw.window, SimDuration::from_secs(10))?,
+            min_per_second: non_negative("min_per_second", raw.min_per_second, 0.0)?,
+        },
+        K::TokenBucket => {
+            let capacity = non_negative("capacity", raw.capacity, 500.0)?;
+            let cost = non_negative("cost", raw.cost, 5.0)?;
+            if cost == 0.0 {
+                return Err(ctx.err(&format!("{path}.cost"), "must be > 0"));
+            }
+            BudgetSpec::TokenBucket { capacity, cost, deposit: non_negative("deposit", raw.deposit, 1.0)? }
+        }
+    })
+}
+
+fn validate_fault(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawFault,
+    raw_services: &BTreeMap<String, raw::RawService>,
+    services: &[Service],
+    simulation: &Simulation,
+) -> Result<Fault, ScenarioError> {
+    use raw::RawFaultKind as K;
+    let Some(kind) = raw.kind else {
+        return Err(ctx.err(path, "missing `kind`: crash, slow, errors, capacity, latency or random-crashes"));
+    };
+    let Some(service_name) = &raw.service else {
+        return Err(ctx.err(path, "missing `service`: the service whose nodes the fault hits"));
+    };
+    let Some(service) = raw_services.keys().position(|k| k == service_name) else {
+        return Err(ctx.err(
+            &format!("{path}.service"),
+            format!("no service named \"{service_name}\" (defined: {})", list(raw_services.keys())),
+        ));
+    };
+    let node_count = services[service].nodes;
+    let nodes = match (&raw.nodes, raw.count) {
+        (Some(_), Some(_)) => return Err(ctx.err(&format!("{path}.count"), "give either `nodes` or `count`, not both")),
+        (None, None) => {
+            return Err(ctx.err(path, "say which nodes: nodes = [0, 2], nodes = \"all\" or count = 2 (random nodes)"));
+        }
+        (Some(raw::RawNodeSet::All), None) => NodeSelection::All,
+        (Some(raw::RawNodeSet::List(list)), None) => {
+            if list.is_empty() {
+                return Err(ctx.err(&format!("{path}.nodes"), "is empty"));
+            }
+            let mut out = Vec::new();
+            for &n in list {
+                if n < 0 || n >= node_count as i64 {
+                    return Err(ctx.err(
+                        &format!("{path}.nodes"),
+                        format!("node {n} does not exist: service {service_name} has nodes 0 to {}", node_count - 1),
+                    ));
+                }
+                if !out.contains(&(n as u32)) {
+                    out.push(n as u32);
+                }
+            }
+            NodeSelection::List(out)
+        }
+        (None, Some(k)) => {
+            if k < 1 || k > node_count as i64 {
+                return Err(ctx.err(&format!("{path}.count"), format!("must be from 1 to {node_count} (the service's nodes), got {k}")));
+            }
+            NodeSelection::Random(k as u32)
+        }
+    };
+    let Some(at) = raw.at else {
+        return Err(ctx.err(path, "missing `at`: when the fault starts, e.g. at = \"60s\""));
+    };
+    if at.0 >= simulation.duration {
+        return Err(ctx.err(&format!("{path}.at"), format!("{} is not before the end of the run ({})", at.0, simulation.duration)));
+    }
+    let duration = match raw.duration {
+        Some(d) if d.0.is_zero() => return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent fault)")),
+        d => d.map(|d| d.0),
+    };
+    // Parameters belong to one kind each; refuse the others so a typo'd kind is caught.
+    let params: [(&str, bool, &[K]); 6] = [
+        ("factor", raw.factor.is_some(), &[K::Slow]),
+        ("fraction", raw.fraction.is_some(), &[K::Errors]),
+        ("workers", raw.workers.is_some(), &[K::Capacity]),
+        ("delay", raw.delay.is_some(), &[K::Latency]),
+        ("mtbf", raw.mtbf.is_some(), &[K::RandomCrashes]),
+        ("mttr", raw.mttr.is_some(), &[K::RandomCrashes]),
+    ];
+    for (key, set, kinds) in params {
+        if set && !kinds.contains(&kind) {
+            return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a fault of this kind")));
+        }
+    }
+    let need = |key: &str| ctx.err(path, format!("this kind of fault needs `{key}`"));
+    let kind = match kind {
+        K::Crash => FaultKind::Crash,
+        K::Slow => {
+            let factor = raw.factor.ok_or_else(|| need("factor"))?;
+            if !(factor.is_finite() && factor > 0.0) {
+                return Err(ctx.err(&format!("{path}.factor"), format!("must be a number > 0, got {factor}")));
+            }
+            FaultKind::Slow { factor }
+        }
+        K::Errors => FaultKind::Errors { fraction: fraction(ctx, &format!("{path}.fraction"), Some(raw.fraction.ok_or_else(|| need("fraction"))?), 0.0)? },
+        K::Capacity => {
+            let w = raw.workers.ok_or_else(|| need("workers"))?;
+            if w < 0 || w > services[service].workers as i64 {
+                return Err(ctx.err(
+                    &format!("{path}.workers"),
+                    format!("workers left per node must be from 0 to {}, got {w}", services[service].workers),
+                ));
+            }
+            FaultKind::Capacity { workers: w as u32 }
+        }
+        K::Latency => FaultKind::Latency { delay: raw.delay.ok_or_else(|| need("delay"))?.0 },
+        K::RandomCrashes => FaultKind::RandomCrashes {
+            mtbf: validate_delay(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?, true)?,
+            mttr: validate_delay(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?, true)?,
+        },
+    };
+    Ok(Fault { kind, service, nodes, at: SimTime(at.0.0), duration })
 }
 
 /// Default per-node queue: Tomcat's `acceptCount` (100), a common bound on
 /// requests waiting for a worker thread.
 pub const DEFAULT_QUEUE_CAPACITY: u32 = 100;
 
-fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<ServiceTime, ScenarioError> {
+fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<Distribution, ScenarioError> {
     use DistributionKind as K;
     let Some(kind) = raw.distribution else {
         return Err(
@@ -342,15 +699,15 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
         K::Exponential => {
             let mean = required("mean", raw.mean)?;
             positive("mean", mean)?;
-            ServiceTime::Exponential { mean: mean.0 }
+            Distribution::Exponential { mean: mean.0 }
         }
-        K::Constant => ServiceTime::Constant { value: required("value", raw.value)?.0 },
+        K::Constant => Distribution::Constant { value: required("value", raw.value)?.0 },
         K::Uniform => {
             let (min, max) = (required("min", raw.min)?, required("max", raw.max)?);
             if max.0 < min.0 {
                 return Err(ctx.err(&format!("{path}.max"), format!("max {} is below min {}", max.0, min.0)));
             }
-            ServiceTime::Uniform { min: min.0, max: max.0 }
+            Distribution::Uniform { min: min.0, max: max.0 }
         }
         K::Lognormal => {
             let m = positive("mean", required("mean", raw.mean)?)?;
@@ -381,7 +738,7 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
                     Z99 - (Z99 * Z99 - 2.0 * r).sqrt()
                 }
             };
-            ServiceTime::LogNormal { mu: m.ln() - sigma * sigma / 2.0, sigma }
+            Distribution::LogNormal { mu: m.ln() - sigma * sigma / 2.0, sigma }
         }
         K::Gamma => {
             let m = positive("mean", required("mean", raw.mean)?)?;
@@ -394,7 +751,7 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
                 (Some(k), None) => finite_positive("shape", k)?,
                 (None, Some(cv)) => 1.0 / finite_positive("cv", cv)?.powi(2),
             };
-            ServiceTime::Gamma { shape, scale_secs: m / shape }
+            Distribution::Gamma { shape, scale_secs: m / shape }
         }
         K::Erlang => {
             let m = positive("mean", required("mean", raw.mean)?)?;
@@ -404,7 +761,7 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
             if !(1..=1000).contains(&k) {
                 return Err(ctx.err(&format!("{path}.k"), format!("must be an integer from 1 to 1000, got {k}")));
             }
-            ServiceTime::Gamma { shape: k as f64, scale_secs: m / k as f64 }
+            Distribution::Gamma { shape: k as f64, scale_secs: m / k as f64 }
         }
     })
 }

@@ -5,7 +5,7 @@
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::balancer::Balancer;
 use crate::components::node::{Admission, Node};
-use crate::components::service_time::ServiceTimeSampler;
+use crate::components::distribution::DurationSampler;
 use crate::engine::{Engine, TimerId};
 use crate::metrics::{NodeLabel, Recorder, RunRecord};
 use crate::model::{Scenario, Target};
@@ -83,7 +83,7 @@ struct World {
     balancers: Vec<RoutedBalancer>,
     services: Vec<ServiceNodes>,
     nodes: Vec<Node>,
-    samplers: Vec<ServiceTimeSampler>,
+    samplers: Vec<DurationSampler>,
     /// Service-time stream per node.
     node_rngs: Vec<SimRng>,
     requests: Vec<Request>,
@@ -107,7 +107,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         for i in 0..service.nodes {
             let global = nodes.len() as u64;
             nodes.push(Node::new(service.workers, service.queue_capacity));
-            samplers.push(ServiceTimeSampler::new(&service.service_time));
+            samplers.push(DurationSampler::new(&service.service_time));
             node_rngs.push(stream(seed, run_index, StreamKind::ServiceTime, global));
             labels.push(NodeLabel { service: service.name.clone(), index: i, workers: service.workers });
         }
