@@ -38,14 +38,14 @@ fn conservation_holds_under_overload_with_timeouts_and_rejections() {
         let r = run(&s, 0).expect("conservation holds");
         let c = &r.summary.conservation;
         assert_eq!(c.arrivals, c.completed + c.failed + c.in_flight);
-        assert!(r.summary.failed_rejected > 0, "seed {seed}: expected rejections");
-        assert!(r.summary.failed_timeout > 0, "seed {seed}: expected timeouts");
+        assert!(r.summary.failed.rejected > 0, "seed {seed}: expected rejections");
+        assert!(r.summary.failed.timeout > 0, "seed {seed}: expected timeouts");
         assert!(r.summary.late_responses > 0, "seed {seed}: timed-out requests are still served");
         assert!(r.summary.services[0].utilization > 0.97, "saturated: {}", r.summary.services[0].utilization);
         // Per-bin counts add up to the whole-run counts.
         let offered: u64 = r.bins.iter().map(|b| b.offered).sum();
         let completed: u64 = r.bins.iter().map(|b| b.completed).sum();
-        let failed: u64 = r.bins.iter().map(|b| b.failed_timeout + b.failed_rejected).sum();
+        let failed: u64 = r.bins.iter().map(|b| b.failed.iter().sum::<u64>()).sum();
         assert_eq!((offered, completed, failed), (c.arrivals, c.completed, c.failed));
         assert_eq!(r.bins.last().unwrap().in_flight, c.in_flight);
         assert!(r.node_bins.iter().all(|n| n.queue_len_avg >= 0.0 && n.queue_len_avg <= 20.0));

@@ -21,32 +21,34 @@ impl Balancer {
         Balancer { policy, cursor: 0 }
     }
 
-    /// Index (into `nodes`) of the node that gets the next request.
+    /// The node (an index into `nodes`) that gets the next attempt, chosen
+    /// among `candidates` (indices into `nodes`, not empty).
     #[inline]
-    pub fn pick(&mut self, nodes: &[Node], rng: &mut SimRng) -> usize {
-        let n = nodes.len();
+    pub fn pick(&mut self, candidates: &[u32], nodes: &[Node], rng: &mut SimRng) -> u32 {
+        let n = candidates.len();
         debug_assert!(n > 0);
         if n == 1 {
-            return 0;
+            return candidates[0];
         }
-        match self.policy {
+        let load = |i: usize| nodes[candidates[i] as usize].outstanding();
+        let chosen = match self.policy {
             BalancePolicy::RoundRobin => {
-                let i = self.cursor;
-                self.cursor = if i + 1 == n { 0 } else { i + 1 };
+                let i = self.cursor % n;
+                self.cursor = i + 1;
                 i
             }
             BalancePolicy::Random => rng.random_range(0..n),
             BalancePolicy::LeastOutstanding => {
-                let start = self.cursor;
-                self.cursor = if start + 1 == n { 0 } else { start + 1 };
+                let start = self.cursor % n;
+                self.cursor = start + 1;
                 let mut best = start;
-                let mut best_load = nodes[start].outstanding();
+                let mut best_load = load(start);
                 for k in 1..n {
                     let i = (start + k) % n;
-                    let load = nodes[i].outstanding();
-                    if load < best_load {
+                    let l = load(i);
+                    if l < best_load {
                         best = i;
-                        best_load = load;
+                        best_load = l;
                     }
                 }
                 best
@@ -58,9 +60,10 @@ impl Balancer {
                 if b >= a {
                     b += 1;
                 }
-                if nodes[b].outstanding() < nodes[a].outstanding() { b } else { a }
+                if load(b) < load(a) { b } else { a }
             }
-        }
+        };
+        candidates[chosen]
     }
 }
 
@@ -75,11 +78,15 @@ mod tests {
             .map(|&l| {
                 let mut n = Node::new(100, None);
                 for id in 0..l {
-                    n.admit(id);
+                    n.admit(id, crate::time::SimTime::ZERO);
                 }
                 n
             })
             .collect()
+    }
+
+    fn all(nodes: &[Node]) -> Vec<u32> {
+        (0..nodes.len() as u32).collect()
     }
 
     #[test]
@@ -87,7 +94,7 @@ mod tests {
         let nodes = nodes_with_load(&[0, 0, 0]);
         let mut b = Balancer::new(BalancePolicy::RoundRobin);
         let mut rng = stream(1, 0, StreamKind::Balancer, 0);
-        let picks: Vec<usize> = (0..7).map(|_| b.pick(&nodes, &mut rng)).collect();
+        let picks: Vec<usize> = (0..7).map(|_| b.pick(&all(&nodes), &nodes, &mut rng) as usize).collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2, 0]);
     }
 
@@ -95,9 +102,15 @@ mod tests {
     fn least_outstanding_picks_the_emptiest_and_rotates_ties() {
         let mut b = Balancer::new(BalancePolicy::LeastOutstanding);
         let mut rng = stream(1, 0, StreamKind::Balancer, 0);
-        assert_eq!(b.pick(&nodes_with_load(&[5, 1, 3]), &mut rng), 1);
+        assert_eq!(
+            {
+                let n = nodes_with_load(&[5, 1, 3]);
+                b.pick(&all(&n), &n, &mut rng)
+            },
+            1
+        );
         let even = nodes_with_load(&[2, 2, 2]);
-        let picks: Vec<usize> = (0..3).map(|_| b.pick(&even, &mut rng)).collect();
+        let picks: Vec<usize> = (0..3).map(|_| b.pick(&all(&even), &even, &mut rng) as usize).collect();
         let mut sorted = picks.clone();
         sorted.sort();
         assert_eq!(sorted, vec![0, 1, 2], "ties rotate: {picks:?}");
@@ -109,7 +122,25 @@ mod tests {
         let mut rng = stream(1, 0, StreamKind::Balancer, 0);
         let nodes = nodes_with_load(&[9, 0]);
         for _ in 0..100 {
-            assert_eq!(b.pick(&nodes, &mut rng), 1);
+            assert_eq!(b.pick(&all(&nodes), &nodes, &mut rng) as usize, 1);
+        }
+    }
+
+    #[test]
+    fn only_candidates_are_picked() {
+        let nodes = nodes_with_load(&[0, 0, 0, 0]);
+        let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+        for policy in [
+            BalancePolicy::RoundRobin,
+            BalancePolicy::Random,
+            BalancePolicy::LeastOutstanding,
+            BalancePolicy::PowerOfTwo,
+        ] {
+            let mut b = Balancer::new(policy);
+            for _ in 0..100 {
+                let picked = b.pick(&[1, 3], &nodes, &mut rng);
+                assert!(picked == 1 || picked == 3, "{policy:?} picked {picked}");
+            }
         }
     }
 
@@ -120,7 +151,7 @@ mod tests {
         let nodes = nodes_with_load(&[0, 0, 0, 0]);
         let mut counts = [0u32; 4];
         for _ in 0..40_000 {
-            counts[b.pick(&nodes, &mut rng)] += 1;
+            counts[b.pick(&all(&nodes), &nodes, &mut rng) as usize] += 1;
         }
         // Binomial sd = sqrt(40000 * 0.25 * 0.75) ~ 87; allow 5 sd.
         assert!(counts.iter().all(|&c| (c as i64 - 10_000).abs() < 435), "{counts:?}");

@@ -5,9 +5,9 @@
 
 pub mod arrivals;
 pub mod balancer;
+pub mod distribution;
 pub mod health;
 pub mod node;
 pub mod outlier;
 pub mod restart;
 pub mod retry;
-pub mod distribution;

@@ -1,41 +1,107 @@
-//! One server node: a pool of identical workers and a bounded FIFO queue.
-//! A node only tracks which requests it holds; the simulation decides what
-//! admission and completion mean for clients and metrics.
+//! One server node: a pool of workers and a bounded FIFO queue, whether its
+//! process is up, what faults currently degrade it, and the time integrals
+//! of its busy workers and queue length. A node only tracks which attempts
+//! it holds; the simulation decides what admission, completion and crashes
+//! mean for clients and metrics.
 
 use std::collections::VecDeque;
 
-/// What happened to a request offered to a node.
+use crate::time::SimTime;
+
+/// What happened to an attempt offered to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// A worker was free: service starts now.
     Started,
-    /// All workers busy: the request waits in the queue.
+    /// All workers busy: the attempt waits in the queue.
     Queued,
     /// Workers busy and queue full (or no queue): turned away.
     Rejected,
+    /// The process is down: the connection is refused.
+    Down,
+}
+
+/// Fault effects currently applied to a node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Degradation {
+    /// Service times are multiplied by this.
+    pub slowdown: f64,
+    /// Added to every service time [ns].
+    pub extra_ns: u64,
+    /// Probability that an attempt is answered at once with an error.
+    pub error_fraction: f64,
+}
+
+impl Default for Degradation {
+    fn default() -> Self {
+        Degradation { slowdown: 1.0, extra_ns: 0, error_fraction: 0.0 }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// Workers the node is built with.
     workers: u32,
+    /// Workers usable now (fewer during a capacity fault).
+    usable_workers: u32,
     busy: u32,
-    /// Waiting requests by id; `None` capacity = unbounded.
+    /// Waiting attempts by id; `None` capacity = unbounded.
     queue: VecDeque<u32>,
     queue_capacity: Option<u32>,
+    up: bool,
+    /// Bumped at every crash, so events scheduled before it can be told apart.
+    incarnation: u32,
+    pub degradation: Degradation,
+    last_change: SimTime,
+    /// ∫ busy dt and ∫ queued dt since t = 0 [ns · attempts].
+    busy_area: u128,
+    queue_area: u128,
 }
 
 impl Node {
     pub fn new(workers: u32, queue_capacity: Option<u32>) -> Self {
-        Node { workers, busy: 0, queue: VecDeque::new(), queue_capacity }
+        Node {
+            workers,
+            usable_workers: workers,
+            busy: 0,
+            queue: VecDeque::new(),
+            queue_capacity,
+            up: true,
+            incarnation: 0,
+            degradation: Degradation::default(),
+            last_change: SimTime::ZERO,
+            busy_area: 0,
+            queue_area: 0,
+        }
     }
 
-    /// Offers request `id` to the node.
+    /// Accumulates the integrals up to `now`; call before any change.
     #[inline]
-    pub fn admit(&mut self, id: u32) -> Admission {
-        if self.busy < self.workers {
+    fn integrate(&mut self, now: SimTime) {
+        let dt = (now.0 - self.last_change.0) as u128;
+        self.busy_area += self.busy as u128 * dt;
+        self.queue_area += self.queue.len() as u128 * dt;
+        self.last_change = now;
+    }
+
+    /// (∫ busy dt, ∫ queued dt) from the start until `now`.
+    pub fn areas(&mut self, now: SimTime) -> (u128, u128) {
+        self.integrate(now);
+        (self.busy_area, self.queue_area)
+    }
+
+    /// Offers attempt `id` to the node.
+    #[inline]
+    pub fn admit(&mut self, id: u32, now: SimTime) -> Admission {
+        if !self.up {
+            return Admission::Down;
+        }
+        if self.busy < self.usable_workers {
+            self.integrate(now);
             self.busy += 1;
             Admission::Started
         } else if self.queue_capacity.is_none_or(|cap| (self.queue.len() as u32) < cap) {
+            self.integrate(now);
             self.queue.push_back(id);
             Admission::Queued
         } else {
@@ -43,20 +109,76 @@ impl Node {
         }
     }
 
-    /// A worker finished its request. Returns the queued request it takes
+    /// A worker finished its attempt. Returns the queued attempt it takes
     /// next (FIFO), if any; otherwise the worker goes idle.
     #[inline]
-    pub fn finish(&mut self) -> Option<u32> {
+    pub fn finish(&mut self, now: SimTime) -> Option<u32> {
         debug_assert!(self.busy > 0, "finish on an idle node");
-        let next = self.queue.pop_front();
-        if next.is_none() {
-            self.busy -= 1;
+        self.integrate(now);
+        if self.busy <= self.usable_workers
+            && let Some(next) = self.queue.pop_front()
+        {
+            return Some(next);
         }
-        next
+        self.busy -= 1;
+        None
+    }
+
+    /// Changes the usable workers; returns queued attempts that start now.
+    pub fn set_usable_workers(&mut self, workers: u32, now: SimTime) -> Vec<u32> {
+        self.integrate(now);
+        self.usable_workers = workers.min(self.workers);
+        let mut started = Vec::new();
+        while self.up && self.busy < self.usable_workers {
+            let Some(next) = self.queue.pop_front() else { break };
+            self.busy += 1;
+            started.push(next);
+        }
+        started
+    }
+
+    /// The process dies: everything it held is lost. Returns the queued
+    /// attempts (the caller knows which were in service).
+    pub fn crash(&mut self, now: SimTime) -> Vec<u32> {
+        self.integrate(now);
+        self.up = false;
+        self.busy = 0;
+        self.incarnation = self.incarnation.wrapping_add(1);
+        self.queue.drain(..).collect()
+    }
+
+    /// The process is running again, empty.
+    pub fn start(&mut self, now: SimTime) {
+        self.integrate(now);
+        self.up = true;
+    }
+
+    /// Removes a queued attempt (e.g. shed); false if it was not queued.
+    pub fn remove_queued(&mut self, id: u32, now: SimTime) -> bool {
+        match self.queue.iter().position(|&q| q == id) {
+            Some(i) => {
+                self.integrate(now);
+                self.queue.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
     }
 
     pub fn workers(&self) -> u32 {
         self.workers
+    }
+
+    pub fn usable_workers(&self) -> u32 {
+        self.usable_workers
     }
 
     #[inline]
@@ -69,7 +191,7 @@ impl Node {
         self.queue.len() as u32
     }
 
-    /// Requests held: in service plus waiting (what a balancer counts).
+    /// Attempts held: in service plus waiting (what a balancer counts).
     #[inline]
     pub fn outstanding(&self) -> u32 {
         self.busy + self.queue.len() as u32
@@ -80,40 +202,81 @@ impl Node {
 mod tests {
     use super::*;
 
+    const T: SimTime = SimTime::ZERO;
+
     #[test]
     fn fills_workers_then_queue_then_rejects() {
         let mut n = Node::new(2, Some(1));
-        assert_eq!(n.admit(1), Admission::Started);
-        assert_eq!(n.admit(2), Admission::Started);
-        assert_eq!(n.admit(3), Admission::Queued);
-        assert_eq!(n.admit(4), Admission::Rejected);
+        assert_eq!(n.admit(1, T), Admission::Started);
+        assert_eq!(n.admit(2, T), Admission::Started);
+        assert_eq!(n.admit(3, T), Admission::Queued);
+        assert_eq!(n.admit(4, T), Admission::Rejected);
         assert_eq!((n.busy(), n.queued(), n.outstanding()), (2, 1, 3));
-        assert_eq!(n.finish(), Some(3));
-        assert_eq!(n.finish(), None);
-        assert_eq!(n.finish(), None);
+        assert_eq!(n.finish(T), Some(3));
+        assert_eq!(n.finish(T), None);
+        assert_eq!(n.finish(T), None);
         assert_eq!(n.busy(), 0);
     }
 
     #[test]
     fn zero_capacity_means_no_queue_and_none_means_unbounded() {
         let mut lossy = Node::new(1, Some(0));
-        assert_eq!(lossy.admit(1), Admission::Started);
-        assert_eq!(lossy.admit(2), Admission::Rejected);
+        assert_eq!(lossy.admit(1, T), Admission::Started);
+        assert_eq!(lossy.admit(2, T), Admission::Rejected);
         let mut open = Node::new(1, None);
-        open.admit(0);
+        open.admit(0, T);
         for id in 1..10_000 {
-            assert_eq!(open.admit(id), Admission::Queued);
+            assert_eq!(open.admit(id, T), Admission::Queued);
         }
     }
 
     #[test]
     fn queue_is_first_in_first_out() {
         let mut n = Node::new(1, None);
-        n.admit(0);
+        n.admit(0, T);
         for id in 1..5 {
-            n.admit(id);
+            n.admit(id, T);
         }
-        let order: Vec<u32> = std::iter::from_fn(|| n.finish()).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| n.finish(T)).collect();
         assert_eq!(order, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_crash_empties_the_node_and_refuses_until_started() {
+        let mut n = Node::new(1, None);
+        n.admit(0, T);
+        n.admit(1, T);
+        n.admit(2, T);
+        assert_eq!(n.crash(T), vec![1, 2]);
+        assert_eq!((n.busy(), n.queued()), (0, 0));
+        assert_eq!(n.admit(3, T), Admission::Down);
+        n.start(T);
+        assert_eq!(n.admit(3, T), Admission::Started);
+        assert_eq!(n.incarnation(), 1);
+    }
+
+    #[test]
+    fn fewer_workers_hold_back_the_queue_until_restored() {
+        let mut n = Node::new(2, None);
+        n.admit(0, T);
+        n.admit(1, T);
+        n.admit(2, T);
+        n.admit(3, T);
+        assert!(n.set_usable_workers(1, T).is_empty());
+        assert_eq!(n.finish(T), None, "busy 2 > 1 usable: the worker idles");
+        assert_eq!(n.finish(T), Some(2), "busy 1 = 1 usable: takes the next");
+        assert_eq!(n.set_usable_workers(2, T), vec![3]);
+        assert_eq!(n.busy(), 2);
+    }
+
+    #[test]
+    fn integrals_accumulate_busy_and_queue_time() {
+        let mut n = Node::new(1, None);
+        n.admit(0, SimTime(0));
+        n.admit(1, SimTime(10));
+        n.finish(SimTime(30));
+        n.finish(SimTime(40));
+        // busy 1 from 0 to 40; queue 1 from 10 to 30.
+        assert_eq!(n.areas(SimTime(50)), (40, 20));
     }
 }

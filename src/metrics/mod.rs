@@ -1,7 +1,8 @@
 //! Metrics of one run, streamed as the run goes so memory does not grow with
 //! simulated duration: counters, HDR histograms (bounded relative error) for
-//! latency and wait, time integrals of each node's busy workers and queue
-//! length, and a fixed-width time series of bins.
+//! latency and wait, a fixed-width time series of bins, and the log of
+//! notable events (crashes, ejections, restarts, faults). Node busy and
+//! queue integrals are kept by the nodes themselves and read at bin ends.
 //!
 //! Two views:
 //! - per bin (time series): everything that happened in [start, end),
@@ -14,7 +15,11 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::model::FailureCause;
 use crate::time::{SimDuration, SimTime};
+
+/// Failure causes in output order; `FailureCause as usize` indexes them.
+pub const CAUSES: [FailureCause; 6] = FailureCause::ALL;
 
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
 /// significant digits bound the relative error of any quantile by 0.1%.
@@ -48,16 +53,45 @@ pub struct BinRow {
     pub end: SimTime,
     /// Requests that arrived (first attempts) in the bin.
     pub offered: u64,
-    /// Successful responses received by clients in the bin.
+    /// Retry attempts sent in the bin.
+    pub retries: u64,
+    /// Requests answered successfully in the bin.
     pub completed: u64,
-    pub failed_timeout: u64,
-    pub failed_rejected: u64,
+    /// Requests that failed for good in the bin, by the cause of the last
+    /// attempt, indexed like [`CAUSES`].
+    pub failed: [u64; 6],
     /// Responses that came back after the client had given up (wasted work).
     pub late_responses: u64,
     /// Client-side outstanding requests at the end of the bin (sampled).
     pub in_flight: u64,
     pub latency_p50: Option<SimDuration>,
     pub latency_p99: Option<SimDuration>,
+    pub fleet: FleetSnapshot,
+}
+
+/// The state of the nodes at one instant (sampled at the end of each bin).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FleetSnapshot {
+    /// Nodes whose process is up.
+    pub up: u32,
+    /// Up nodes that some balancer currently routes around (unhealthy or ejected).
+    pub out_of_rotation: u32,
+    /// Nodes whose process is down (crashed, restarting).
+    pub down: u32,
+    /// Requests per second the up nodes could complete at their current
+    /// workers and service-time degradation.
+    pub capacity_rps: f64,
+}
+
+/// One line of `events.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    pub t: SimTime,
+    pub service: String,
+    /// Node index in its service; `None` for service-wide events.
+    pub node: Option<u32>,
+    pub event: &'static str,
+    pub detail: String,
 }
 
 /// One node in one bin; gauges are time averages over the bin.
@@ -118,9 +152,15 @@ pub struct RunSummary {
     /// Requests that arrived in the measured window.
     pub offered: u64,
     pub completed: u64,
-    pub failed_timeout: u64,
-    pub failed_rejected: u64,
+    /// Requests failed for good, by cause of the last attempt.
+    pub failed: FailedByCause,
     pub late_responses: u64,
+    /// Retry attempts sent in the measured window.
+    pub retries: u64,
+    /// Attempts per request: (first attempts + retries) / first attempts.
+    pub retry_amplification: f64,
+    /// The highest per-bin amplification after the warm-up.
+    pub peak_retry_amplification: f64,
     pub offered_rps: f64,
     /// Successful responses per second.
     pub throughput_rps: f64,
@@ -138,8 +178,63 @@ pub struct RunSummary {
     pub p_wait: Option<f64>,
     pub services: Vec<ServiceSummary>,
     pub nodes: Vec<NodeSummary>,
+    /// Every crash, in time order.
+    pub node_deaths: Vec<NodeDeath>,
+    pub cascade: CascadeSummary,
+    pub recovery: RecoverySummary,
     pub conservation: Conservation,
     pub events: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FailedByCause {
+    pub timeout: u64,
+    pub rejected: u64,
+    pub reset: u64,
+    pub error: u64,
+    pub shed: u64,
+    pub deadline: u64,
+}
+
+impl FailedByCause {
+    fn from_counts(c: &[u64; 6]) -> Self {
+        FailedByCause { timeout: c[0], rejected: c[1], reset: c[2], error: c[3], shed: c[4], deadline: c[5] }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.timeout + self.rejected + self.reset + self.error + self.shed + self.deadline
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeDeath {
+    pub t_s: f64,
+    pub service: String,
+    pub node: u32,
+    pub cause: String,
+}
+
+/// A cascade: more than half of a service's nodes down at the same time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CascadeSummary {
+    pub happened: bool,
+    /// First time more than half of some service's nodes were down.
+    pub at_s: Option<f64>,
+    pub service: Option<String>,
+    /// Most nodes of any one service down at once.
+    pub max_nodes_down: u32,
+}
+
+/// Recovery after the first disruption (fault start or node crash): the
+/// first bin from which goodput stays >= 95% of offered load to the end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecoverySummary {
+    pub disrupted_at_s: Option<f64>,
+    pub recovered_at_s: Option<f64>,
+    /// recovered_at − disrupted_at; `null` with `censored` when the run
+    /// ended before recovery.
+    pub time_to_recover_s: Option<f64>,
+    pub censored: bool,
 }
 
 /// Everything one run produces.
@@ -156,6 +251,7 @@ pub struct RunRecord {
     pub summary: RunSummary,
     pub bins: Vec<BinRow>,
     pub node_bins: Vec<NodeBinRow>,
+    pub events: Vec<LoggedEvent>,
 }
 
 /// Latencies of the current bin, for its p50 and p99.
@@ -210,41 +306,22 @@ impl BinLatency {
     }
 }
 
+/// Per-node counters, with snapshots at the start of the bin and at the
+/// end of the warm-up: (busy area, queue area, served, rejected).
 #[derive(Debug, Clone, Default)]
 struct NodeGauge {
-    last_change: u64,
-    busy: u32,
-    queued: u32,
-    /// ∫ busy dt and ∫ queued dt since t = 0 [ns · requests].
-    busy_area: u128,
-    queue_area: u128,
     served: u64,
     rejected: u64,
-    /// Snapshots of the above at the start of the current bin and at warm-up end.
     bin_start: (u128, u128, u64, u64),
     warm_start: (u128, u128, u64, u64),
-}
-
-impl NodeGauge {
-    #[inline]
-    fn advance(&mut self, now: u64) {
-        let dt = (now - self.last_change) as u128;
-        self.busy_area += self.busy as u128 * dt;
-        self.queue_area += self.queued as u128 * dt;
-        self.last_change = now;
-    }
-
-    fn snapshot(&self) -> (u128, u128, u64, u64) {
-        (self.busy_area, self.queue_area, self.served, self.rejected)
-    }
 }
 
 #[derive(Debug, Clone, Default)]
 struct Counts {
     offered: u64,
+    retries: u64,
     completed: u64,
-    failed_timeout: u64,
-    failed_rejected: u64,
+    failed: [u64; 6],
     late_responses: u64,
 }
 
@@ -269,6 +346,7 @@ pub struct Recorder {
     total_arrivals: u64,
     total_completed: u64,
     total_failed: u64,
+    events: Vec<LoggedEvent>,
 }
 
 impl Recorder {
@@ -294,7 +372,13 @@ impl Recorder {
             total_arrivals: 0,
             total_completed: 0,
             total_failed: 0,
+            events: Vec::new(),
         }
+    }
+
+    /// Adds a line to the event log.
+    pub fn log(&mut self, t: SimTime, service: &str, node: Option<u32>, event: &'static str, detail: String) {
+        self.events.push(LoggedEvent { t, service: service.to_string(), node, event, detail });
     }
 
     /// When the next bin ends.
@@ -351,23 +435,27 @@ impl Recorder {
         }
     }
 
-    /// The client gave up waiting.
-    pub fn timed_out(&mut self, arrival: SimTime) {
+    /// A request failed for good; `cause` is its last attempt's.
+    pub fn failed(&mut self, arrival: SimTime, cause: FailureCause) {
         self.total_failed += 1;
-        self.bin.failed_timeout += 1;
+        self.bin.failed[cause as usize] += 1;
         if self.is_measured(arrival) {
-            self.measured.failed_timeout += 1;
+            self.measured.failed[cause as usize] += 1;
         }
     }
 
-    /// The node turned the request away.
-    pub fn rejected(&mut self, arrival: SimTime, node: usize) {
-        self.total_failed += 1;
-        self.bin.failed_rejected += 1;
-        self.gauges[node].rejected += 1;
-        if self.is_measured(arrival) {
-            self.measured.failed_rejected += 1;
+    /// A retry attempt was sent.
+    #[inline]
+    pub fn retry(&mut self, now: SimTime) {
+        self.bin.retries += 1;
+        if self.is_measured(now) {
+            self.measured.retries += 1;
         }
+    }
+
+    /// A node turned an attempt away (queue full).
+    pub fn node_rejected(&mut self, node: usize) {
+        self.gauges[node].rejected += 1;
     }
 
     /// A node finished a request (for the client or not).
@@ -384,74 +472,69 @@ impl Recorder {
         }
     }
 
-    /// A node's busy-worker or queue count changed at `now` (call after the change).
-    #[inline]
-    pub fn node_changed(&mut self, node: usize, now: SimTime, busy: u32, queued: u32) {
-        let g = &mut self.gauges[node];
-        g.advance(now.0);
-        g.busy = busy;
-        g.queued = queued;
-    }
-
     /// The warm-up ends now: node integrals for the summary start here.
-    pub fn end_warmup(&mut self, now: SimTime) {
-        for g in &mut self.gauges {
-            g.advance(now.0);
-            g.warm_start = g.snapshot();
+    /// `areas` holds each node's (busy, queue) integrals up to now.
+    pub fn end_warmup(&mut self, areas: &[(u128, u128)]) {
+        for (g, a) in self.gauges.iter_mut().zip(areas) {
+            g.warm_start = (a.0, a.1, g.served, g.rejected);
         }
         self.measuring = true;
     }
 
-    /// Closes the current bin at `now` and opens the next.
-    pub fn close_bin(&mut self, now: SimTime) {
+    /// Closes the current bin at `now` and opens the next. `areas` holds
+    /// each node's (busy, queue) integrals up to now.
+    pub fn close_bin(&mut self, now: SimTime, areas: &[(u128, u128)], fleet: FleetSnapshot) {
         let width = now.0 - self.bin_start.0;
         let bin_index = self.bins.len() as u32;
         let (latency_p50, latency_p99) = self.bin_latency.quantiles();
         let in_flight = self.in_flight();
+        let bin = std::mem::take(&mut self.bin);
         self.bins.push(BinRow {
             start: self.bin_start,
             end: now,
-            offered: self.bin.offered,
-            completed: self.bin.completed,
-            failed_timeout: self.bin.failed_timeout,
-            failed_rejected: self.bin.failed_rejected,
-            late_responses: self.bin.late_responses,
+            offered: bin.offered,
+            retries: bin.retries,
+            completed: bin.completed,
+            failed: bin.failed,
+            late_responses: bin.late_responses,
             in_flight,
             latency_p50,
             latency_p99,
+            fleet,
         });
-        for (i, g) in self.gauges.iter_mut().enumerate() {
-            g.advance(now.0);
+        for (i, (g, a)) in self.gauges.iter_mut().zip(areas).enumerate() {
             let (busy0, queue0, served0, rejected0) = g.bin_start;
             let avg = |area: u128, start: u128| if width == 0 { 0.0 } else { (area - start) as f64 / width as f64 };
             self.node_bins.push(NodeBinRow {
                 bin: bin_index,
                 node: i as u32,
-                queue_len_avg: avg(g.queue_area, queue0),
-                busy_workers_avg: avg(g.busy_area, busy0),
+                queue_len_avg: avg(a.1, queue0),
+                busy_workers_avg: avg(a.0, busy0),
                 served: g.served - served0,
                 rejected: g.rejected - rejected0,
             });
-            g.bin_start = g.snapshot();
+            g.bin_start = (a.0, a.1, g.served, g.rejected);
         }
-        self.bin = Counts::default();
         self.bin_latency.clear();
         self.bin_start = now;
     }
 
-    /// Closes the last (possibly partial) bin at the horizon and computes the
-    /// summary. `nodes` labels the gauges in order.
+    /// Closes the last (possibly partial) bin at the horizon and computes
+    /// the summary. `nodes` labels the nodes in order; `areas` and `fleet`
+    /// are their state at the horizon.
     pub fn finish(
         mut self,
         horizon: SimTime,
         nodes: &[NodeLabel],
+        areas: &[(u128, u128)],
+        fleet: FleetSnapshot,
         events: u64,
-    ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>) {
+    ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>, Vec<LoggedEvent>) {
         if horizon > self.bin_start || self.bins.is_empty() {
-            self.close_bin(horizon);
+            self.close_bin(horizon, areas, fleet);
         }
         if !self.measuring {
-            self.end_warmup(horizon);
+            self.end_warmup(areas);
         }
         let window_ns = horizon.0.saturating_sub(self.warmup_end.0);
         let window_s = window_ns as f64 / 1e9;
@@ -459,15 +542,15 @@ impl Recorder {
             |area: u128, start: u128| if window_ns == 0 { 0.0 } else { (area - start) as f64 / window_ns as f64 };
 
         let mut node_summaries = Vec::with_capacity(nodes.len());
-        for (g, label) in self.gauges.iter().zip(nodes) {
+        for ((g, label), a) in self.gauges.iter().zip(nodes).zip(areas) {
             let (busy0, queue0, served0, rejected0) = g.warm_start;
-            let busy = per_window(g.busy_area, busy0);
+            let busy = per_window(a.0, busy0);
             node_summaries.push(NodeSummary {
                 service: label.service.clone(),
                 node: label.index,
                 utilization: busy / label.workers as f64,
                 mean_busy_workers: busy,
-                mean_queue_len: per_window(g.queue_area, queue0),
+                mean_queue_len: per_window(a.1, queue0),
                 served: g.served - served0,
                 rejected: g.rejected - rejected0,
             });
@@ -491,21 +574,41 @@ impl Recorder {
             s.utilization /= (s.nodes * s.workers_per_node) as f64;
         }
 
+        let measured_bins = self.bins.iter().filter(|b| b.start >= self.warmup_end && b.offered > 0);
+        let peak_retry_amplification =
+            measured_bins.map(|b| (b.offered + b.retries) as f64 / b.offered as f64).fold(1.0, f64::max);
+        let node_deaths = self
+            .events
+            .iter()
+            .filter(|e| e.event == "crash")
+            .map(|e| NodeDeath {
+                t_s: e.t.as_secs_f64(),
+                service: e.service.clone(),
+                node: e.node.unwrap_or(0),
+                cause: e.detail.clone(),
+            })
+            .collect();
+        let cascade = cascade_summary(&self.events, nodes);
+        let recovery = recovery_summary(&self.events, &self.bins);
+
         let m = &self.measured;
         let fraction = |x: u64| if m.offered == 0 { 0.0 } else { x as f64 / m.offered as f64 };
         let mean_ms = |sum: u128, n: u64| (n > 0).then(|| sum as f64 / n as f64 / 1e6);
+        let failed = FailedByCause::from_counts(&m.failed);
         let summary = RunSummary {
             measured_window_s: window_s,
             offered: m.offered,
             completed: m.completed,
-            failed_timeout: m.failed_timeout,
-            failed_rejected: m.failed_rejected,
             late_responses: m.late_responses,
+            retries: m.retries,
+            retry_amplification: if m.offered == 0 { 1.0 } else { (m.offered + m.retries) as f64 / m.offered as f64 },
+            peak_retry_amplification,
             offered_rps: if window_s > 0.0 { m.offered as f64 / window_s } else { 0.0 },
             throughput_rps: if window_s > 0.0 { m.completed as f64 / window_s } else { 0.0 },
             success_fraction: fraction(m.completed),
-            rejection_fraction: fraction(m.failed_rejected),
-            timeout_fraction: fraction(m.failed_timeout),
+            rejection_fraction: fraction(failed.rejected),
+            timeout_fraction: fraction(failed.timeout),
+            failed,
             latency_ms: quantiles_ms(&self.latency),
             mean_response_ms: mean_ms(self.sum_latency_ns, m.completed),
             mean_wait_ms: mean_ms(self.sum_wait_ns, self.started),
@@ -513,6 +616,9 @@ impl Recorder {
             p_wait: (self.started > 0).then(|| self.waited as f64 / self.started as f64),
             services,
             nodes: node_summaries,
+            node_deaths,
+            cascade,
+            recovery,
             conservation: Conservation {
                 arrivals: self.total_arrivals,
                 completed: self.total_completed,
@@ -521,7 +627,58 @@ impl Recorder {
             },
             events,
         };
-        (summary, self.bins, self.node_bins)
+        (summary, self.bins, self.node_bins, self.events)
+    }
+}
+
+/// Replays crash and up events to find when more than half of a service's
+/// nodes were down at once.
+fn cascade_summary(events: &[LoggedEvent], nodes: &[NodeLabel]) -> CascadeSummary {
+    let mut per_service: Vec<(String, u32, u32)> = Vec::new(); // (service, nodes, down now)
+    for label in nodes {
+        match per_service.iter_mut().find(|(s, _, _)| *s == label.service) {
+            Some(entry) => entry.1 += 1,
+            None => per_service.push((label.service.clone(), 1, 0)),
+        }
+    }
+    let mut out = CascadeSummary::default();
+    for e in events {
+        let Some(entry) = per_service.iter_mut().find(|(s, _, _)| *s == e.service) else { continue };
+        match e.event {
+            "crash" => entry.2 += 1,
+            "up" => entry.2 = entry.2.saturating_sub(1),
+            _ => continue,
+        }
+        out.max_nodes_down = out.max_nodes_down.max(entry.2);
+        if !out.happened && 2 * entry.2 > entry.1 {
+            out.happened = true;
+            out.at_s = Some(e.t.as_secs_f64());
+            out.service = Some(entry.0.clone());
+        }
+    }
+    out
+}
+
+/// Goodput fraction a bin must reach to count as recovered.
+pub const RECOVERED_GOODPUT: f64 = 0.95;
+
+fn recovery_summary(events: &[LoggedEvent], bins: &[BinRow]) -> RecoverySummary {
+    let disrupted = events.iter().find(|e| e.event == "crash" || e.event == "fault-start").map(|e| e.t);
+    let Some(t_d) = disrupted else { return RecoverySummary::default() };
+    let healthy = |b: &BinRow| b.offered == 0 || b.completed as f64 >= RECOVERED_GOODPUT * b.offered as f64;
+    // The first bin at or after the disruption from which every bin is healthy.
+    let mut recovered_at = None;
+    for b in bins.iter().rev() {
+        if b.end <= t_d || !healthy(b) {
+            break;
+        }
+        recovered_at = Some(b.start.max(t_d));
+    }
+    RecoverySummary {
+        disrupted_at_s: Some(t_d.as_secs_f64()),
+        recovered_at_s: recovered_at.map(|t| t.as_secs_f64()),
+        time_to_recover_s: recovered_at.map(|t| t.since(t_d).as_secs_f64()),
+        censored: recovered_at.is_none(),
     }
 }
 

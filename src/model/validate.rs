@@ -137,7 +137,11 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         let panic_threshold = match rb.panic_threshold {
             None => DEFAULT_PANIC_THRESHOLD,
             Some(p) if (0.0..=1.0).contains(&p) => p,
-            Some(p) => return Err(ctx.err(&format!("{path}.panic_threshold"), format!("must be a fraction from 0 to 1, got {p}"))),
+            Some(p) => {
+                return Err(
+                    ctx.err(&format!("{path}.panic_threshold"), format!("must be a fraction from 0 to 1, got {p}"))
+                );
+            }
         };
         let health_check = match &rb.health_check {
             None => None,
@@ -147,7 +151,14 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => None,
             Some(o) => Some(validate_outlier(ctx, &format!("{path}.outlier_detection"), o)?),
         };
-        balancers.push(Balancer { name: bname.clone(), policy, service, panic_threshold, health_check, outlier_detection });
+        balancers.push(Balancer {
+            name: bname.clone(),
+            policy,
+            service,
+            panic_threshold,
+            health_check,
+            outlier_detection,
+        });
     }
     let balancer_index: BTreeMap<&str, usize> =
         raw.balancers.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
@@ -312,7 +323,10 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             let p = format!("{path}.overload_crash");
             let utilization = o.utilization.unwrap_or(0.95);
             if !(utilization > 0.0 && utilization <= 1.0) {
-                return Err(ctx.err(&format!("{p}.utilization"), format!("must be a fraction above 0 and at most 1, got {utilization}")));
+                return Err(ctx.err(
+                    &format!("{p}.utilization"),
+                    format!("must be a fraction above 0 and at most 1, got {utilization}"),
+                ));
             }
             let window = positive_duration(ctx, &format!("{p}.window"), o.window, SimDuration::from_secs(1))?;
             let sustained = positive_duration(ctx, &format!("{p}.sustained"), o.sustained, SimDuration::from_secs(30))?;
@@ -375,13 +389,19 @@ fn validate_restart(ctx: &Ctx, path: &str, raw: Option<&raw::RawRestart>) -> Res
         None => default_delay,
         Some(spec) => validate_delay(ctx, &format!("{path}.delay"), spec, false)?,
     };
-    let backoff_initial = positive_duration(ctx, &format!("{path}.backoff_initial"), raw.backoff_initial, SimDuration::from_secs(10))?;
-    let backoff_max = positive_duration(ctx, &format!("{path}.backoff_max"), raw.backoff_max, SimDuration::from_secs(300))?;
+    let backoff_initial =
+        positive_duration(ctx, &format!("{path}.backoff_initial"), raw.backoff_initial, SimDuration::from_secs(10))?;
+    let backoff_max =
+        positive_duration(ctx, &format!("{path}.backoff_max"), raw.backoff_max, SimDuration::from_secs(300))?;
     if backoff_max < backoff_initial {
         return Err(ctx.err(&format!("{path}.backoff_max"), "must be at least backoff_initial"));
     }
-    let backoff_reset_after =
-        positive_duration(ctx, &format!("{path}.backoff_reset_after"), raw.backoff_reset_after, SimDuration::from_secs(600))?;
+    let backoff_reset_after = positive_duration(
+        ctx,
+        &format!("{path}.backoff_reset_after"),
+        raw.backoff_reset_after,
+        SimDuration::from_secs(600),
+    )?;
     Ok(RestartSpec {
         delay,
         crash_loop_backoff: raw.crash_loop_backoff.unwrap_or(true),
@@ -393,7 +413,12 @@ fn validate_restart(ctx: &Ctx, path: &str, raw: Option<&raw::RawRestart>) -> Res
 
 /// A delay given as a duration (constant, or with `exponential_mean` the
 /// mean of an exponential) or as a distribution table.
-fn validate_delay(ctx: &Ctx, path: &str, spec: &raw::DelaySpec, exponential_mean: bool) -> Result<Distribution, ScenarioError> {
+fn validate_delay(
+    ctx: &Ctx,
+    path: &str,
+    spec: &raw::DelaySpec,
+    exponential_mean: bool,
+) -> Result<Distribution, ScenarioError> {
     match spec {
         raw::DelaySpec::Duration(d) if exponential_mean => {
             if d.is_zero() {
@@ -417,7 +442,13 @@ fn validate_health_check(ctx: &Ctx, path: &str, raw: &raw::RawHealthCheck) -> Re
     Ok(HealthCheckSpec {
         interval,
         timeout,
-        unhealthy_threshold: count_at_least(ctx, &format!("{path}.unhealthy_threshold"), raw.unhealthy_threshold, 3, 1)?,
+        unhealthy_threshold: count_at_least(
+            ctx,
+            &format!("{path}.unhealthy_threshold"),
+            raw.unhealthy_threshold,
+            3,
+            1,
+        )?,
         healthy_threshold: count_at_least(ctx, &format!("{path}.healthy_threshold"), raw.healthy_threshold, 1, 1)?,
         deep: raw.kind == Some(raw::RawCheckKind::Deep),
     })
@@ -426,8 +457,18 @@ fn validate_health_check(ctx: &Ctx, path: &str, raw: &raw::RawHealthCheck) -> Re
 /// Outlier-detection defaults: Envoy's (consecutive_5xx 5, base ejection
 /// time 30 s, max ejection time 300 s, max ejection percent 10).
 fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Result<OutlierSpec, ScenarioError> {
-    let base = positive_duration(ctx, &format!("{path}.base_ejection_time"), raw.base_ejection_time, SimDuration::from_secs(30))?;
-    let max = positive_duration(ctx, &format!("{path}.max_ejection_time"), raw.max_ejection_time, SimDuration::from_secs(300))?;
+    let base = positive_duration(
+        ctx,
+        &format!("{path}.base_ejection_time"),
+        raw.base_ejection_time,
+        SimDuration::from_secs(30),
+    )?;
+    let max = positive_duration(
+        ctx,
+        &format!("{path}.max_ejection_time"),
+        raw.max_ejection_time,
+        SimDuration::from_secs(300),
+    )?;
     if max < base {
         return Err(ctx.err(&format!("{path}.max_ejection_time"), "must be at least base_ejection_time"));
     }
@@ -453,9 +494,15 @@ fn validate_retry(ctx: &Ctx, path: &str, raw: &raw::RawRetry) -> Result<RetrySpe
         return Err(ctx.err(&format!("{path}.max_attempts"), format!("must be at most 100, got {max_attempts}")));
     }
     let retry_on = match &raw.retry_on {
-        None => [FailureCause::Timeout, FailureCause::Rejected, FailureCause::Reset, FailureCause::Error, FailureCause::Shed]
-            .iter()
-            .fold(0, |acc, c| acc | c.bit()),
+        None => [
+            FailureCause::Timeout,
+            FailureCause::Rejected,
+            FailureCause::Reset,
+            FailureCause::Error,
+            FailureCause::Shed,
+        ]
+        .iter()
+        .fold(0, |acc, c| acc | c.bit()),
         Some(list) => list.iter().fold(0u8, |acc, c| {
             acc | match c {
                 C::Timeout => FailureCause::Timeout,
@@ -507,11 +554,20 @@ fn validate_budget(ctx: &Ctx, path: &str, raw: &raw::RawBudget) -> Result<Budget
         }
     };
     let foreign: &[(&str, bool)] = match kind {
-        K::Ratio => &[("capacity", raw.capacity.is_some()), ("cost", raw.cost.is_some()), ("deposit", raw.deposit.is_some())],
-        K::TokenBucket => &[("ratio", raw.ratio.is_some()), ("window", raw.window.is_some()), ("min_per_second", raw.min_per_second.is_some())],
+        K::Ratio => {
+            &[("capacity", raw.capacity.is_some()), ("cost", raw.cost.is_some()), ("deposit", raw.deposit.is_some())]
+        }
+        K::TokenBucket => &[
+            ("ratio", raw.ratio.is_some()),
+            ("window", raw.window.is_some()),
+            ("min_per_second", raw.min_per_second.is_some()),
+        ],
     };
     if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
-        return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a {} budget", if kind == K::Ratio { "ratio" } else { "token-bucket" })));
+        return Err(ctx.err(
+            &format!("{path}.{key}"),
+            format!("`{key}` does not apply to a {} budget", if kind == K::Ratio { "ratio" } else { "token-bucket" }),
+        ));
     }
     Ok(match kind {
         K::Ratio => BudgetSpec::Ratio {
@@ -578,7 +634,10 @@ fn validate_fault(
         }
         (None, Some(k)) => {
             if k < 1 || k > node_count as i64 {
-                return Err(ctx.err(&format!("{path}.count"), format!("must be from 1 to {node_count} (the service's nodes), got {k}")));
+                return Err(ctx.err(
+                    &format!("{path}.count"),
+                    format!("must be from 1 to {node_count} (the service's nodes), got {k}"),
+                ));
             }
             NodeSelection::Random(k as u32)
         }
@@ -587,10 +646,15 @@ fn validate_fault(
         return Err(ctx.err(path, "missing `at`: when the fault starts, e.g. at = \"60s\""));
     };
     if at.0 >= simulation.duration {
-        return Err(ctx.err(&format!("{path}.at"), format!("{} is not before the end of the run ({})", at.0, simulation.duration)));
+        return Err(ctx.err(
+            &format!("{path}.at"),
+            format!("{} is not before the end of the run ({})", at.0, simulation.duration),
+        ));
     }
     let duration = match raw.duration {
-        Some(d) if d.0.is_zero() => return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent fault)")),
+        Some(d) if d.0.is_zero() => {
+            return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent fault)"));
+        }
         d => d.map(|d| d.0),
     };
     // Parameters belong to one kind each; refuse the others so a typo'd kind is caught.
@@ -617,7 +681,14 @@ fn validate_fault(
             }
             FaultKind::Slow { factor }
         }
-        K::Errors => FaultKind::Errors { fraction: fraction(ctx, &format!("{path}.fraction"), Some(raw.fraction.ok_or_else(|| need("fraction"))?), 0.0)? },
+        K::Errors => FaultKind::Errors {
+            fraction: fraction(
+                ctx,
+                &format!("{path}.fraction"),
+                Some(raw.fraction.ok_or_else(|| need("fraction"))?),
+                0.0,
+            )?,
+        },
         K::Capacity => {
             let w = raw.workers.ok_or_else(|| need("workers"))?;
             if w < 0 || w > services[service].workers as i64 {

@@ -44,7 +44,7 @@ fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8
     w.into_inner().expect("flushing to memory")
 }
 
-pub const TIMESERIES_COLUMNS: [&str; 15] = [
+pub const TIMESERIES_COLUMNS: [&str; 27] = [
     "run",
     "seed",
     "bin",
@@ -52,14 +52,26 @@ pub const TIMESERIES_COLUMNS: [&str; 15] = [
     "t_end_s",
     "warmup",
     "offered",
+    "retries",
     "completed",
     "failed_timeout",
     "failed_rejected",
+    "failed_reset",
+    "failed_error",
+    "failed_shed",
+    "failed_deadline",
     "late_responses",
     "in_flight",
+    "offered_rps",
+    "attempts_rps",
     "goodput_rps",
     "latency_p50_ms",
     "latency_p99_ms",
+    "nodes_up",
+    "nodes_out_of_rotation",
+    "nodes_down",
+    "capacity_rps",
+    "retry_amplification",
 ];
 
 /// `timeseries.csv`: one row per bin.
@@ -67,7 +79,8 @@ pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
     let warmup_end = SimTime::ZERO + r.warmup;
     let rows = r.bins.iter().enumerate().map(|(i, b)| {
         let width = (b.end - b.start).as_secs_f64();
-        vec![
+        let per_sec = |x: u64| num((width > 0.0).then(|| x as f64 / width));
+        let mut row = vec![
             r.run_index.to_string(),
             r.seed.to_string(),
             i.to_string(),
@@ -75,17 +88,45 @@ pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
             secs_text(b.end.0),
             ((b.start < warmup_end) as u8).to_string(),
             b.offered.to_string(),
+            b.retries.to_string(),
             b.completed.to_string(),
-            b.failed_timeout.to_string(),
-            b.failed_rejected.to_string(),
+        ];
+        row.extend(b.failed.iter().map(|f| f.to_string()));
+        row.extend([
             b.late_responses.to_string(),
             b.in_flight.to_string(),
-            num((width > 0.0).then(|| b.completed as f64 / width)),
+            per_sec(b.offered),
+            per_sec(b.offered + b.retries),
+            per_sec(b.completed),
             num(b.latency_p50.map(|d| d.as_millis_f64())),
             num(b.latency_p99.map(|d| d.as_millis_f64())),
-        ]
+            b.fleet.up.to_string(),
+            b.fleet.out_of_rotation.to_string(),
+            b.fleet.down.to_string(),
+            num(Some(b.fleet.capacity_rps)),
+            num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64)),
+        ]);
+        row
     });
     csv_bytes(&TIMESERIES_COLUMNS, rows)
+}
+
+pub const EVENTS_COLUMNS: [&str; 7] = ["run", "seed", "t_s", "service", "node", "event", "detail"];
+
+/// `events.csv`: one row per notable event, in time order.
+pub fn events_csv(r: &RunRecord) -> Vec<u8> {
+    let rows = r.events.iter().map(|e| {
+        vec![
+            r.run_index.to_string(),
+            r.seed.to_string(),
+            secs_text(e.t.0),
+            e.service.clone(),
+            e.node.map_or(String::new(), |n| n.to_string()),
+            e.event.to_string(),
+            e.detail.clone(),
+        ]
+    });
+    csv_bytes(&EVENTS_COLUMNS, rows)
 }
 
 pub const NODES_COLUMNS: [&str; 13] = [
@@ -210,18 +251,35 @@ pub fn summary_text(r: &RunRecord) -> String {
         "{}: run {} seed {}, {} simulated ({} warm-up excluded), {} events\n",
         r.scenario, r.run_index, r.seed, r.duration, r.warmup, s.events
     ));
+    let f = &s.failed;
+    let failures: Vec<String> = [
+        ("timed out", f.timeout),
+        ("rejected", f.rejected),
+        ("reset", f.reset),
+        ("errors", f.error),
+        ("shed", f.shed),
+        ("past deadline", f.deadline),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{n} {what}"))
+    .collect();
     out.push_str(&format!(
-        "  requests   {} offered ({:.1}/s): {} ok ({}), {} rejected ({}), {} timed out ({})\n",
+        "  requests   {} offered ({:.1}/s): {} ok ({}), {} failed{}\n",
         s.offered,
         s.offered_rps,
         s.completed,
         pct(s.success_fraction),
-        s.failed_rejected,
-        pct(s.rejection_fraction),
-        s.failed_timeout,
-        pct(s.timeout_fraction)
+        f.total(),
+        if failures.is_empty() { String::new() } else { format!(" ({})", failures.join(", ")) }
     ));
     out.push_str(&format!("  throughput {:.1}/s\n", s.throughput_rps));
+    if s.retries > 0 {
+        out.push_str(&format!(
+            "  retries    {} (amplification {:.2}x overall, {:.2}x at peak)\n",
+            s.retries, s.retry_amplification, s.peak_retry_amplification
+        ));
+    }
     let l = &s.latency_ms;
     out.push_str(&format!(
         "  latency    p50 {}  p90 {}  p99 {}  p99.9 {}  mean {}\n",
@@ -252,6 +310,34 @@ pub fn summary_text(r: &RunRecord) -> String {
             svc.workers_per_node,
             per_node.join(" ")
         ));
+    }
+    if !s.node_deaths.is_empty() {
+        let deaths: Vec<String> =
+            s.node_deaths.iter().take(8).map(|d| format!("{}[{}] at {:.1}s", d.service, d.node, d.t_s)).collect();
+        let more = s.node_deaths.len().saturating_sub(8);
+        out.push_str(&format!(
+            "  crashes    {}{}\n",
+            deaths.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    if s.cascade.happened {
+        out.push_str(&format!(
+            "  CASCADE    more than half of {} down at {:.1}s (at most {} nodes down at once)\n",
+            s.cascade.service.as_deref().unwrap_or("?"),
+            s.cascade.at_s.unwrap_or(0.0),
+            s.cascade.max_nodes_down
+        ));
+    }
+    if let Some(t_d) = s.recovery.disrupted_at_s {
+        match s.recovery.time_to_recover_s {
+            Some(t) => out.push_str(&format!(
+                "  recovery   disrupted at {t_d:.1}s, goodput back to >= 95% of offered {t:.1}s later\n"
+            )),
+            None => {
+                out.push_str(&format!("  recovery   disrupted at {t_d:.1}s, NOT recovered by the end of the run\n"))
+            }
+        }
     }
     if s.late_responses > 0 {
         out.push_str(&format!("  wasted     {} responses arrived after their client gave up\n", s.late_responses));

@@ -1,14 +1,26 @@
 //! The simulated world: owns the engine, the components and the recorder,
-//! and turns component outcomes into scheduled events. One call to
-//! [`run`] is one replication, a pure function of (scenario, run index).
+//! and turns component outcomes into scheduled events. One call to [`run`]
+//! is one replication, a pure function of (scenario, run index).
+//!
+//! The world is split by concern: `clients` (requests, attempts, timeouts,
+//! retries), `fleet` (nodes: service, crashes, restarts, faults, overload)
+//! and `balancing` (routing, health checks, outlier ejection).
+
+mod balancing;
+mod clients;
+mod fleet;
 
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::balancer::Balancer;
-use crate::components::node::{Admission, Node};
 use crate::components::distribution::DurationSampler;
+use crate::components::health::HealthState;
+use crate::components::node::Node;
+use crate::components::outlier::OutlierDetector;
+use crate::components::restart::CrashLoop;
+use crate::components::retry::{RetryBudget, RetryPolicy};
 use crate::engine::{Engine, TimerId};
-use crate::metrics::{NodeLabel, Recorder, RunRecord};
-use crate::model::{Scenario, Target};
+use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord};
+use crate::model::{FailureCause, Scenario, Target};
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::time::{SimDuration, SimTime};
 
@@ -35,25 +47,111 @@ pub enum SimError {
 #[derive(Debug, Clone, Copy)]
 enum Event {
     /// The next request from traffic source `source` arrives.
-    Arrival { source: u32 },
-    /// Node `node` finishes serving request `request`.
-    ServiceDone { node: u32, request: u32 },
-    /// The client of `request` gives up.
-    ClientTimeout { request: u32 },
+    Arrival {
+        source: u32,
+    },
+    /// Node `node` finishes serving `attempt`, if it has not crashed since
+    /// (`incarnation` tells).
+    ServiceDone {
+        node: u32,
+        attempt: u32,
+        incarnation: u32,
+    },
+    /// The client stops waiting for `attempt`.
+    AttemptTimeout {
+        attempt: u32,
+    },
+    /// `request`'s total deadline is over.
+    Deadline {
+        request: u32,
+    },
+    /// `request` sends its next attempt after backing off.
+    Retry {
+        request: u32,
+    },
     /// The current metrics bin ends.
     BinEnd,
     /// The warm-up ends; summary statistics start.
     WarmupEnd,
+    FaultStart {
+        fault: u32,
+    },
+    FaultEnd {
+        fault: u32,
+    },
+    /// A random-crashes fault strikes `node`, or repairs it.
+    RandomCrash {
+        fault: u32,
+        node: u32,
+    },
+    RandomRepair {
+        fault: u32,
+        node: u32,
+    },
+    /// A crashed node's process is back, if it has not crashed again since.
+    Restart {
+        node: u32,
+        incarnation: u32,
+    },
+    /// Balancer `balancer` checks the health of every node.
+    HealthCheck {
+        balancer: u32,
+    },
+    /// An ejected node's ejection time is over.
+    EjectionEnd {
+        balancer: u32,
+        node: u32,
+    },
+    /// Overload watchdog tick for `service`.
+    OverloadTick {
+        service: u32,
+    },
 }
 
-/// A request from the moment it arrives until both its client has an answer
-/// and its node (if any) is done with it.
+/// Who is waiting for an attempt's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Client {
+        request: u32,
+    },
+    /// A deep health check of balancer `balancer`.
+    Probe {
+        balancer: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttemptState {
+    Queued,
+    InService,
+    /// The client gave up; the node may still be working on it.
+    Abandoned,
+}
+
+/// One try at a node.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    owner: Owner,
+    node: u32,
+    /// When it reached the node.
+    sent: SimTime,
+    timeout: Option<TimerId>,
+    state: AttemptState,
+    live: bool,
+}
+
+/// A client request from arrival until it succeeds or fails for good.
 #[derive(Debug, Clone, Copy)]
 struct Request {
     arrival: SimTime,
-    timeout: Option<TimerId>,
-    /// The client gave up; the node may still be working on it.
-    abandoned: bool,
+    source: u32,
+    attempts: u32,
+    /// The attempt in flight, if any.
+    attempt: Option<u32>,
+    deadline: Option<TimerId>,
+    /// A scheduled retry, if the request is backing off.
+    retry: Option<TimerId>,
+    last_backoff: Option<SimDuration>,
     live: bool,
 }
 
@@ -61,34 +159,81 @@ struct Source {
     arrivals: PoissonArrivals,
     rng: SimRng,
     timeout: Option<SimDuration>,
-    /// Balancer index, or `None` for straight-to-service round robin.
+    deadline: Option<SimDuration>,
+    /// Index into `World::balancers` (an implicit one for service targets).
     balancer: usize,
+    retry: Option<RetryPolicy>,
+    budget: RetryBudget,
+    retry_rng: SimRng,
 }
 
 /// Nodes of one service occupy `first_node .. first_node + nodes` in `World::nodes`.
-struct ServiceNodes {
+struct ServiceState {
+    name: String,
     first_node: usize,
     nodes: usize,
+    mean_service_s: f64,
+    restart: crate::model::RestartSpec,
+    overload: Option<crate::model::OverloadCrashSpec>,
 }
 
-struct RoutedBalancer {
+struct BalancerState {
+    name: String,
     balancer: Balancer,
     service: usize,
     rng: SimRng,
+    panic_threshold: f64,
+    health_check: Option<crate::model::HealthCheckSpec>,
+    /// Per node of the service: active health-check view.
+    health: Vec<HealthState>,
+    outlier: Option<OutlierDetector>,
+    /// Nodes (service-local) the balancer currently routes to.
+    candidates: Vec<u32>,
+    all_nodes: Vec<u32>,
+    panic: bool,
 }
 
-struct World {
+/// Per-node state the world keeps beside the [`Node`] component.
+struct NodeExtra {
+    service: usize,
+    local: u32,
+    sampler: DurationSampler,
+    rng: SimRng,
+    crash_loop: CrashLoop,
+    /// Faults currently holding the node down; it cannot restart before 0.
+    held_down: u32,
+    /// Degradation faults active on the node, by fault index.
+    active_faults: Vec<u32>,
+    /// Overload watchdog: busy integral at the last tick, and since when
+    /// every window has been hot.
+    last_busy_area: u128,
+    hot_since: Option<SimTime>,
+}
+
+struct FaultState {
+    /// Global node indices the fault hits (chosen at its start).
+    nodes: Vec<u32>,
+    end: SimTime,
+}
+
+struct World<'s> {
+    scenario: &'s Scenario,
     engine: Engine<Event>,
     sources: Vec<Source>,
-    balancers: Vec<RoutedBalancer>,
-    services: Vec<ServiceNodes>,
+    balancers: Vec<BalancerState>,
+    services: Vec<ServiceState>,
     nodes: Vec<Node>,
-    samplers: Vec<DurationSampler>,
-    /// Service-time stream per node.
-    node_rngs: Vec<SimRng>,
+    extra: Vec<NodeExtra>,
+    faults: Vec<FaultState>,
+    fault_rng: SimRng,
+    error_rng: SimRng,
+    restart_rng: SimRng,
     requests: Vec<Request>,
     free_requests: Vec<u32>,
+    attempts: Vec<Attempt>,
+    free_attempts: Vec<u32>,
     recorder: Recorder,
+    horizon: SimTime,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed.
@@ -96,70 +241,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let sim = &scenario.simulation;
     let seed = sim.seed;
     let horizon = SimTime::ZERO + sim.duration;
-
-    let mut nodes = Vec::new();
-    let mut samplers = Vec::new();
-    let mut node_rngs = Vec::new();
-    let mut services = Vec::new();
-    let mut labels = Vec::new();
-    for service in &scenario.services {
-        services.push(ServiceNodes { first_node: nodes.len(), nodes: service.nodes as usize });
-        for i in 0..service.nodes {
-            let global = nodes.len() as u64;
-            nodes.push(Node::new(service.workers, service.queue_capacity));
-            samplers.push(DurationSampler::new(&service.service_time));
-            node_rngs.push(stream(seed, run_index, StreamKind::ServiceTime, global));
-            labels.push(NodeLabel { service: service.name.clone(), index: i, workers: service.workers });
-        }
-    }
-    // Balancers from the scenario, then one implicit round-robin balancer per
-    // service for sources that target a service directly.
-    let mut balancers: Vec<RoutedBalancer> = scenario
-        .balancers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| RoutedBalancer {
-            balancer: Balancer::new(b.policy),
-            service: b.service,
-            rng: stream(seed, run_index, StreamKind::Balancer, i as u64),
-        })
-        .collect();
-    let implicit_base = balancers.len();
-    for (s, _) in scenario.services.iter().enumerate() {
-        balancers.push(RoutedBalancer {
-            balancer: Balancer::new(crate::model::BalancePolicy::RoundRobin),
-            service: s,
-            rng: stream(seed, run_index, StreamKind::Balancer, (implicit_base + s) as u64),
-        });
-    }
-    let sources: Vec<Source> = scenario
-        .traffic
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Source {
-            arrivals: PoissonArrivals::new(&t.rate),
-            rng: stream(seed, run_index, StreamKind::Arrivals, i as u64),
-            timeout: t.timeout,
-            balancer: match t.target {
-                Target::Balancer(b) => b,
-                Target::Service(s) => implicit_base + s,
-            },
-        })
-        .collect();
-
-    let node_count = nodes.len();
-    let mut world = World {
-        engine: Engine::new(),
-        sources,
-        balancers,
-        services,
-        nodes,
-        samplers,
-        node_rngs,
-        requests: Vec::with_capacity(1024),
-        free_requests: Vec::with_capacity(1024),
-        recorder: Recorder::new(node_count, sim.warmup, sim.bin, horizon),
-    };
+    let mut world = World::new(scenario, run_index, horizon);
     world.start();
     while let Some((now, event)) = world.engine.next_until(horizon) {
         world.handle(now, event);
@@ -167,9 +249,21 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     world.engine.advance_to(horizon);
 
     // Conservation: count outstanding requests independently of the counters.
-    let in_flight_counted = world.requests.iter().filter(|r| r.live && !r.abandoned).count() as u64;
+    let in_flight_counted = world.requests.iter().filter(|r| r.live).count() as u64;
     let events = world.engine.delivered();
-    let (mut summary, bins, node_bins) = world.recorder.finish(horizon, &labels, events);
+    let labels: Vec<NodeLabel> = world
+        .extra
+        .iter()
+        .zip(&world.nodes)
+        .map(|(x, n)| NodeLabel {
+            service: world.services[x.service].name.clone(),
+            index: x.local,
+            workers: n.workers(),
+        })
+        .collect();
+    let areas = world.node_areas(horizon);
+    let fleet = world.fleet_snapshot();
+    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
@@ -194,16 +288,116 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         summary,
         bins,
         node_bins,
+        events: log,
     })
 }
 
 /// Every arrival is accounted for exactly once: completed, failed, or still
 /// in flight by an independent count of the outstanding requests.
-fn conserved(c: &crate::metrics::Conservation, in_flight_counted: u64) -> bool {
+fn conserved(c: &Conservation, in_flight_counted: u64) -> bool {
     c.arrivals == c.completed + c.failed + in_flight_counted && c.in_flight == in_flight_counted
 }
 
-impl World {
+impl<'s> World<'s> {
+    fn new(scenario: &'s Scenario, run_index: u64, horizon: SimTime) -> Self {
+        let seed = scenario.simulation.seed;
+        let mut nodes = Vec::new();
+        let mut extra = Vec::new();
+        let mut services = Vec::new();
+        for (s, service) in scenario.services.iter().enumerate() {
+            services.push(ServiceState {
+                name: service.name.clone(),
+                first_node: nodes.len(),
+                nodes: service.nodes as usize,
+                mean_service_s: service.service_time.mean_secs(),
+                restart: service.restart.clone(),
+                overload: service.overload_crash.clone(),
+            });
+            for i in 0..service.nodes {
+                let global = nodes.len() as u64;
+                nodes.push(Node::new(service.workers, service.queue_capacity));
+                extra.push(NodeExtra {
+                    service: s,
+                    local: i,
+                    sampler: DurationSampler::new(&service.service_time),
+                    rng: stream(seed, run_index, StreamKind::ServiceTime, global),
+                    crash_loop: CrashLoop::default(),
+                    held_down: 0,
+                    active_faults: Vec::new(),
+                    last_busy_area: 0,
+                    hot_since: None,
+                });
+            }
+        }
+        // Balancers from the scenario, then one implicit round-robin balancer
+        // per service for sources that target a service directly.
+        let mut balancers = Vec::new();
+        let implicit = scenario.services.iter().enumerate().map(|(s, _)| crate::model::Balancer {
+            name: scenario.services[s].name.clone(),
+            policy: crate::model::BalancePolicy::RoundRobin,
+            service: s,
+            panic_threshold: 0.0,
+            health_check: None,
+            outlier_detection: None,
+        });
+        for (i, b) in scenario.balancers.iter().cloned().chain(implicit).enumerate() {
+            let n = services[b.service].nodes;
+            balancers.push(BalancerState {
+                name: b.name.clone(),
+                balancer: Balancer::new(b.policy),
+                service: b.service,
+                rng: stream(seed, run_index, StreamKind::Balancer, i as u64),
+                panic_threshold: b.panic_threshold,
+                health_check: b.health_check.clone(),
+                health: vec![HealthState::default(); n],
+                outlier: b.outlier_detection.clone().map(|o| OutlierDetector::new(o, n)),
+                candidates: (0..n as u32).collect(),
+                all_nodes: (0..n as u32).collect(),
+                panic: false,
+            });
+        }
+        let implicit_base = scenario.balancers.len();
+        let sources = scenario
+            .traffic
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Source {
+                arrivals: PoissonArrivals::new(&t.rate),
+                rng: stream(seed, run_index, StreamKind::Arrivals, i as u64),
+                timeout: t.timeout,
+                deadline: t.deadline,
+                balancer: match t.target {
+                    Target::Balancer(b) => b,
+                    Target::Service(s) => implicit_base + s,
+                },
+                retry: t.retry.clone().map(RetryPolicy::new),
+                budget: RetryBudget::new(t.retry.as_ref().and_then(|r| r.budget.as_ref())),
+                retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
+            })
+            .collect();
+        let faults = scenario.faults.iter().map(|_| FaultState { nodes: Vec::new(), end: horizon }).collect();
+        let node_count = nodes.len();
+        World {
+            scenario,
+            engine: Engine::new(),
+            sources,
+            balancers,
+            services,
+            nodes,
+            extra,
+            faults,
+            fault_rng: stream(seed, run_index, StreamKind::Faults, 0),
+            error_rng: stream(seed, run_index, StreamKind::Errors, 0),
+            restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
+            requests: Vec::with_capacity(1024),
+            free_requests: Vec::with_capacity(1024),
+            attempts: Vec::with_capacity(1024),
+            free_attempts: Vec::with_capacity(1024),
+            recorder: Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon),
+            horizon,
+        }
+    }
+
     fn start(&mut self) {
         for i in 0..self.sources.len() {
             self.schedule_next_arrival(i, SimTime::ZERO);
@@ -214,119 +408,99 @@ impl World {
         if warmup_end > SimTime::ZERO {
             self.engine.schedule_at(warmup_end, Event::WarmupEnd);
         }
+        for (i, fault) in self.scenario.faults.iter().enumerate() {
+            self.engine.schedule_at(fault.at, Event::FaultStart { fault: i as u32 });
+        }
+        for b in 0..self.balancers.len() {
+            if let Some(hc) = &self.balancers[b].health_check {
+                let first = SimTime::ZERO + hc.interval;
+                self.engine.schedule_at(first, Event::HealthCheck { balancer: b as u32 });
+            }
+        }
+        for s in 0..self.services.len() {
+            if let Some(o) = &self.services[s].overload {
+                let first = SimTime::ZERO + o.window;
+                self.engine.schedule_at(first, Event::OverloadTick { service: s as u32 });
+            }
+        }
     }
 
     #[inline]
     fn handle(&mut self, now: SimTime, event: Event) {
         match event {
             Event::Arrival { source } => self.on_arrival(now, source as usize),
-            Event::ServiceDone { node, request } => self.on_service_done(now, node as usize, request),
-            Event::ClientTimeout { request } => self.on_timeout(request),
+            Event::ServiceDone { node, attempt, incarnation } => {
+                self.on_service_done(now, node as usize, attempt, incarnation)
+            }
+            Event::AttemptTimeout { attempt } => self.on_attempt_timeout(now, attempt),
+            Event::Deadline { request } => self.on_deadline(now, request),
+            Event::Retry { request } => self.on_retry(now, request),
             Event::BinEnd => {
-                self.recorder.close_bin(now);
+                let areas = self.node_areas(now);
+                let fleet = self.fleet_snapshot();
+                self.recorder.close_bin(now, &areas, fleet);
                 let next = self.recorder.bin_end();
                 self.engine.schedule_at(next, Event::BinEnd);
             }
-            Event::WarmupEnd => self.recorder.end_warmup(now),
-        }
-    }
-
-    #[inline]
-    fn schedule_next_arrival(&mut self, source: usize, now: SimTime) {
-        let s = &mut self.sources[source];
-        if let Some(at) = s.arrivals.next_after(now, &mut s.rng) {
-            self.engine.schedule_at(at, Event::Arrival { source: source as u32 });
-        }
-    }
-
-    #[inline]
-    fn on_arrival(&mut self, now: SimTime, source: usize) {
-        self.schedule_next_arrival(source, now);
-        self.recorder.arrival(now);
-        let id = self.new_request(now);
-        if let Some(timeout) = self.sources[source].timeout {
-            let timer = self.engine.schedule_timer(now + timeout, Event::ClientTimeout { request: id });
-            self.requests[id as usize].timeout = Some(timer);
-        }
-        let node = self.route(self.sources[source].balancer);
-        self.offer(now, node, id);
-    }
-
-    /// Picks the node for a request sent through balancer `b`.
-    #[inline]
-    fn route(&mut self, b: usize) -> usize {
-        let rb = &mut self.balancers[b];
-        let span = &self.services[rb.service];
-        let nodes = &self.nodes[span.first_node..span.first_node + span.nodes];
-        span.first_node + rb.balancer.pick(nodes, &mut rb.rng)
-    }
-
-    #[inline]
-    fn offer(&mut self, now: SimTime, node: usize, id: u32) {
-        match self.nodes[node].admit(id) {
-            Admission::Started => {
-                self.recorder.service_started(now, now);
-                self.start_service(now, node, id);
+            Event::WarmupEnd => {
+                let areas = self.node_areas(now);
+                self.recorder.end_warmup(&areas);
             }
-            Admission::Queued => {}
-            Admission::Rejected => {
-                let arrival = self.requests[id as usize].arrival;
-                self.recorder.rejected(arrival, node);
-                self.answer_client(id);
-                self.free_request(id);
-                return;
+            Event::FaultStart { fault } => self.on_fault_start(now, fault as usize),
+            Event::FaultEnd { fault } => self.on_fault_end(now, fault as usize),
+            Event::RandomCrash { fault, node } => self.on_random_crash(now, fault as usize, node as usize),
+            Event::RandomRepair { fault, node } => self.on_random_repair(now, fault as usize, node as usize),
+            Event::Restart { node, incarnation } => self.on_restart(now, node as usize, incarnation),
+            Event::HealthCheck { balancer } => self.on_health_check(now, balancer as usize),
+            Event::EjectionEnd { balancer, node } => self.on_ejection_end(now, balancer as usize, node as usize),
+            Event::OverloadTick { service } => self.on_overload_tick(now, service as usize),
+        }
+    }
+
+    /// Each node's (busy, queue) integrals up to `now`.
+    fn node_areas(&mut self, now: SimTime) -> Vec<(u128, u128)> {
+        self.nodes.iter_mut().map(|n| n.areas(now)).collect()
+    }
+
+    fn fleet_snapshot(&self) -> FleetSnapshot {
+        let mut snap = FleetSnapshot::default();
+        for (node, x) in self.nodes.iter().zip(&self.extra) {
+            if !node.is_up() {
+                snap.down += 1;
+                continue;
+            }
+            snap.up += 1;
+            let routed_around =
+                self.balancers.iter().any(|b| b.service == x.service && !b.panic && !b.candidates.contains(&x.local));
+            if routed_around {
+                snap.out_of_rotation += 1;
+            } else {
+                let mean_s = self.services[x.service].mean_service_s * node.degradation.slowdown
+                    + node.degradation.extra_ns as f64 / 1e9;
+                if mean_s > 0.0 {
+                    snap.capacity_rps +=
+                        node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
+                }
             }
         }
-        let n = &self.nodes[node];
-        self.recorder.node_changed(node, now, n.busy(), n.queued());
+        snap
     }
+
+    fn log(&mut self, now: SimTime, node: usize, event: &'static str, detail: String) {
+        let x = &self.extra[node];
+        let service = self.services[x.service].name.clone();
+        self.recorder.log(now, &service, Some(x.local), event, detail);
+    }
+
+    fn log_service(&mut self, now: SimTime, service: usize, event: &'static str, detail: String) {
+        let name = self.services[service].name.clone();
+        self.recorder.log(now, &name, None, event, detail);
+    }
+
+    // ---- slabs
 
     #[inline]
-    fn start_service(&mut self, now: SimTime, node: usize, id: u32) {
-        let service = self.samplers[node].sample(&mut self.node_rngs[node]);
-        self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, request: id });
-    }
-
-    #[inline]
-    fn on_service_done(&mut self, now: SimTime, node: usize, id: u32) {
-        self.recorder.served(node);
-        let request = self.requests[id as usize];
-        if request.abandoned {
-            self.recorder.late_response(request.arrival);
-        } else {
-            self.recorder.completed(now, request.arrival);
-            self.answer_client(id);
-        }
-        self.free_request(id);
-        if let Some(next) = self.nodes[node].finish() {
-            let arrival = self.requests[next as usize].arrival;
-            self.recorder.service_started(now, arrival);
-            self.start_service(now, node, next);
-        }
-        let n = &self.nodes[node];
-        self.recorder.node_changed(node, now, n.busy(), n.queued());
-    }
-
-    fn on_timeout(&mut self, id: u32) {
-        let request = &mut self.requests[id as usize];
-        debug_assert!(request.live && !request.abandoned);
-        request.abandoned = true;
-        request.timeout = None;
-        let arrival = request.arrival;
-        self.recorder.timed_out(arrival);
-    }
-
-    /// The client got its answer: its timeout no longer matters.
-    #[inline]
-    fn answer_client(&mut self, id: u32) {
-        if let Some(timer) = self.requests[id as usize].timeout.take() {
-            self.engine.cancel(timer);
-        }
-    }
-
-    #[inline]
-    fn new_request(&mut self, now: SimTime) -> u32 {
-        let request = Request { arrival: now, timeout: None, abandoned: false, live: true };
+    fn new_request(&mut self, request: Request) -> u32 {
         match self.free_requests.pop() {
             Some(id) => {
                 self.requests[id as usize] = request;
@@ -344,12 +518,40 @@ impl World {
         self.requests[id as usize].live = false;
         self.free_requests.push(id);
     }
+
+    #[inline]
+    fn new_attempt(&mut self, attempt: Attempt) -> u32 {
+        match self.free_attempts.pop() {
+            Some(id) => {
+                self.attempts[id as usize] = attempt;
+                id
+            }
+            None => {
+                self.attempts.push(attempt);
+                (self.attempts.len() - 1) as u32
+            }
+        }
+    }
+
+    #[inline]
+    fn free_attempt(&mut self, id: u32) {
+        let a = &mut self.attempts[id as usize];
+        debug_assert!(a.live, "attempt freed twice");
+        a.live = false;
+        self.free_attempts.push(id);
+    }
+}
+
+/// Whether a failure cause counts against a node for outlier detection
+/// (Envoy counts 5xx, resets and timeouts alike when it does not split
+/// local and external errors).
+fn counts_against_node(cause: FailureCause) -> bool {
+    !matches!(cause, FailureCause::Deadline)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Conservation;
 
     #[test]
     fn conservation_check_catches_lost_and_double_counted_requests() {

@@ -1,0 +1,107 @@
+//! Balancers: routing each attempt among the nodes a balancer trusts,
+//! active health checks (shallow or deep), passive outlier ejection, and the
+//! panic threshold below which health is ignored.
+
+use super::{Attempt, AttemptState, Event, Owner, World};
+use crate::time::SimTime;
+
+impl World<'_> {
+    /// The node (global index) that balancer `b` sends the next attempt to.
+    #[inline]
+    pub(super) fn route(&mut self, b: usize) -> usize {
+        let bs = &mut self.balancers[b];
+        let span = &self.services[bs.service];
+        let nodes = &self.nodes[span.first_node..span.first_node + span.nodes];
+        let candidates = if bs.panic { &bs.all_nodes } else { &bs.candidates };
+        span.first_node + bs.balancer.pick(candidates, nodes, &mut bs.rng) as usize
+    }
+
+    /// Rebuilds balancer `b`'s routing set after a health or ejection change.
+    fn refresh_candidates(&mut self, now: SimTime, b: usize) {
+        let bs = &mut self.balancers[b];
+        let n = bs.all_nodes.len();
+        bs.candidates = (0..n as u32)
+            .filter(|&i| {
+                bs.health[i as usize].healthy() && !bs.outlier.as_ref().is_some_and(|o| o.is_ejected(i as usize))
+            })
+            .collect();
+        // Envoy: below the panic threshold (or with nobody left), route to all.
+        let panic = bs.candidates.is_empty() || (bs.candidates.len() as f64) < bs.panic_threshold * n as f64;
+        if panic != bs.panic {
+            bs.panic = panic;
+            let (service, detail) =
+                (bs.service, format!("balancer {}: {} of {n} nodes available", bs.name, bs.candidates.len()));
+            self.log_service(now, service, if panic { "panic-on" } else { "panic-off" }, detail);
+        }
+    }
+
+    /// An attempt routed by balancer `b` to `node` ended; feeds outlier detection.
+    #[inline]
+    pub(super) fn record_outcome(&mut self, now: SimTime, b: usize, node: usize, failed: bool) {
+        let bs = &mut self.balancers[b];
+        let Some(outlier) = bs.outlier.as_mut() else { return };
+        let local = node - self.services[bs.service].first_node;
+        if let Some(time) = outlier.record(local, failed, now) {
+            let name = bs.name.clone();
+            self.log(now, node, "ejected", format!("balancer {name}: for {time}"));
+            self.engine.schedule_at(now + time, Event::EjectionEnd { balancer: b as u32, node: local as u32 });
+            self.refresh_candidates(now, b);
+        }
+    }
+
+    pub(super) fn on_ejection_end(&mut self, now: SimTime, b: usize, local: usize) {
+        if let Some(o) = self.balancers[b].outlier.as_mut() {
+            o.return_node(local, now);
+        }
+        let node = self.services[self.balancers[b].service].first_node + local;
+        let name = self.balancers[b].name.clone();
+        self.log(now, node, "returned", format!("balancer {name}: ejection over"));
+        self.refresh_candidates(now, b);
+    }
+
+    pub(super) fn on_health_check(&mut self, now: SimTime, b: usize) {
+        let spec = self.balancers[b].health_check.clone().expect("checks only for balancers with health_check");
+        let first = self.services[self.balancers[b].service].first_node;
+        for local in 0..self.balancers[b].all_nodes.len() {
+            let node = first + local;
+            if !spec.deep {
+                let up = self.nodes[node].is_up();
+                self.probe_result(now, b, node, up);
+                continue;
+            }
+            // A deep check is a real request through the node's queue and workers.
+            let id = self.new_attempt(Attempt {
+                owner: Owner::Probe { balancer: b as u32 },
+                node: node as u32,
+                sent: now,
+                timeout: None,
+                state: AttemptState::Queued,
+                live: true,
+            });
+            let timer = self.engine.schedule_timer(now + spec.timeout, Event::AttemptTimeout { attempt: id });
+            self.attempts[id as usize].timeout = Some(timer);
+            self.offer(now, node, id);
+        }
+        self.engine.schedule_at(now + spec.interval, Event::HealthCheck { balancer: b as u32 });
+    }
+
+    /// One health-check result of balancer `b` for `node`.
+    pub(super) fn probe_result(&mut self, now: SimTime, b: usize, node: usize, passed: bool) {
+        let first = self.services[self.balancers[b].service].first_node;
+        let local = node - first;
+        let bs = &mut self.balancers[b];
+        let spec = bs.health_check.as_ref().expect("probe results only with health checks");
+        if let Some(healthy) = bs.health[local].record(passed, spec) {
+            let detail = format!("balancer {}: health checks {}", bs.name, if healthy { "pass" } else { "fail" });
+            self.log(now, node, if healthy { "healthy" } else { "unhealthy" }, detail);
+            self.refresh_candidates(now, b);
+        }
+    }
+
+    /// A node went down: nothing to do for balancers until they notice
+    /// (health checks, or errors through outlier detection).
+    pub(super) fn node_went_down(&mut self, _now: SimTime, _node: usize) {}
+
+    /// A node came back: likewise, balancers readmit it through checks.
+    pub(super) fn node_came_up(&mut self, _now: SimTime, _node: usize) {}
+}

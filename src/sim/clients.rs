@@ -1,0 +1,164 @@
+//! Clients: request arrivals, attempts and their timeouts, retries with
+//! backoff under a budget, and deadlines. A request is answered once: it
+//! completes, or fails for good with the cause of its last attempt.
+
+use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
+use crate::model::FailureCause;
+use crate::time::SimTime;
+
+impl World<'_> {
+    #[inline]
+    pub(super) fn schedule_next_arrival(&mut self, source: usize, now: SimTime) {
+        let s = &mut self.sources[source];
+        if let Some(at) = s.arrivals.next_after(now, &mut s.rng) {
+            self.engine.schedule_at(at, Event::Arrival { source: source as u32 });
+        }
+    }
+
+    #[inline]
+    pub(super) fn on_arrival(&mut self, now: SimTime, source: usize) {
+        self.schedule_next_arrival(source, now);
+        self.recorder.arrival(now);
+        let id = self.new_request(Request {
+            arrival: now,
+            source: source as u32,
+            attempts: 0,
+            attempt: None,
+            deadline: None,
+            retry: None,
+            last_backoff: None,
+            live: true,
+        });
+        let s = &mut self.sources[source];
+        s.budget.on_request(now);
+        if let Some(deadline) = s.deadline {
+            let timer = self.engine.schedule_timer(now + deadline, Event::Deadline { request: id });
+            self.requests[id as usize].deadline = Some(timer);
+        }
+        self.send_attempt(now, id);
+    }
+
+    /// Sends the request's next attempt through its balancer.
+    #[inline]
+    fn send_attempt(&mut self, now: SimTime, request: u32) {
+        let r = &mut self.requests[request as usize];
+        r.attempts += 1;
+        let source = r.source as usize;
+        let node = self.route(self.sources[source].balancer);
+        let id = self.new_attempt(Attempt {
+            owner: Owner::Client { request },
+            node: node as u32,
+            sent: now,
+            timeout: None,
+            state: AttemptState::Queued,
+            live: true,
+        });
+        self.requests[request as usize].attempt = Some(id);
+        if let Some(timeout) = self.sources[source].timeout {
+            let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
+            self.attempts[id as usize].timeout = Some(timer);
+        }
+        self.offer(now, node, id);
+    }
+
+    pub(super) fn on_retry(&mut self, now: SimTime, request: u32) {
+        self.requests[request as usize].retry = None;
+        self.recorder.retry(now);
+        self.send_attempt(now, request);
+    }
+
+    /// The client of a request got a successful answer from `attempt`.
+    #[inline]
+    pub(super) fn client_success(&mut self, now: SimTime, attempt: u32, request: u32) {
+        let a = self.attempts[attempt as usize];
+        if let Some(timer) = a.timeout {
+            self.engine.cancel(timer);
+        }
+        let r = self.requests[request as usize];
+        if let Some(timer) = r.deadline {
+            self.engine.cancel(timer);
+        }
+        self.recorder.completed(now, r.arrival);
+        let source = r.source as usize;
+        self.sources[source].budget.on_success();
+        let balancer = self.sources[source].balancer;
+        self.record_outcome(now, balancer, a.node as usize, false);
+        self.free_request(request);
+    }
+
+    /// `attempt` failed with `cause` while its client was still waiting
+    /// (the attempt itself is freed by the caller unless it timed out).
+    pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, request: u32, cause: FailureCause) {
+        let a = self.attempts[attempt as usize];
+        if cause != FailureCause::Timeout
+            && let Some(timer) = a.timeout
+        {
+            self.engine.cancel(timer);
+        }
+        let source = self.requests[request as usize].source as usize;
+        if counts_against_node(cause) {
+            let balancer = self.sources[source].balancer;
+            self.record_outcome(now, balancer, a.node as usize, true);
+        }
+        self.requests[request as usize].attempt = None;
+        self.retry_or_fail(now, request, cause);
+    }
+
+    /// After a failed attempt: back off and retry if the policy, the
+    /// budget and the deadline allow; otherwise the request fails.
+    fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
+        let r = self.requests[request as usize];
+        let s = &mut self.sources[r.source as usize];
+        if let Some(policy) = &s.retry
+            && policy.allows(r.attempts, cause)
+            && s.budget.try_retry(now)
+        {
+            let delay = policy.delay(r.attempts - 1, r.last_backoff, &mut s.retry_rng);
+            let timer = self.engine.schedule_timer(now + delay, Event::Retry { request });
+            let r = &mut self.requests[request as usize];
+            r.retry = Some(timer);
+            r.last_backoff = Some(delay);
+            return;
+        }
+        self.fail_request(request, cause);
+    }
+
+    fn fail_request(&mut self, request: u32, cause: FailureCause) {
+        let r = self.requests[request as usize];
+        if let Some(timer) = r.deadline {
+            self.engine.cancel(timer);
+        }
+        self.recorder.failed(r.arrival, cause);
+        self.free_request(request);
+    }
+
+    pub(super) fn on_attempt_timeout(&mut self, now: SimTime, attempt: u32) {
+        let a = &mut self.attempts[attempt as usize];
+        debug_assert!(a.live && a.state != AttemptState::Abandoned);
+        a.timeout = None;
+        a.state = AttemptState::Abandoned;
+        match a.owner {
+            Owner::Client { request } => self.client_attempt_failed(now, attempt, request, FailureCause::Timeout),
+            Owner::Probe { balancer } => {
+                let node = a.node as usize;
+                self.probe_result(now, balancer as usize, node, false);
+            }
+        }
+    }
+
+    pub(super) fn on_deadline(&mut self, _now: SimTime, request: u32) {
+        let r = &mut self.requests[request as usize];
+        r.deadline = None;
+        if let Some(timer) = r.retry.take() {
+            self.engine.cancel(timer);
+        }
+        if let Some(attempt) = r.attempt.take() {
+            let a = &mut self.attempts[attempt as usize];
+            a.state = AttemptState::Abandoned;
+            if let Some(timer) = a.timeout.take() {
+                self.engine.cancel(timer);
+            }
+        }
+        self.fail_request(request, FailureCause::Deadline);
+    }
+}
