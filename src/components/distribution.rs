@@ -35,7 +35,7 @@ impl DurationSampler {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut SimRng) -> SimDuration {
         match self {
             DurationSampler::Exponential { mean_ns } => {

@@ -415,9 +415,13 @@ impl Recorder {
         if self.is_measured(arrival) {
             let wait = now.0 - arrival.0;
             self.started += 1;
-            self.waited += (wait > 0) as u64;
-            self.sum_wait_ns += wait as u128;
-            self.wait.saturating_record(wait);
+            // Zero waits (the common case below saturation) are counted and
+            // added to the histogram in one go at the end.
+            if wait > 0 {
+                self.waited += 1;
+                self.sum_wait_ns += wait as u128;
+                self.wait.saturating_record(wait);
+            }
         }
     }
 
@@ -591,6 +595,10 @@ impl Recorder {
         let cascade = cascade_summary(&self.events, nodes);
         let recovery = recovery_summary(&self.events, &self.bins);
 
+        let zero_waits = self.started - self.waited;
+        if zero_waits > 0 {
+            self.wait.saturating_record_n(0, zero_waits);
+        }
         let m = &self.measured;
         let fraction = |x: u64| if m.offered == 0 { 0.0 } else { x as f64 / m.offered as f64 };
         let mean_ms = |sum: u128, n: u64| (n > 0).then(|| sum as f64 / n as f64 / 1e6);

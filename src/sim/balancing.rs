@@ -7,13 +7,16 @@ use crate::time::SimTime;
 
 impl World<'_> {
     /// The node (global index) that balancer `b` sends the next attempt to.
-    #[inline]
+    #[inline(always)]
     pub(super) fn route(&mut self, b: usize) -> usize {
         let bs = &mut self.balancers[b];
-        let span = &self.services[bs.service];
-        let nodes = &self.nodes[span.first_node..span.first_node + span.nodes];
+        if bs.single_node {
+            return bs.first_node;
+        }
+        let first = bs.first_node;
+        let nodes = &self.nodes[first..first + bs.all_nodes.len()];
         let candidates = if bs.panic { &bs.all_nodes } else { &bs.candidates };
-        span.first_node + bs.balancer.pick(candidates, nodes, &mut bs.rng) as usize
+        first + bs.balancer.pick(candidates, nodes, &mut bs.rng) as usize
     }
 
     /// Rebuilds balancer `b`'s routing set after a health or ejection change.
@@ -36,8 +39,15 @@ impl World<'_> {
     }
 
     /// An attempt routed by balancer `b` to `node` ended; feeds outlier detection.
-    #[inline]
+    #[inline(always)]
     pub(super) fn record_outcome(&mut self, now: SimTime, b: usize, node: usize, failed: bool) {
+        if self.balancers[b].outlier.is_some() {
+            self.record_outcome_outlier(now, b, node, failed);
+        }
+    }
+
+    #[inline(never)]
+    fn record_outcome_outlier(&mut self, now: SimTime, b: usize, node: usize, failed: bool) {
         let bs = &mut self.balancers[b];
         let Some(outlier) = bs.outlier.as_mut() else { return };
         let local = node - self.services[bs.service].first_node;
@@ -77,6 +87,7 @@ impl World<'_> {
                 timeout: None,
                 state: AttemptState::Queued,
                 live: true,
+                next_free: super::NO_SLOT,
             });
             let timer = self.engine.schedule_timer(now + spec.timeout, Event::AttemptTimeout { attempt: id });
             self.attempts[id as usize].timeout = Some(timer);

@@ -28,6 +28,7 @@ impl World<'_> {
             retry: None,
             last_backoff: None,
             live: true,
+            next_free: super::NO_SLOT,
         });
         let s = &mut self.sources[source];
         s.budget.on_request(now);
@@ -52,6 +53,7 @@ impl World<'_> {
             timeout: None,
             state: AttemptState::Queued,
             live: true,
+            next_free: super::NO_SLOT,
         });
         self.requests[request as usize].attempt = Some(id);
         if let Some(timeout) = self.sources[source].timeout {
@@ -70,24 +72,27 @@ impl World<'_> {
     /// The client of a request got a successful answer from `attempt`.
     #[inline]
     pub(super) fn client_success(&mut self, now: SimTime, attempt: u32, request: u32) {
-        let a = self.attempts[attempt as usize];
-        if let Some(timer) = a.timeout {
+        let a = &self.attempts[attempt as usize];
+        let (attempt_timer, node) = (a.timeout, a.node as usize);
+        if let Some(timer) = attempt_timer {
             self.engine.cancel(timer);
         }
-        let r = self.requests[request as usize];
-        if let Some(timer) = r.deadline {
+        let r = &self.requests[request as usize];
+        let (deadline, arrival, source) = (r.deadline, r.arrival, r.source as usize);
+        if let Some(timer) = deadline {
             self.engine.cancel(timer);
         }
-        self.recorder.completed(now, r.arrival);
-        let source = r.source as usize;
+        self.recorder.completed(now, arrival);
         self.sources[source].budget.on_success();
         let balancer = self.sources[source].balancer;
-        self.record_outcome(now, balancer, a.node as usize, false);
+        self.record_outcome(now, balancer, node, false);
         self.free_request(request);
     }
 
     /// `attempt` failed with `cause` while its client was still waiting
     /// (the attempt itself is freed by the caller unless it timed out).
+    #[cold]
+    #[inline(never)]
     pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, request: u32, cause: FailureCause) {
         let a = self.attempts[attempt as usize];
         if cause != FailureCause::Timeout

@@ -78,6 +78,8 @@ impl World<'_> {
 
     /// The node could not serve `attempt` (error, rejection, reset); the
     /// attempt is over and freed.
+    #[cold]
+    #[inline(never)]
     pub(super) fn node_failed_attempt(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
         let a = self.attempts[attempt as usize];
         match (a.state, a.owner) {

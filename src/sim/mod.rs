@@ -138,6 +138,8 @@ struct Attempt {
     timeout: Option<TimerId>,
     state: AttemptState,
     live: bool,
+    /// Next free slot while this one is free (an intrusive free list).
+    next_free: u32,
 }
 
 /// A client request from arrival until it succeeds or fails for good.
@@ -153,6 +155,8 @@ struct Request {
     retry: Option<TimerId>,
     last_backoff: Option<SimDuration>,
     live: bool,
+    /// Next free slot while this one is free (an intrusive free list).
+    next_free: u32,
 }
 
 struct Source {
@@ -181,6 +185,10 @@ struct BalancerState {
     name: String,
     balancer: Balancer,
     service: usize,
+    /// The service's first node in `World::nodes`, and whether it has only
+    /// one (then routing is trivial).
+    first_node: usize,
+    single_node: bool,
     rng: SimRng,
     panic_threshold: f64,
     health_check: Option<crate::model::HealthCheckSpec>,
@@ -229,9 +237,10 @@ struct World<'s> {
     error_rng: SimRng,
     restart_rng: SimRng,
     requests: Vec<Request>,
-    free_requests: Vec<u32>,
+    /// Head of the free-slot list of `requests` (`NO_SLOT` when empty).
+    free_request: u32,
     attempts: Vec<Attempt>,
-    free_attempts: Vec<u32>,
+    free_attempt: u32,
     recorder: Recorder,
     horizon: SimTime,
 }
@@ -346,6 +355,8 @@ impl<'s> World<'s> {
                 name: b.name.clone(),
                 balancer: Balancer::new(b.policy),
                 service: b.service,
+                first_node: services[b.service].first_node,
+                single_node: n == 1,
                 rng: stream(seed, run_index, StreamKind::Balancer, i as u64),
                 panic_threshold: b.panic_threshold,
                 health_check: b.health_check.clone(),
@@ -390,9 +401,9 @@ impl<'s> World<'s> {
             error_rng: stream(seed, run_index, StreamKind::Errors, 0),
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Vec::with_capacity(1024),
-            free_requests: Vec::with_capacity(1024),
+            free_request: NO_SLOT,
             attempts: Vec::with_capacity(1024),
-            free_attempts: Vec::with_capacity(1024),
+            free_attempt: NO_SLOT,
             recorder: Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon),
             horizon,
         }
@@ -497,50 +508,55 @@ impl<'s> World<'s> {
         self.recorder.log(now, &name, None, event, detail);
     }
 
-    // ---- slabs
+    // ---- slabs: slots are reused through free lists threaded through the
+    // free slots themselves, so allocation is a couple of loads and stores.
 
-    #[inline]
+    #[inline(always)]
     fn new_request(&mut self, request: Request) -> u32 {
-        match self.free_requests.pop() {
-            Some(id) => {
-                self.requests[id as usize] = request;
-                id
-            }
-            None => {
-                self.requests.push(request);
-                (self.requests.len() - 1) as u32
-            }
+        let id = self.free_request;
+        if id == NO_SLOT {
+            self.requests.push(request);
+            return (self.requests.len() - 1) as u32;
         }
+        let slot = &mut self.requests[id as usize];
+        self.free_request = slot.next_free;
+        *slot = request;
+        id
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_request(&mut self, id: u32) {
-        self.requests[id as usize].live = false;
-        self.free_requests.push(id);
+        let slot = &mut self.requests[id as usize];
+        slot.live = false;
+        slot.next_free = self.free_request;
+        self.free_request = id;
     }
 
-    #[inline]
+    #[inline(always)]
     fn new_attempt(&mut self, attempt: Attempt) -> u32 {
-        match self.free_attempts.pop() {
-            Some(id) => {
-                self.attempts[id as usize] = attempt;
-                id
-            }
-            None => {
-                self.attempts.push(attempt);
-                (self.attempts.len() - 1) as u32
-            }
+        let id = self.free_attempt;
+        if id == NO_SLOT {
+            self.attempts.push(attempt);
+            return (self.attempts.len() - 1) as u32;
         }
+        let slot = &mut self.attempts[id as usize];
+        self.free_attempt = slot.next_free;
+        *slot = attempt;
+        id
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_attempt(&mut self, id: u32) {
-        let a = &mut self.attempts[id as usize];
-        debug_assert!(a.live, "attempt freed twice");
-        a.live = false;
-        self.free_attempts.push(id);
+        let slot = &mut self.attempts[id as usize];
+        debug_assert!(slot.live, "attempt freed twice");
+        slot.live = false;
+        slot.next_free = self.free_attempt;
+        self.free_attempt = id;
     }
 }
+
+/// End of a free list.
+const NO_SLOT: u32 = u32::MAX;
 
 /// Whether a failure cause counts against a node for outlier detection
 /// (Envoy counts 5xx, resets and timeouts alike when it does not split
