@@ -90,7 +90,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .with_context(|| format!("writing results to {}", dir.display()))?;
     if !args.quiet {
         print!("{}", report::summary_text(&record));
-        println!("  wrote      {}/{{timeseries.csv, nodes.csv, summary.json}}", dir.display());
+        println!("  wrote      {}/{{timeseries.csv, nodes.csv, events.csv, summary.json}}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

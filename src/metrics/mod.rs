@@ -225,8 +225,9 @@ pub struct CascadeSummary {
     pub max_nodes_down: u32,
 }
 
-/// Recovery after the first disruption (fault start or node crash): the
-/// first bin from which goodput stays >= 95% of offered load to the end.
+/// Recovery after the first disruption (a fault starting or a node
+/// crashing, else the first bin whose goodput fell below 95% of the offered
+/// load): the first bin from which goodput stays >= 95% of offered to the end.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RecoverySummary {
     pub disrupted_at_s: Option<f64>,
@@ -593,7 +594,7 @@ impl Recorder {
             })
             .collect();
         let cascade = cascade_summary(&self.events, nodes);
-        let recovery = recovery_summary(&self.events, &self.bins);
+        let recovery = recovery_summary(&self.events, &self.bins, self.warmup_end);
 
         let zero_waits = self.started - self.waited;
         if zero_waits > 0 {
@@ -670,10 +671,11 @@ fn cascade_summary(events: &[LoggedEvent], nodes: &[NodeLabel]) -> CascadeSummar
 /// Goodput fraction a bin must reach to count as recovered.
 pub const RECOVERED_GOODPUT: f64 = 0.95;
 
-fn recovery_summary(events: &[LoggedEvent], bins: &[BinRow]) -> RecoverySummary {
-    let disrupted = events.iter().find(|e| e.event == "crash" || e.event == "fault-start").map(|e| e.t);
-    let Some(t_d) = disrupted else { return RecoverySummary::default() };
+fn recovery_summary(events: &[LoggedEvent], bins: &[BinRow], warmup_end: SimTime) -> RecoverySummary {
     let healthy = |b: &BinRow| b.offered == 0 || b.completed as f64 >= RECOVERED_GOODPUT * b.offered as f64;
+    let injected = events.iter().find(|e| e.event == "crash" || e.event == "fault-start").map(|e| e.t);
+    let first_breach = || bins.iter().find(|b| b.start >= warmup_end && !healthy(b)).map(|b| b.start);
+    let Some(t_d) = injected.or_else(first_breach) else { return RecoverySummary::default() };
     // The first bin at or after the disruption from which every bin is healthy.
     let mut recovered_at = None;
     for b in bins.iter().rev() {

@@ -201,7 +201,12 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
 
 /// The output files of one run, by file name.
 pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
-    vec![("timeseries.csv", timeseries_csv(r)), ("nodes.csv", nodes_csv(r)), ("summary.json", summary_json(r))]
+    vec![
+        ("timeseries.csv", timeseries_csv(r)),
+        ("nodes.csv", nodes_csv(r)),
+        ("events.csv", events_csv(r)),
+        ("summary.json", summary_json(r)),
+    ]
 }
 
 /// Writes each file into `dir` (created if needed) via a temporary file and

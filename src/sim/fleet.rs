@@ -195,13 +195,9 @@ impl World<'_> {
         };
         let end = spec.duration.map_or(self.horizon, |d| now + d);
         let locals: Vec<String> = nodes.iter().map(|&n| self.extra[n as usize].local.to_string()).collect();
-        let until = spec.duration.map_or("the end".to_string(), |d| format!("{d}"));
-        self.log_service(
-            now,
-            spec.service,
-            "fault-start",
-            format!("{} on nodes [{}] for {until}", spec.kind.name(), locals.join(", ")),
-        );
+        let until = spec.duration.map_or("until the end of the run".to_string(), |d| format!("for {d}"));
+        let detail = format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", "));
+        self.log_service(now, spec.service, "fault-start", detail);
         self.faults[fault] = FaultState { nodes: nodes.clone(), end };
         if spec.duration.is_some() {
             self.engine.schedule_at(end, Event::FaultEnd { fault: fault as u32 });
