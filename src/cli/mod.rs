@@ -30,10 +30,11 @@ enum Command {
     Run(RunArgs),
     /// Validate a scenario and print a static capacity analysis
     ///
-    /// Per service: offered load, capacity, utilization, and the utilization
-    /// the survivors would see after losing 1, 2, ... nodes (u·N/(N−k)).
-    /// Exit code 0 if valid and every service is below capacity with all
-    /// nodes up, 1 if a service is over capacity, 2 on a bad scenario.
+    /// Per service: offered load, capacity, utilization (at the peak of the
+    /// rate schedule), and the utilization the survivors would see after
+    /// losing 1, 2, ... nodes (u·N/(N−k)). Exit code 0 if valid and every
+    /// service's average load is below its capacity with all nodes up, 1 if
+    /// a service is over capacity on average, 2 on a bad scenario.
     Check(CheckArgs),
 }
 
@@ -142,11 +143,16 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         for (k, u) in &c.after_losing {
             println!("  lose {k} node{}   survivors at {:.1}%{}", if *k == 1 { " " } else { "s" }, u * 100.0, flag(*u));
         }
+        let mean_utilization = c.mean_offered_rps / c.capacity_rps;
         match c.breaking_point() {
-            Some(0) => {
+            Some(0) if mean_utilization >= 1.0 => {
                 overloaded = true;
                 println!("  => OVERLOADED with every node up: queues grow without bound");
             }
+            Some(0) => println!(
+                "  => the peak exceeds capacity with every node up (average load {:.1}%): queues grow during the peak",
+                mean_utilization * 100.0
+            ),
             Some(k) => println!("  => survives losing {} node(s); losing {k} pushes the survivors past 100%", k - 1),
             None => println!("  => survives losing any {} of {} nodes", c.nodes - 1, c.nodes),
         }
