@@ -666,9 +666,19 @@ fn validate_fault(
         ("mtbf", raw.mtbf.is_some(), &[K::RandomCrashes]),
         ("mttr", raw.mttr.is_some(), &[K::RandomCrashes]),
     ];
+    let kind_name = match kind {
+        K::Crash => "crash",
+        K::Slow => "slow",
+        K::Errors => "errors",
+        K::Capacity => "capacity",
+        K::Latency => "latency",
+        K::RandomCrashes => "random-crashes",
+    };
+    let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
         if set && !kinds.contains(&kind) {
-            return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a fault of this kind")));
+            let takes = if takes.is_empty() { "no parameters".to_string() } else { format!("it takes: {}", takes.join(", ")) };
+            return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a {kind_name} fault ({takes})")));
         }
     }
     let need = |key: &str| ctx.err(path, format!("this kind of fault needs `{key}`"));
