@@ -21,6 +21,7 @@ pub enum StreamKind {
     Faults = 5,
     Restart = 6,
     Errors = 7,
+    Throttle = 8,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

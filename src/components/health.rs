@@ -18,6 +18,12 @@ impl Default for HealthState {
 }
 
 impl HealthState {
+    /// A node that must pass `healthy_threshold` checks before it serves
+    /// (a freshly restarted process, like a pod that is not Ready yet).
+    pub fn unproven() -> Self {
+        HealthState { healthy: false, passes: 0, failures: 0 }
+    }
+
     pub fn healthy(&self) -> bool {
         self.healthy
     }

@@ -5,9 +5,12 @@
 
 pub mod arrivals;
 pub mod balancer;
+pub mod breaker;
 pub mod distribution;
 pub mod health;
 pub mod node;
 pub mod outlier;
 pub mod restart;
 pub mod retry;
+pub mod throttle;
+pub mod window;

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use crate::model::QueueOrder;
 use crate::time::SimTime;
 
 /// What happened to an attempt offered to a node.
@@ -48,6 +49,7 @@ pub struct Node {
     /// Waiting attempts by id; `None` capacity = unbounded.
     queue: VecDeque<u32>,
     queue_capacity: Option<u32>,
+    order: QueueOrder,
     up: bool,
     /// Bumped at every crash, so events scheduled before it can be told apart.
     incarnation: u32,
@@ -60,12 +62,17 @@ pub struct Node {
 
 impl Node {
     pub fn new(workers: u32, queue_capacity: Option<u32>) -> Self {
+        Self::with_order(workers, queue_capacity, QueueOrder::Fifo)
+    }
+
+    pub fn with_order(workers: u32, queue_capacity: Option<u32>, order: QueueOrder) -> Self {
         Node {
             workers,
             usable_workers: workers,
             busy: 0,
             queue: VecDeque::new(),
             queue_capacity,
+            order,
             up: true,
             incarnation: 0,
             degradation: Degradation::default(),
@@ -109,14 +116,25 @@ impl Node {
         }
     }
 
-    /// A worker finished its attempt. Returns the queued attempt it takes
-    /// next (FIFO), if any; otherwise the worker goes idle.
+    /// The waiting attempt a free worker takes, by the queue order.
+    #[inline]
+    fn pop_next(&mut self) -> Option<u32> {
+        match self.order {
+            QueueOrder::Fifo => self.queue.pop_front(),
+            QueueOrder::Lifo => self.queue.pop_back(),
+            QueueOrder::AdaptiveLifo { threshold } if self.queue.len() >= threshold as usize => self.queue.pop_back(),
+            QueueOrder::AdaptiveLifo { .. } => self.queue.pop_front(),
+        }
+    }
+
+    /// A worker finished (or dropped) its attempt. Returns the queued
+    /// attempt it takes next, if any; otherwise the worker goes idle.
     #[inline]
     pub fn finish(&mut self, now: SimTime) -> Option<u32> {
         debug_assert!(self.busy > 0, "finish on an idle node");
         self.integrate(now);
         if self.busy <= self.usable_workers
-            && let Some(next) = self.queue.pop_front()
+            && let Some(next) = self.pop_next()
         {
             return Some(next);
         }
@@ -130,7 +148,7 @@ impl Node {
         self.usable_workers = workers.min(self.workers);
         let mut started = Vec::new();
         while self.up && self.busy < self.usable_workers {
-            let Some(next) = self.queue.pop_front() else { break };
+            let Some(next) = self.pop_next() else { break };
             self.busy += 1;
             started.push(next);
         }
@@ -239,6 +257,23 @@ mod tests {
         }
         let order: Vec<u32> = std::iter::from_fn(|| n.finish(T)).collect();
         assert_eq!(order, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn lifo_and_adaptive_lifo_orders() {
+        let mut lifo = Node::with_order(1, None, QueueOrder::Lifo);
+        for id in 0..4 {
+            lifo.admit(id, T);
+        }
+        let order: Vec<u32> = std::iter::from_fn(|| lifo.finish(T)).collect();
+        assert_eq!(order, vec![3, 2, 1]);
+        let mut adaptive = Node::with_order(1, None, QueueOrder::AdaptiveLifo { threshold: 3 });
+        for id in 0..5 {
+            adaptive.admit(id, T);
+        }
+        // Queue [1, 2, 3, 4]: long, so newest first; then [1, 2, 3]: still 3; then FIFO.
+        let order: Vec<u32> = std::iter::from_fn(|| adaptive.finish(T)).collect();
+        assert_eq!(order, vec![4, 3, 1, 2]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use rand::RngExt;
 
+use super::window::TimeWindow;
 use crate::model::{Backoff, BudgetSpec, FailureCause, Jitter, RetrySpec};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
@@ -122,46 +123,32 @@ impl RetryBudget {
     }
 }
 
-/// Requests and retries counted in time slots over a sliding window.
+/// Requests and retries over a sliding window.
 #[derive(Debug, Clone)]
 pub struct RatioBudget {
     ratio: f64,
     min_per_window: f64,
-    slot_ns: u64,
-    /// (slot index, requests, retries), a ring of `SLOTS` slots.
-    slots: [(u64, u64, u64); Self::SLOTS],
+    /// Counter 0: requests; counter 1: retries.
+    counts: TimeWindow,
 }
 
 impl RatioBudget {
-    const SLOTS: usize = 10;
-
     fn new(ratio: f64, window: SimDuration, min_per_second: f64) -> Self {
-        RatioBudget {
-            ratio,
-            min_per_window: min_per_second * window.as_secs_f64(),
-            slot_ns: (window.0 / Self::SLOTS as u64).max(1),
-            slots: [(u64::MAX, 0, 0); Self::SLOTS],
-        }
+        RatioBudget { ratio, min_per_window: min_per_second * window.as_secs_f64(), counts: TimeWindow::new(window) }
     }
 
     fn add(&mut self, now: SimTime, requests: u64, retries: u64) {
-        let index = now.0 / self.slot_ns;
-        let slot = &mut self.slots[(index % Self::SLOTS as u64) as usize];
-        if slot.0 != index {
-            *slot = (index, 0, 0);
+        if requests > 0 {
+            self.counts.add(now, 0, requests);
         }
-        slot.1 += requests;
-        slot.2 += retries;
+        if retries > 0 {
+            self.counts.add(now, 1, retries);
+        }
     }
 
-    /// (requests, retries) in the window ending now.
     fn totals(&self, now: SimTime) -> (u64, u64) {
-        let index = now.0 / self.slot_ns;
-        let oldest = index.saturating_sub(Self::SLOTS as u64 - 1);
-        self.slots
-            .iter()
-            .filter(|(i, _, _)| *i != u64::MAX && *i >= oldest && *i <= index)
-            .fold((0, 0), |(a, b), (_, r, t)| (a + r, b + t))
+        let [requests, retries] = self.counts.totals(now);
+        (requests, retries)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::model::FailureCause;
 use crate::time::{SimDuration, SimTime};
 
 /// Failure causes in output order; `FailureCause as usize` indexes them.
-pub const CAUSES: [FailureCause; 6] = FailureCause::ALL;
+pub const CAUSES: [FailureCause; 8] = FailureCause::ALL;
 
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
 /// significant digits bound the relative error of any quantile by 0.1%.
@@ -59,7 +59,7 @@ pub struct BinRow {
     pub completed: u64,
     /// Requests that failed for good in the bin, by the cause of the last
     /// attempt, indexed like [`CAUSES`].
-    pub failed: [u64; 6],
+    pub failed: [u64; 8],
     /// Responses that came back after the client had given up (wasted work).
     pub late_responses: u64,
     /// Client-side outstanding requests at the end of the bin (sampled).
@@ -74,8 +74,10 @@ pub struct BinRow {
 pub struct FleetSnapshot {
     /// Nodes whose process is up.
     pub up: u32,
-    /// Up nodes that some balancer currently routes around (unhealthy or ejected).
-    pub out_of_rotation: u32,
+    /// Up nodes that a balancer's health checks currently mark unhealthy.
+    pub unhealthy: u32,
+    /// Up nodes that a balancer's outlier detection currently ejects.
+    pub ejected: u32,
     /// Nodes whose process is down (crashed, restarting).
     pub down: u32,
     /// Requests per second the up nodes could complete at their current
@@ -194,15 +196,26 @@ pub struct FailedByCause {
     pub error: u64,
     pub shed: u64,
     pub deadline: u64,
+    pub circuit_open: u64,
+    pub throttled: u64,
 }
 
 impl FailedByCause {
-    fn from_counts(c: &[u64; 6]) -> Self {
-        FailedByCause { timeout: c[0], rejected: c[1], reset: c[2], error: c[3], shed: c[4], deadline: c[5] }
+    fn from_counts(c: &[u64; 8]) -> Self {
+        FailedByCause {
+            timeout: c[0],
+            rejected: c[1],
+            reset: c[2],
+            error: c[3],
+            shed: c[4],
+            deadline: c[5],
+            circuit_open: c[6],
+            throttled: c[7],
+        }
     }
 
     pub fn total(&self) -> u64 {
-        self.timeout + self.rejected + self.reset + self.error + self.shed + self.deadline
+        self.timeout + self.rejected + self.reset + self.error + self.shed + self.deadline + self.circuit_open + self.throttled
     }
 }
 
@@ -322,7 +335,7 @@ struct Counts {
     offered: u64,
     retries: u64,
     completed: u64,
-    failed: [u64; 6],
+    failed: [u64; 8],
     late_responses: u64,
 }
 

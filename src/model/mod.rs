@@ -53,6 +53,33 @@ pub struct TrafficSource {
     pub deadline: Option<SimDuration>,
     pub target: Target,
     pub retry: Option<RetrySpec>,
+    pub circuit_breaker: Option<BreakerSpec>,
+    pub throttling: Option<ThrottleSpec>,
+}
+
+/// A client-side circuit breaker with resilience4j semantics: a count-based
+/// sliding window of the last `window` attempts; when at least
+/// `minimum_calls` were recorded and the failure rate reaches the threshold,
+/// the breaker opens and refuses attempts for `open_duration`; then it lets
+/// `half_open_calls` trial attempts through and closes if their failure rate
+/// is below the threshold, or opens again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSpec {
+    /// Fraction of failed attempts that opens the breaker.
+    pub failure_rate_threshold: f64,
+    pub window: u32,
+    pub minimum_calls: u32,
+    pub open_duration: SimDuration,
+    pub half_open_calls: u32,
+}
+
+/// Client-side adaptive throttling from the Google SRE book ("Handling
+/// Overload"): reject an attempt locally with probability
+/// max(0, (requests − k·accepts) / (requests + 1)) over the last `window`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThrottleSpec {
+    pub k: f64,
+    pub window: SimDuration,
 }
 
 /// Why an attempt failed, as the client sees it.
@@ -70,16 +97,22 @@ pub enum FailureCause {
     Shed,
     /// The request's total deadline ran out.
     Deadline,
+    /// The client's circuit breaker was open.
+    CircuitOpen,
+    /// The client's adaptive throttling rejected the attempt locally.
+    Throttled,
 }
 
 impl FailureCause {
-    pub const ALL: [FailureCause; 6] = [
+    pub const ALL: [FailureCause; 8] = [
         FailureCause::Timeout,
         FailureCause::Rejected,
         FailureCause::Reset,
         FailureCause::Error,
         FailureCause::Shed,
         FailureCause::Deadline,
+        FailureCause::CircuitOpen,
+        FailureCause::Throttled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +123,8 @@ impl FailureCause {
             FailureCause::Error => "error",
             FailureCause::Shed => "shed",
             FailureCause::Deadline => "deadline",
+            FailureCause::CircuitOpen => "circuit_open",
+            FailureCause::Throttled => "throttled",
         }
     }
 
@@ -259,6 +294,44 @@ pub struct Service {
     pub service_time: Distribution,
     pub overload_crash: Option<OverloadCrashSpec>,
     pub restart: RestartSpec,
+    /// Requests that waited longer than this in the queue are dropped when
+    /// a worker would take them (server-side load shedding).
+    pub queue_timeout: Option<SimDuration>,
+    pub queue_order: QueueOrder,
+    pub slowdown: Option<SlowdownSpec>,
+    pub memory: Option<MemorySpec>,
+}
+
+/// Which waiting request a free worker takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueOrder {
+    Fifo,
+    Lifo,
+    /// FIFO while the queue is short, LIFO once it holds `threshold` or more
+    /// (Facebook's adaptive LIFO: under overload, serve the freshest
+    /// requests, whose clients are still waiting).
+    AdaptiveLifo { threshold: u32 },
+}
+
+/// Service time grows with load: multiplied by 1 + factor · x^exponent,
+/// where x is busy workers / workers (`Concurrency`) or queued requests /
+/// workers (`Queue`) when the request starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowdownSpec {
+    pub by_queue: bool,
+    pub factor: f64,
+    pub exponent: f64,
+}
+
+/// Memory of a node [MB]: baseline + per_request x requests held + leaked,
+/// where every served request leaks `leak_per_request`. Reaching `limit`
+/// kills the node (OOM) and it restarts empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemorySpec {
+    pub limit_mb: f64,
+    pub baseline_mb: f64,
+    pub per_request_mb: f64,
+    pub leak_per_request_mb: f64,
 }
 
 /// A node crashes when its time-averaged utilization over every `window`

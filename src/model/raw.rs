@@ -46,6 +46,25 @@ pub struct RawTraffic {
     pub deadline: Option<Timeout>,
     pub target: Option<String>,
     pub retry: Option<RawRetry>,
+    pub circuit_breaker: Option<RawCircuitBreaker>,
+    pub throttling: Option<RawThrottling>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreaker {
+    pub failure_rate_threshold: Option<f64>,
+    pub window: Option<i64>,
+    pub minimum_calls: Option<i64>,
+    pub open_duration: Option<Duration>,
+    pub half_open_calls: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottling {
+    pub k: Option<f64>,
+    pub window: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +285,43 @@ pub struct RawService {
     pub service_time: Option<RawDistribution>,
     pub overload_crash: Option<RawOverloadCrash>,
     pub restart: Option<RawRestart>,
+    pub queue_timeout: Option<Timeout>,
+    pub queue_order: Option<RawQueueOrder>,
+    pub lifo_threshold: Option<i64>,
+    pub slowdown: Option<RawSlowdown>,
+    pub memory: Option<RawMemory>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawQueueOrder {
+    Fifo,
+    Lifo,
+    AdaptiveLifo,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlowdown {
+    pub by: Option<RawSlowdownBy>,
+    pub factor: Option<f64>,
+    pub exponent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawSlowdownBy {
+    Concurrency,
+    Queue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMemory {
+    pub limit_mb: Option<f64>,
+    pub baseline_mb: Option<f64>,
+    pub per_request_mb: Option<f64>,
+    pub leak_per_request_mb: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -217,7 +217,32 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => None,
             Some(r) => Some(validate_retry(ctx, &format!("{path}.retry"), r)?),
         };
-        traffic.push(TrafficSource { name: tname.clone(), rate, timeout, deadline, target, retry });
+        let circuit_breaker = match &rt.circuit_breaker {
+            None => None,
+            Some(b) => Some(validate_breaker(ctx, &format!("{path}.circuit_breaker"), b)?),
+        };
+        let throttling = match &rt.throttling {
+            None => None,
+            Some(t) => {
+                let p = format!("{path}.throttling");
+                let k = t.k.unwrap_or(2.0);
+                if !(k.is_finite() && k >= 1.0) {
+                    return Err(ctx.err(&format!("{p}.k"), format!("must be a number >= 1, got {k}")));
+                }
+                let window = positive_duration(ctx, &format!("{p}.window"), t.window, SimDuration::from_secs(120))?;
+                Some(ThrottleSpec { k, window })
+            }
+        };
+        traffic.push(TrafficSource {
+            name: tname.clone(),
+            rate,
+            timeout,
+            deadline,
+            target,
+            retry,
+            circuit_breaker,
+            throttling,
+        });
     }
 
     let mut faults = Vec::new();
@@ -337,7 +362,76 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         }
     };
     let restart = validate_restart(ctx, &format!("{path}.restart"), raw.restart.as_ref())?;
-    Ok(Service { name: name.to_string(), nodes, workers, queue_capacity, service_time, overload_crash, restart })
+    let queue_timeout = match raw.queue_timeout {
+        Some(raw::Timeout(Some(d))) if d.is_zero() => {
+            return Err(ctx.err(&format!("{path}.queue_timeout"), "must be > 0 (use \"none\" to never shed)"));
+        }
+        Some(raw::Timeout(t)) => t,
+        None => None,
+    };
+    let queue_order = match raw.queue_order.unwrap_or(raw::RawQueueOrder::Fifo) {
+        raw::RawQueueOrder::Fifo | raw::RawQueueOrder::Lifo if raw.lifo_threshold.is_some() => {
+            return Err(ctx.err(&format!("{path}.lifo_threshold"), "applies only with queue_order = \"adaptive-lifo\""));
+        }
+        raw::RawQueueOrder::Fifo => QueueOrder::Fifo,
+        raw::RawQueueOrder::Lifo => QueueOrder::Lifo,
+        raw::RawQueueOrder::AdaptiveLifo => QueueOrder::AdaptiveLifo {
+            threshold: count_at_least(ctx, &format!("{path}.lifo_threshold"), raw.lifo_threshold, workers, 1)?,
+        },
+    };
+    let slowdown = match &raw.slowdown {
+        None => None,
+        Some(sd) => {
+            let p = format!("{path}.slowdown");
+            let factor = sd.factor.ok_or_else(|| ctx.err(&p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
+            if !(factor.is_finite() && factor >= 0.0) {
+                return Err(ctx.err(&format!("{p}.factor"), format!("must be a number >= 0, got {factor}")));
+            }
+            let exponent = sd.exponent.unwrap_or(1.0);
+            if !(exponent.is_finite() && exponent > 0.0) {
+                return Err(ctx.err(&format!("{p}.exponent"), format!("must be a number > 0, got {exponent}")));
+            }
+            Some(SlowdownSpec { by_queue: sd.by == Some(raw::RawSlowdownBy::Queue), factor, exponent })
+        }
+    };
+    let memory = match &raw.memory {
+        None => None,
+        Some(m) => {
+            let p = format!("{path}.memory");
+            let mb = |key: &str, v: Option<f64>, default: f64| -> Result<f64, ScenarioError> {
+                match v {
+                    None => Ok(default),
+                    Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    Some(x) => Err(ctx.err(&format!("{p}.{key}"), format!("must be a number of MB >= 0, got {x}"))),
+                }
+            };
+            let limit_mb = m.limit_mb.ok_or_else(|| ctx.err(&p, "missing `limit_mb`: the memory at which the node is OOM-killed"))?;
+            let limit_mb = mb("limit_mb", Some(limit_mb), 0.0)?;
+            let baseline_mb = mb("baseline_mb", m.baseline_mb, 0.0)?;
+            if baseline_mb >= limit_mb {
+                return Err(ctx.err(&format!("{p}.baseline_mb"), format!("must be below limit_mb ({limit_mb})")));
+            }
+            Some(MemorySpec {
+                limit_mb,
+                baseline_mb,
+                per_request_mb: mb("per_request_mb", m.per_request_mb, 0.0)?,
+                leak_per_request_mb: mb("leak_per_request_mb", m.leak_per_request_mb, 0.0)?,
+            })
+        }
+    };
+    Ok(Service {
+        name: name.to_string(),
+        nodes,
+        workers,
+        queue_capacity,
+        service_time,
+        overload_crash,
+        restart,
+        queue_timeout,
+        queue_order,
+        slowdown,
+        memory,
+    })
 }
 
 /// Envoy's `healthy_panic_threshold` default: 50%.
@@ -481,6 +575,30 @@ fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Re
         base_ejection_time: base,
         max_ejection_time: max,
         max_ejection_percent: percent,
+    })
+}
+
+/// Circuit-breaker defaults: resilience4j's (failure rate threshold 50%,
+/// sliding window 100 calls, minimum 100 calls, 60 s open, 10 calls half-open).
+fn validate_breaker(ctx: &Ctx, path: &str, raw: &raw::RawCircuitBreaker) -> Result<BreakerSpec, ScenarioError> {
+    let threshold = raw.failure_rate_threshold.unwrap_or(0.5);
+    if !(threshold > 0.0 && threshold <= 1.0) {
+        return Err(ctx.err(
+            &format!("{path}.failure_rate_threshold"),
+            format!("must be a fraction above 0 and at most 1, got {threshold}"),
+        ));
+    }
+    let window = count_at_least(ctx, &format!("{path}.window"), raw.window, 100, 1)?;
+    let minimum_calls = count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, window.min(100), 1)?;
+    if minimum_calls > window {
+        return Err(ctx.err(&format!("{path}.minimum_calls"), format!("must not exceed the window ({window} calls)")));
+    }
+    Ok(BreakerSpec {
+        failure_rate_threshold: threshold,
+        window,
+        minimum_calls,
+        open_duration: positive_duration(ctx, &format!("{path}.open_duration"), raw.open_duration, SimDuration::from_secs(60))?,
+        half_open_calls: count_at_least(ctx, &format!("{path}.half_open_calls"), raw.half_open_calls, 10, 1)?,
     })
 }
 

@@ -44,7 +44,7 @@ fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8
     w.into_inner().expect("flushing to memory")
 }
 
-pub const TIMESERIES_COLUMNS: [&str; 27] = [
+pub const TIMESERIES_COLUMNS: [&str; 30] = [
     "run",
     "seed",
     "bin",
@@ -60,6 +60,8 @@ pub const TIMESERIES_COLUMNS: [&str; 27] = [
     "failed_error",
     "failed_shed",
     "failed_deadline",
+    "failed_circuit_open",
+    "failed_throttled",
     "late_responses",
     "in_flight",
     "offered_rps",
@@ -68,7 +70,8 @@ pub const TIMESERIES_COLUMNS: [&str; 27] = [
     "latency_p50_ms",
     "latency_p99_ms",
     "nodes_up",
-    "nodes_out_of_rotation",
+    "nodes_unhealthy",
+    "nodes_ejected",
     "nodes_down",
     "capacity_rps",
     "retry_amplification",
@@ -101,7 +104,8 @@ pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
             num(b.latency_p50.map(|d| d.as_millis_f64())),
             num(b.latency_p99.map(|d| d.as_millis_f64())),
             b.fleet.up.to_string(),
-            b.fleet.out_of_rotation.to_string(),
+            b.fleet.unhealthy.to_string(),
+            b.fleet.ejected.to_string(),
             b.fleet.down.to_string(),
             num(Some(b.fleet.capacity_rps)),
             num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64)),
@@ -264,6 +268,8 @@ pub fn summary_text(r: &RunRecord) -> String {
         ("errors", f.error),
         ("shed", f.shed),
         ("past deadline", f.deadline),
+        ("refused by the circuit breaker", f.circuit_open),
+        ("throttled", f.throttled),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)

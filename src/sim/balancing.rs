@@ -3,6 +3,7 @@
 //! panic threshold below which health is ignored.
 
 use super::{Attempt, AttemptState, Event, Owner, World};
+use crate::components::health::HealthState;
 use crate::time::SimTime;
 
 impl World<'_> {
@@ -113,6 +114,17 @@ impl World<'_> {
     /// (health checks, or errors through outlier detection).
     pub(super) fn node_went_down(&mut self, _now: SimTime, _node: usize) {}
 
-    /// A node came back: likewise, balancers readmit it through checks.
-    pub(super) fn node_came_up(&mut self, _now: SimTime, _node: usize) {}
+    /// A node's process started again: a balancer that health-checks it
+    /// readmits it only after `healthy_threshold` passing checks, like a
+    /// restarted pod that is not Ready until its readiness probe passes.
+    pub(super) fn node_came_up(&mut self, now: SimTime, node: usize) {
+        let (service, local) = (self.extra[node].service, self.extra[node].local as usize);
+        for b in 0..self.balancers.len() {
+            let bs = &mut self.balancers[b];
+            if bs.service == service && bs.health_check.is_some() && bs.health[local].healthy() {
+                bs.health[local] = HealthState::unproven();
+                self.refresh_candidates(now, b);
+            }
+        }
+    }
 }

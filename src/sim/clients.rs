@@ -3,6 +3,7 @@
 //! completes, or fails for good with the cause of its last attempt.
 
 use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
+use crate::components::breaker::BreakerState;
 use crate::model::FailureCause;
 use crate::time::SimTime;
 
@@ -39,12 +40,17 @@ impl World<'_> {
         self.send_attempt(now, id);
     }
 
-    /// Sends the request's next attempt through its balancer.
+    /// Sends the request's next attempt through its balancer, unless the
+    /// client's circuit breaker or adaptive throttling refuses it.
     #[inline]
     fn send_attempt(&mut self, now: SimTime, request: u32) {
         let r = &mut self.requests[request as usize];
         r.attempts += 1;
         let source = r.source as usize;
+        if let Some(cause) = self.client_refuses(now, source) {
+            self.retry_or_fail(now, request, cause);
+            return;
+        }
         let node = self.route(self.sources[source].balancer);
         let id = self.new_attempt(Attempt {
             owner: Owner::Client { request },
@@ -61,6 +67,51 @@ impl World<'_> {
             self.attempts[id as usize].timeout = Some(timer);
         }
         self.offer(now, node, id);
+    }
+
+    /// Whether the client's own defences refuse to send an attempt now.
+    #[inline]
+    fn client_refuses(&mut self, now: SimTime, source: usize) -> Option<FailureCause> {
+        let s = &mut self.sources[source];
+        if let Some(breaker) = s.breaker.as_mut() {
+            let (permitted, change) = breaker.try_acquire(now);
+            if let Some(state) = change {
+                self.log_breaker(now, source, state);
+            }
+            if !permitted {
+                return Some(FailureCause::CircuitOpen);
+            }
+        }
+        let s = &mut self.sources[source];
+        if let Some(throttle) = s.throttle.as_mut()
+            && throttle.reject(now, &mut s.throttle_rng)
+        {
+            return Some(FailureCause::Throttled);
+        }
+        None
+    }
+
+    fn log_breaker(&mut self, now: SimTime, source: usize, state: BreakerState) {
+        let s = &self.sources[source];
+        let detail = format!("client {}: circuit breaker {}", s.name, state.name());
+        let service = s.service;
+        self.log_service(now, service, "breaker", detail);
+    }
+
+    /// Feeds an attempt's outcome to the client's breaker and throttle.
+    #[inline]
+    fn client_defences_learn(&mut self, now: SimTime, source: usize, failed: bool) {
+        let s = &mut self.sources[source];
+        if let Some(throttle) = s.throttle.as_mut()
+            && !failed
+        {
+            throttle.accepted(now);
+        }
+        if let Some(breaker) = s.breaker.as_mut()
+            && let Some(state) = breaker.on_result(now, failed)
+        {
+            self.log_breaker(now, source, state);
+        }
     }
 
     pub(super) fn on_retry(&mut self, now: SimTime, request: u32) {
@@ -84,6 +135,7 @@ impl World<'_> {
         }
         self.recorder.completed(now, arrival);
         self.sources[source].budget.on_success();
+        self.client_defences_learn(now, source, false);
         let balancer = self.sources[source].balancer;
         self.record_outcome(now, balancer, node, false);
         self.free_request(request);
@@ -102,6 +154,7 @@ impl World<'_> {
         }
         let source = self.requests[request as usize].source as usize;
         if counts_against_node(cause) {
+            self.client_defences_learn(now, source, true);
             let balancer = self.sources[source].balancer;
             self.record_outcome(now, balancer, a.node as usize, true);
         }

@@ -20,8 +20,11 @@ impl World<'_> {
             return;
         }
         match self.nodes[node].admit(attempt, now) {
-            Admission::Started => self.start_service(now, node, attempt),
-            Admission::Queued => {}
+            Admission::Started => {
+                self.start_service(now, node, attempt);
+                self.check_memory(now, node);
+            }
+            Admission::Queued => self.check_memory(now, node),
             Admission::Rejected => {
                 self.recorder.node_rejected(node);
                 self.node_failed_attempt(now, attempt, FailureCause::Rejected);
@@ -44,6 +47,12 @@ impl World<'_> {
         let d = &self.nodes[node].degradation;
         if d.slowdown != 1.0 || d.extra_ns != 0 {
             service = SimDuration((service.0 as f64 * d.slowdown) as u64 + d.extra_ns);
+        }
+        if let Some(sd) = &self.extra[node].slowdown {
+            // Contention: slower the more loaded the node is as the work starts.
+            let n = &self.nodes[node];
+            let load = if sd.by_queue { n.queued() } else { n.busy() } as f64 / n.workers() as f64;
+            service = SimDuration((service.0 as f64 * (1.0 + sd.factor * load.powf(sd.exponent))) as u64);
         }
         let incarnation = self.nodes[node].incarnation();
         self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, attempt, incarnation });
@@ -71,8 +80,43 @@ impl World<'_> {
             }
         }
         self.free_attempt(attempt);
-        if let Some(next) = self.nodes[node].finish(now) {
-            self.start_service(now, node, next);
+        let next = self.nodes[node].finish(now);
+        self.take_next(now, node, next);
+        if self.extra[node].memory.is_some() {
+            let x = &mut self.extra[node];
+            x.leaked_mb += x.memory.as_ref().map_or(0.0, |m| m.leak_per_request_mb);
+            self.check_memory(now, node);
+        }
+    }
+
+    /// A worker of `node` picked `next` from the queue: serve it, unless it
+    /// waited past the service's queue timeout, in which case it is shed and
+    /// the worker picks again.
+    #[inline]
+    fn take_next(&mut self, now: SimTime, node: usize, mut next: Option<u32>) {
+        while let Some(id) = next {
+            if let Some(limit) = self.extra[node].queue_timeout
+                && now.since(self.attempts[id as usize].sent) > limit
+            {
+                self.node_failed_attempt(now, id, FailureCause::Shed);
+                next = self.nodes[node].finish(now);
+                continue;
+            }
+            self.start_service(now, node, id);
+            return;
+        }
+    }
+
+    /// OOM kill when the node's memory reaches its limit.
+    #[inline]
+    fn check_memory(&mut self, now: SimTime, node: usize) {
+        let x = &self.extra[node];
+        let Some(m) = &x.memory else { return };
+        let used = m.baseline_mb + m.per_request_mb * self.nodes[node].outstanding() as f64 + x.leaked_mb;
+        if used >= m.limit_mb {
+            let detail = format!("oom: {used:.0} MB of {:.0} MB", m.limit_mb);
+            self.crash(now, node, &detail);
+            self.schedule_restart(now, node);
         }
     }
 
@@ -138,6 +182,7 @@ impl World<'_> {
     fn bring_up(&mut self, now: SimTime, node: usize, why: &str) {
         self.nodes[node].start(now);
         self.extra[node].crash_loop.on_up(now);
+        self.extra[node].leaked_mb = 0.0;
         let (busy, _) = self.nodes[node].areas(now);
         self.extra[node].last_busy_area = busy;
         self.log(now, node, "up", why.to_string());
@@ -290,7 +335,7 @@ impl World<'_> {
         self.nodes[node].degradation = d;
         if workers != self.nodes[node].usable_workers() {
             for next in self.nodes[node].set_usable_workers(workers, now) {
-                self.start_service(now, node, next);
+                self.take_next(now, node, Some(next));
             }
         }
     }

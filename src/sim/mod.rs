@@ -12,6 +12,8 @@ mod fleet;
 
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::balancer::Balancer;
+use crate::components::breaker::CircuitBreaker;
+use crate::components::throttle::Throttle;
 use crate::components::distribution::DurationSampler;
 use crate::components::health::HealthState;
 use crate::components::node::Node;
@@ -169,6 +171,12 @@ struct Source {
     retry: Option<RetryPolicy>,
     budget: RetryBudget,
     retry_rng: SimRng,
+    breaker: Option<CircuitBreaker>,
+    throttle: Option<Throttle>,
+    throttle_rng: SimRng,
+    /// The service the source's requests reach (for event logs).
+    service: usize,
+    name: String,
 }
 
 /// Nodes of one service occupy `first_node .. first_node + nodes` in `World::nodes`.
@@ -216,6 +224,11 @@ struct NodeExtra {
     /// every window has been hot.
     last_busy_area: u128,
     hot_since: Option<SimTime>,
+    queue_timeout: Option<SimDuration>,
+    slowdown: Option<crate::model::SlowdownSpec>,
+    memory: Option<crate::model::MemorySpec>,
+    /// Memory leaked since the last start [MB].
+    leaked_mb: f64,
 }
 
 struct FaultState {
@@ -324,7 +337,7 @@ impl<'s> World<'s> {
             });
             for i in 0..service.nodes {
                 let global = nodes.len() as u64;
-                nodes.push(Node::new(service.workers, service.queue_capacity));
+                nodes.push(Node::with_order(service.workers, service.queue_capacity, service.queue_order));
                 extra.push(NodeExtra {
                     service: s,
                     local: i,
@@ -335,6 +348,10 @@ impl<'s> World<'s> {
                     active_faults: Vec::new(),
                     last_busy_area: 0,
                     hot_since: None,
+                    queue_timeout: service.queue_timeout,
+                    slowdown: service.slowdown.clone(),
+                    memory: service.memory.clone(),
+                    leaked_mb: 0.0,
                 });
             }
         }
@@ -384,6 +401,11 @@ impl<'s> World<'s> {
                 retry: t.retry.clone().map(RetryPolicy::new),
                 budget: RetryBudget::new(t.retry.as_ref().and_then(|r| r.budget.as_ref())),
                 retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
+                breaker: t.circuit_breaker.clone().map(CircuitBreaker::new),
+                throttle: t.throttling.as_ref().map(Throttle::new),
+                throttle_rng: stream(seed, run_index, StreamKind::Throttle, i as u64),
+                service: scenario.target_service(t.target),
+                name: t.name.clone(),
             })
             .collect();
         let faults = scenario.faults.iter().map(|_| FaultState { nodes: Vec::new(), end: horizon }).collect();
@@ -481,16 +503,20 @@ impl<'s> World<'s> {
                 continue;
             }
             snap.up += 1;
-            let routed_around =
-                self.balancers.iter().any(|b| b.service == x.service && !b.panic && !b.candidates.contains(&x.local));
-            if routed_around {
-                snap.out_of_rotation += 1;
-            } else {
+            let local = x.local as usize;
+            let mut routed_around = false;
+            for b in self.balancers.iter().filter(|b| b.service == x.service) {
+                let unhealthy = !b.health[local].healthy();
+                let ejected = b.outlier.as_ref().is_some_and(|o| o.is_ejected(local));
+                snap.unhealthy += unhealthy as u32;
+                snap.ejected += ejected as u32;
+                routed_around |= !b.panic && (unhealthy || ejected);
+            }
+            if !routed_around {
                 let mean_s = self.services[x.service].mean_service_s * node.degradation.slowdown
                     + node.degradation.extra_ns as f64 / 1e9;
                 if mean_s > 0.0 {
-                    snap.capacity_rps +=
-                        node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
+                    snap.capacity_rps += node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
                 }
             }
         }
@@ -558,11 +584,12 @@ impl<'s> World<'s> {
 /// End of a free list.
 const NO_SLOT: u32 = u32::MAX;
 
-/// Whether a failure cause counts against a node for outlier detection
-/// (Envoy counts 5xx, resets and timeouts alike when it does not split
-/// local and external errors).
+/// Whether a failure cause is the backend's doing (and so counts for
+/// outlier detection and circuit breakers), rather than the client's own
+/// (deadline, breaker, throttling). Envoy counts 5xx, resets and timeouts
+/// alike when it does not split local and external errors.
 fn counts_against_node(cause: FailureCause) -> bool {
-    !matches!(cause, FailureCause::Deadline)
+    !matches!(cause, FailureCause::Deadline | FailureCause::CircuitOpen | FailureCause::Throttled)
 }
 
 #[cfg(test)]
