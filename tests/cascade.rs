@@ -207,12 +207,8 @@ at = "0s"
 #[test]
 fn ejection_time_grows_for_a_host_that_keeps_failing() {
     let r = run(&model("lb-sinkhole"), 0).unwrap();
-    let times: Vec<&str> = r
-        .events
-        .iter()
-        .filter(|e| e.event == "ejected")
-        .map(|e| e.detail.rsplit(' ').next().unwrap())
-        .collect();
+    let times: Vec<&str> =
+        r.events.iter().filter(|e| e.event == "ejected").map(|e| e.detail.rsplit(' ').next().unwrap()).collect();
     assert!(times.len() >= 4, "{times:?}");
     assert_eq!(&times[..4], &["30s", "1m", "1.5m", "2m"]);
     assert!(r.summary.success_fraction > 0.999, "ejection plus retries keep clients whole");

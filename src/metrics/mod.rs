@@ -215,7 +215,14 @@ impl FailedByCause {
     }
 
     pub fn total(&self) -> u64 {
-        self.timeout + self.rejected + self.reset + self.error + self.shed + self.deadline + self.circuit_open + self.throttled
+        self.timeout
+            + self.rejected
+            + self.reset
+            + self.error
+            + self.shed
+            + self.deadline
+            + self.circuit_open
+            + self.throttled
     }
 }
 

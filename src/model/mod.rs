@@ -310,7 +310,9 @@ pub enum QueueOrder {
     /// FIFO while the queue is short, LIFO once it holds `threshold` or more
     /// (Facebook's adaptive LIFO: under overload, serve the freshest
     /// requests, whose clients are still waiting).
-    AdaptiveLifo { threshold: u32 },
+    AdaptiveLifo {
+        threshold: u32,
+    },
 }
 
 /// Service time grows with load: multiplied by 1 + factor · x^exponent,

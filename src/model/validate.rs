@@ -383,7 +383,9 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         None => None,
         Some(sd) => {
             let p = format!("{path}.slowdown");
-            let factor = sd.factor.ok_or_else(|| ctx.err(&p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
+            let factor = sd
+                .factor
+                .ok_or_else(|| ctx.err(&p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
             if !(factor.is_finite() && factor >= 0.0) {
                 return Err(ctx.err(&format!("{p}.factor"), format!("must be a number >= 0, got {factor}")));
             }
@@ -405,7 +407,9 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
                     Some(x) => Err(ctx.err(&format!("{p}.{key}"), format!("must be a number of MB >= 0, got {x}"))),
                 }
             };
-            let limit_mb = m.limit_mb.ok_or_else(|| ctx.err(&p, "missing `limit_mb`: the memory at which the node is OOM-killed"))?;
+            let limit_mb = m
+                .limit_mb
+                .ok_or_else(|| ctx.err(&p, "missing `limit_mb`: the memory at which the node is OOM-killed"))?;
             let limit_mb = mb("limit_mb", Some(limit_mb), 0.0)?;
             let baseline_mb = mb("baseline_mb", m.baseline_mb, 0.0)?;
             if baseline_mb >= limit_mb {
@@ -597,7 +601,12 @@ fn validate_breaker(ctx: &Ctx, path: &str, raw: &raw::RawCircuitBreaker) -> Resu
         failure_rate_threshold: threshold,
         window,
         minimum_calls,
-        open_duration: positive_duration(ctx, &format!("{path}.open_duration"), raw.open_duration, SimDuration::from_secs(60))?,
+        open_duration: positive_duration(
+            ctx,
+            &format!("{path}.open_duration"),
+            raw.open_duration,
+            SimDuration::from_secs(60),
+        )?,
         half_open_calls: count_at_least(ctx, &format!("{path}.half_open_calls"), raw.half_open_calls, 10, 1)?,
     })
 }
@@ -795,8 +804,11 @@ fn validate_fault(
     let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
         if set && !kinds.contains(&kind) {
-            let takes = if takes.is_empty() { "no parameters".to_string() } else { format!("it takes: {}", takes.join(", ")) };
-            return Err(ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a {kind_name} fault ({takes})")));
+            let takes =
+                if takes.is_empty() { "no parameters".to_string() } else { format!("it takes: {}", takes.join(", ")) };
+            return Err(
+                ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a {kind_name} fault ({takes})"))
+            );
         }
     }
     let need = |key: &str| ctx.err(path, format!("this kind of fault needs `{key}`"));

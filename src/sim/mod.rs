@@ -13,13 +13,13 @@ mod fleet;
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::balancer::Balancer;
 use crate::components::breaker::CircuitBreaker;
-use crate::components::throttle::Throttle;
 use crate::components::distribution::DurationSampler;
 use crate::components::health::HealthState;
 use crate::components::node::Node;
 use crate::components::outlier::OutlierDetector;
 use crate::components::restart::CrashLoop;
 use crate::components::retry::{RetryBudget, RetryPolicy};
+use crate::components::throttle::Throttle;
 use crate::engine::{Engine, TimerId};
 use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord};
 use crate::model::{FailureCause, Scenario, Target};
@@ -516,7 +516,8 @@ impl<'s> World<'s> {
                 let mean_s = self.services[x.service].mean_service_s * node.degradation.slowdown
                     + node.degradation.extra_ns as f64 / 1e9;
                 if mean_s > 0.0 {
-                    snap.capacity_rps += node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
+                    snap.capacity_rps +=
+                        node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
                 }
             }
         }
