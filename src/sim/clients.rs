@@ -1,6 +1,10 @@
 //! Clients: request arrivals, attempts and their timeouts, retries with
 //! backoff under a budget, and deadlines. A request is answered once: it
 //! completes, or fails for good with the cause of its last attempt.
+//!
+//! A source without retries or a deadline makes exactly one attempt per
+//! request; such a "single-shot" request lives only as its attempt (owner
+//! [`Owner::Single`]), which spares the request record on the hot path.
 
 use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
 use crate::components::breaker::BreakerState;
@@ -20,6 +24,16 @@ impl World<'_> {
     pub(super) fn on_arrival(&mut self, now: SimTime, source: usize) {
         self.schedule_next_arrival(source, now);
         self.recorder.arrival(now);
+        if self.sources[source].single_shot {
+            if self.sources[source].defended
+                && let Some(cause) = self.client_refuses(now, source)
+            {
+                self.recorder.failed(now, cause);
+                return;
+            }
+            self.dispatch(now, source, Owner::Single { source: source as u32 });
+            return;
+        }
         let id = self.new_request(Request {
             arrival: now,
             source: source as u32,
@@ -47,13 +61,23 @@ impl World<'_> {
         let r = &mut self.requests[request as usize];
         r.attempts += 1;
         let source = r.source as usize;
-        if let Some(cause) = self.client_refuses(now, source) {
+        if self.sources[source].defended
+            && let Some(cause) = self.client_refuses(now, source)
+        {
             self.retry_or_fail(now, request, cause);
             return;
         }
+        let id = self.dispatch(now, source, Owner::Client { request });
+        self.requests[request as usize].attempt = Some(id);
+    }
+
+    /// Routes a new attempt for `owner` through the source's balancer,
+    /// arms its timeout and hands it to the chosen node.
+    #[inline(always)]
+    fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> u32 {
         let node = self.route(self.sources[source].balancer);
         let id = self.new_attempt(Attempt {
-            owner: Owner::Client { request },
+            owner,
             node: node as u32,
             sent: now,
             timeout: None,
@@ -61,12 +85,12 @@ impl World<'_> {
             live: true,
             next_free: super::NO_SLOT,
         });
-        self.requests[request as usize].attempt = Some(id);
         if let Some(timeout) = self.sources[source].timeout {
             let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
             self.attempts[id as usize].timeout = Some(timer);
         }
         self.offer(now, node, id);
+        id
     }
 
     /// Whether the client's own defences refuse to send an attempt now.
@@ -120,46 +144,67 @@ impl World<'_> {
         self.send_attempt(now, request);
     }
 
-    /// The client of a request got a successful answer from `attempt`.
+    /// The client of `attempt` got a successful answer.
     #[inline]
-    pub(super) fn client_success(&mut self, now: SimTime, attempt: u32, request: u32) {
+    pub(super) fn client_success(&mut self, now: SimTime, attempt: u32) {
         let a = &self.attempts[attempt as usize];
-        let (attempt_timer, node) = (a.timeout, a.node as usize);
+        let (attempt_timer, node, owner, sent) = (a.timeout, a.node as usize, a.owner, a.sent);
         if let Some(timer) = attempt_timer {
             self.engine.cancel(timer);
         }
-        let r = &self.requests[request as usize];
-        let (deadline, arrival, source) = (r.deadline, r.arrival, r.source as usize);
-        if let Some(timer) = deadline {
-            self.engine.cancel(timer);
+        let source = match owner {
+            Owner::Single { source } => {
+                self.recorder.completed(now, sent);
+                source as usize
+            }
+            Owner::Client { request } => {
+                let r = &self.requests[request as usize];
+                let (deadline, arrival, source) = (r.deadline, r.arrival, r.source as usize);
+                if let Some(timer) = deadline {
+                    self.engine.cancel(timer);
+                }
+                self.recorder.completed(now, arrival);
+                self.sources[source].budget.on_success();
+                self.free_request(request);
+                source
+            }
+            Owner::Probe { .. } => unreachable!("probes are not clients"),
+        };
+        if self.sources[source].defended {
+            self.client_defences_learn(now, source, false);
         }
-        self.recorder.completed(now, arrival);
-        self.sources[source].budget.on_success();
-        self.client_defences_learn(now, source, false);
         let balancer = self.sources[source].balancer;
         self.record_outcome(now, balancer, node, false);
-        self.free_request(request);
     }
 
     /// `attempt` failed with `cause` while its client was still waiting
     /// (the attempt itself is freed by the caller unless it timed out).
     #[cold]
     #[inline(never)]
-    pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, request: u32, cause: FailureCause) {
+    pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
         let a = self.attempts[attempt as usize];
         if cause != FailureCause::Timeout
             && let Some(timer) = a.timeout
         {
             self.engine.cancel(timer);
         }
-        let source = self.requests[request as usize].source as usize;
+        let source = match a.owner {
+            Owner::Single { source } => source as usize,
+            Owner::Client { request } => self.requests[request as usize].source as usize,
+            Owner::Probe { .. } => unreachable!("probes are not clients"),
+        };
         if counts_against_node(cause) {
             self.client_defences_learn(now, source, true);
             let balancer = self.sources[source].balancer;
             self.record_outcome(now, balancer, a.node as usize, true);
         }
-        self.requests[request as usize].attempt = None;
-        self.retry_or_fail(now, request, cause);
+        match a.owner {
+            Owner::Client { request } => {
+                self.requests[request as usize].attempt = None;
+                self.retry_or_fail(now, request, cause);
+            }
+            _ => self.recorder.failed(a.sent, cause),
+        }
     }
 
     /// After a failed attempt: back off and retry if the policy, the
@@ -196,7 +241,9 @@ impl World<'_> {
         a.timeout = None;
         a.state = AttemptState::Abandoned;
         match a.owner {
-            Owner::Client { request } => self.client_attempt_failed(now, attempt, request, FailureCause::Timeout),
+            Owner::Client { .. } | Owner::Single { .. } => {
+                self.client_attempt_failed(now, attempt, FailureCause::Timeout)
+            }
             Owner::Probe { balancer } => {
                 let node = a.node as usize;
                 self.probe_result(now, balancer as usize, node, false);

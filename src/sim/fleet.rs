@@ -12,7 +12,7 @@ use crate::time::{SimDuration, SimTime};
 
 impl World<'_> {
     /// Hands `attempt` to `node`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn offer(&mut self, now: SimTime, node: usize, attempt: u32) {
         let fraction = self.nodes[node].degradation.error_fraction;
         if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
@@ -44,6 +44,17 @@ impl World<'_> {
         }
         let x = &mut self.extra[node];
         let mut service = x.sampler.sample(&mut x.rng);
+        if self.extra[node].adjusted {
+            service = self.adjust_service_time(node, service);
+        }
+        let incarnation = self.nodes[node].incarnation();
+        self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, attempt, incarnation });
+    }
+
+    /// Applies fault degradation and slowdown under load to a sampled
+    /// service time.
+    #[inline(never)]
+    fn adjust_service_time(&self, node: usize, mut service: SimDuration) -> SimDuration {
         let d = &self.nodes[node].degradation;
         if d.slowdown != 1.0 || d.extra_ns != 0 {
             service = SimDuration((service.0 as f64 * d.slowdown) as u64 + d.extra_ns);
@@ -54,8 +65,7 @@ impl World<'_> {
             let load = if sd.by_queue { n.queued() } else { n.busy() } as f64 / n.workers() as f64;
             service = SimDuration((service.0 as f64 * (1.0 + sd.factor * load.powf(sd.exponent))) as u64);
         }
-        let incarnation = self.nodes[node].incarnation();
-        self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, attempt, incarnation });
+        service
     }
 
     #[inline]
@@ -67,11 +77,11 @@ impl World<'_> {
         let a = self.attempts[attempt as usize];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {
-                if let Owner::Client { .. } = a.owner {
+                if !matches!(a.owner, Owner::Probe { .. }) {
                     self.recorder.late_response(a.sent);
                 }
             }
-            (_, Owner::Client { request }) => self.client_success(now, attempt, request),
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_success(now, attempt),
             (_, Owner::Probe { balancer }) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
@@ -92,7 +102,7 @@ impl World<'_> {
     /// A worker of `node` picked `next` from the queue: serve it, unless it
     /// waited past the service's queue timeout, in which case it is shed and
     /// the worker picks again.
-    #[inline]
+    #[inline(always)]
     fn take_next(&mut self, now: SimTime, node: usize, mut next: Option<u32>) {
         while let Some(id) = next {
             if let Some(limit) = self.extra[node].queue_timeout
@@ -108,8 +118,15 @@ impl World<'_> {
     }
 
     /// OOM kill when the node's memory reaches its limit.
-    #[inline]
+    #[inline(always)]
     fn check_memory(&mut self, now: SimTime, node: usize) {
+        if self.extra[node].memory.is_some() {
+            self.check_memory_limit(now, node);
+        }
+    }
+
+    #[inline(never)]
+    fn check_memory_limit(&mut self, now: SimTime, node: usize) {
         let x = &self.extra[node];
         let Some(m) = &x.memory else { return };
         let used = m.baseline_mb + m.per_request_mb * self.nodes[node].outstanding() as f64 + x.leaked_mb;
@@ -128,7 +145,7 @@ impl World<'_> {
         let a = self.attempts[attempt as usize];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {}
-            (_, Owner::Client { request }) => self.client_attempt_failed(now, attempt, request, cause),
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, attempt, cause),
             (_, Owner::Probe { balancer }) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
@@ -333,6 +350,7 @@ impl World<'_> {
             }
         }
         self.nodes[node].degradation = d;
+        self.extra[node].adjusted = d != Degradation::default() || self.extra[node].slowdown.is_some();
         if workers != self.nodes[node].usable_workers() {
             for next in self.nodes[node].set_usable_workers(workers, now) {
                 self.take_next(now, node, Some(next));

@@ -116,6 +116,11 @@ enum Owner {
     Client {
         request: u32,
     },
+    /// A single-shot request (no retries, no deadline) from `source`: the
+    /// attempt is the whole request, and `sent` is its arrival.
+    Single {
+        source: u32,
+    },
     /// A deep health check of balancer `balancer`.
     Probe {
         balancer: u32,
@@ -174,6 +179,10 @@ struct Source {
     breaker: Option<CircuitBreaker>,
     throttle: Option<Throttle>,
     throttle_rng: SimRng,
+    /// No retries and no deadline: one attempt is the whole request.
+    single_shot: bool,
+    /// A circuit breaker or throttling may refuse attempts.
+    defended: bool,
     /// The service the source's requests reach (for event logs).
     service: usize,
     name: String,
@@ -229,6 +238,8 @@ struct NodeExtra {
     memory: Option<crate::model::MemorySpec>,
     /// Memory leaked since the last start [MB].
     leaked_mb: f64,
+    /// Service times need adjusting (a degradation fault or slowdown).
+    adjusted: bool,
 }
 
 struct FaultState {
@@ -270,8 +281,15 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     }
     world.engine.advance_to(horizon);
 
-    // Conservation: count outstanding requests independently of the counters.
-    let in_flight_counted = world.requests.iter().filter(|r| r.live).count() as u64;
+    // Conservation: count outstanding requests independently of the
+    // counters: request records, plus single-shot attempts whose client
+    // still waits.
+    let single_shot_waiting = world
+        .attempts
+        .iter()
+        .filter(|a| a.live && matches!(a.owner, Owner::Single { .. }) && a.state != AttemptState::Abandoned)
+        .count();
+    let in_flight_counted = (world.requests.iter().filter(|r| r.live).count() + single_shot_waiting) as u64;
     let events = world.engine.delivered();
     let labels: Vec<NodeLabel> = world
         .extra
@@ -352,6 +370,7 @@ impl<'s> World<'s> {
                     slowdown: service.slowdown.clone(),
                     memory: service.memory.clone(),
                     leaked_mb: 0.0,
+                    adjusted: service.slowdown.is_some(),
                 });
             }
         }
@@ -401,6 +420,8 @@ impl<'s> World<'s> {
                 retry: t.retry.clone().map(RetryPolicy::new),
                 budget: RetryBudget::new(t.retry.as_ref().and_then(|r| r.budget.as_ref())),
                 retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
+                single_shot: t.retry.is_none() && t.deadline.is_none(),
+                defended: t.circuit_breaker.is_some() || t.throttling.is_some(),
                 breaker: t.circuit_breaker.clone().map(CircuitBreaker::new),
                 throttle: t.throttling.as_ref().map(Throttle::new),
                 throttle_rng: stream(seed, run_index, StreamKind::Throttle, i as u64),
@@ -458,7 +479,7 @@ impl<'s> World<'s> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn handle(&mut self, now: SimTime, event: Event) {
         match event {
             Event::Arrival { source } => self.on_arrival(now, source as usize),
