@@ -80,7 +80,7 @@ fn the_cascade_model_loses_every_node() {
     assert!(s.node_deaths.iter().any(|d| d.cause.starts_with("overload")));
     // Capacity steps down as nodes die.
     let capacity: Vec<f64> = r.bins.iter().map(|b| b.fleet.capacity_rps).collect();
-    assert!(capacity[30] > 550.0 && capacity.iter().any(|&c| c == 0.0), "{:?}", &capacity[..10]);
+    assert!(capacity[30] > 550.0 && capacity.contains(&0.0), "{:?}", &capacity[..10]);
 }
 
 const SPIKE_END_S: f64 = 75.0;

@@ -64,7 +64,8 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub enum RetryBudget {
     Unlimited,
-    Ratio(RatioBudget),
+    /// Boxed: its window is large and most clients have no budget.
+    Ratio(Box<RatioBudget>),
     TokenBucket { tokens: f64, capacity: f64, cost: f64, deposit: f64 },
 }
 
@@ -73,7 +74,7 @@ impl RetryBudget {
         match spec {
             None => RetryBudget::Unlimited,
             Some(BudgetSpec::Ratio { ratio, window, min_per_second }) => {
-                RetryBudget::Ratio(RatioBudget::new(*ratio, *window, *min_per_second))
+                RetryBudget::Ratio(Box::new(RatioBudget::new(*ratio, *window, *min_per_second)))
             }
             Some(BudgetSpec::TokenBucket { capacity, cost, deposit }) => {
                 RetryBudget::TokenBucket { tokens: *capacity, capacity: *capacity, cost: *cost, deposit: *deposit }

@@ -176,8 +176,10 @@ struct Source {
     retry: Option<RetryPolicy>,
     budget: RetryBudget,
     retry_rng: SimRng,
-    breaker: Option<CircuitBreaker>,
-    throttle: Option<Throttle>,
+    /// Boxed, like the other rarely used parts, to keep the hot fields of a
+    /// source on few cache lines.
+    breaker: Option<Box<CircuitBreaker>>,
+    throttle: Option<Box<Throttle>>,
     throttle_rng: SimRng,
     /// No retries and no deadline: one attempt is the whole request.
     single_shot: bool,
@@ -422,8 +424,8 @@ impl<'s> World<'s> {
                 retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
                 single_shot: t.retry.is_none() && t.deadline.is_none(),
                 defended: t.circuit_breaker.is_some() || t.throttling.is_some(),
-                breaker: t.circuit_breaker.clone().map(CircuitBreaker::new),
-                throttle: t.throttling.as_ref().map(Throttle::new),
+                breaker: t.circuit_breaker.clone().map(|b| Box::new(CircuitBreaker::new(b))),
+                throttle: t.throttling.as_ref().map(|t| Box::new(Throttle::new(t))),
                 throttle_rng: stream(seed, run_index, StreamKind::Throttle, i as u64),
                 service: scenario.target_service(t.target),
                 name: t.name.clone(),
