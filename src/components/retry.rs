@@ -66,7 +66,12 @@ pub enum RetryBudget {
     Unlimited,
     /// Boxed: its window is large and most clients have no budget.
     Ratio(Box<RatioBudget>),
-    TokenBucket { tokens: f64, capacity: f64, cost: f64, deposit: f64 },
+    TokenBucket {
+        tokens: f64,
+        capacity: f64,
+        cost: f64,
+        deposit: f64,
+    },
 }
 
 impl RetryBudget {

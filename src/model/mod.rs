@@ -336,11 +336,14 @@ pub struct MemorySpec {
     pub leak_per_request_mb: f64,
 }
 
-/// A node crashes when its time-averaged utilization over every `window`
-/// stayed at or above `utilization` for `sustained`.
+/// A node crashes when, in every `window` for `sustained`, it was hot: its
+/// time-averaged utilization reached `utilization`, or (with `queue_fill`)
+/// its time-averaged queue length reached that fraction of the queue
+/// capacity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverloadCrashSpec {
     pub utilization: f64,
+    pub queue_fill: Option<f64>,
     pub window: SimDuration,
     pub sustained: SimDuration,
 }

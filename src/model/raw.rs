@@ -328,6 +328,7 @@ pub struct RawMemory {
 #[serde(deny_unknown_fields)]
 pub struct RawOverloadCrash {
     pub utilization: Option<f64>,
+    pub queue_fill: Option<f64>,
     pub window: Option<Duration>,
     pub sustained: Option<Duration>,
 }

@@ -358,7 +358,22 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             if sustained < window {
                 return Err(ctx.err(&format!("{p}.sustained"), format!("must be at least one window ({window})")));
             }
-            Some(OverloadCrashSpec { utilization, window, sustained })
+            let queue_fill = match o.queue_fill {
+                None => None,
+                Some(f) if f > 0.0 && f <= 1.0 => {
+                    if queue_capacity.is_none_or(|c| c == 0) {
+                        return Err(ctx.err(&format!("{p}.queue_fill"), "needs a bounded, non-zero queue_capacity"));
+                    }
+                    Some(f)
+                }
+                Some(f) => {
+                    return Err(ctx.err(
+                        &format!("{p}.queue_fill"),
+                        format!("must be a fraction above 0 and at most 1, got {f}"),
+                    ));
+                }
+            };
+            Some(OverloadCrashSpec { utilization, queue_fill, window, sustained })
         }
     };
     let restart = validate_restart(ctx, &format!("{path}.restart"), raw.restart.as_ref())?;

@@ -200,8 +200,9 @@ impl World<'_> {
         self.nodes[node].start(now);
         self.extra[node].crash_loop.on_up(now);
         self.extra[node].leaked_mb = 0.0;
-        let (busy, _) = self.nodes[node].areas(now);
+        let (busy, queued) = self.nodes[node].areas(now);
         self.extra[node].last_busy_area = busy;
+        self.extra[node].last_queue_area = queued;
         self.log(now, node, "up", why.to_string());
         self.node_came_up(now, node);
     }
@@ -210,23 +211,34 @@ impl World<'_> {
 
     pub(super) fn on_overload_tick(&mut self, now: SimTime, service: usize) {
         let spec = self.services[service].overload.clone().expect("tick only for services with overload_crash");
+        let capacity = self.scenario.services[service].queue_capacity;
         let first = self.services[service].first_node;
         for node in first..first + self.services[service].nodes {
-            let (busy, _) = self.nodes[node].areas(now);
+            let (busy, queued) = self.nodes[node].areas(now);
             let x = &mut self.extra[node];
-            let window_area = busy - x.last_busy_area;
+            let (busy_in_window, queued_in_window) = (busy - x.last_busy_area, queued - x.last_queue_area);
             x.last_busy_area = busy;
+            x.last_queue_area = queued;
             let usable = self.nodes[node].usable_workers();
             if !self.nodes[node].is_up() || usable == 0 {
                 x.hot_since = None;
                 continue;
             }
-            let utilization = window_area as f64 / (spec.window.0 as f64 * usable as f64);
-            if utilization >= spec.utilization {
+            let window_ns = spec.window.0 as f64;
+            let utilization = busy_in_window as f64 / (window_ns * usable as f64);
+            let queue_hot = match (spec.queue_fill, capacity) {
+                (Some(fill), Some(cap)) => queued_in_window as f64 / window_ns >= fill * cap as f64,
+                _ => false,
+            };
+            if utilization >= spec.utilization || queue_hot {
                 let since = *x.hot_since.get_or_insert(SimTime(now.0 - spec.window.0));
                 if now.since(since) >= spec.sustained {
-                    let detail =
-                        format!("overload: utilization >= {:.0}% for {}", spec.utilization * 100.0, now.since(since));
+                    let what = if utilization >= spec.utilization {
+                        format!("utilization >= {:.0}%", spec.utilization * 100.0)
+                    } else {
+                        format!("queue >= {:.0}% full", spec.queue_fill.unwrap_or(1.0) * 100.0)
+                    };
+                    let detail = format!("overload: {what} for {}", now.since(since));
                     self.crash(now, node, &detail);
                     self.schedule_restart(now, node);
                 }

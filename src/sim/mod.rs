@@ -234,6 +234,7 @@ struct NodeExtra {
     /// Overload watchdog: busy integral at the last tick, and since when
     /// every window has been hot.
     last_busy_area: u128,
+    last_queue_area: u128,
     hot_since: Option<SimTime>,
     queue_timeout: Option<SimDuration>,
     slowdown: Option<crate::model::SlowdownSpec>,
@@ -367,6 +368,7 @@ impl<'s> World<'s> {
                     held_down: 0,
                     active_faults: Vec::new(),
                     last_busy_area: 0,
+                    last_queue_area: 0,
                     hot_since: None,
                     queue_timeout: service.queue_timeout,
                     slowdown: service.slowdown.clone(),
