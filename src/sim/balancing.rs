@@ -2,7 +2,7 @@
 //! active health checks (shallow or deep), passive outlier ejection, and the
 //! panic threshold below which health is ignored.
 
-use super::{Attempt, AttemptState, Event, Owner, World};
+use super::{Event, Owner, World};
 use crate::components::health::HealthState;
 use crate::time::SimTime;
 
@@ -81,18 +81,7 @@ impl World<'_> {
                 continue;
             }
             // A deep check is a real request through the node's queue and workers.
-            let id = self.new_attempt(Attempt {
-                owner: Owner::Probe { balancer: b as u32 },
-                node: node as u32,
-                sent: now,
-                timeout: None,
-                state: AttemptState::Queued,
-                live: true,
-                next_free: super::NO_SLOT,
-            });
-            let timer = self.engine.schedule_timer(now + spec.timeout, Event::AttemptTimeout { attempt: id });
-            self.attempts[id as usize].timeout = Some(timer);
-            self.offer(now, node, id);
+            self.launch_attempt(now, node, Owner::Probe { balancer: b as u32 }, Some(spec.timeout));
         }
         self.engine.schedule_at(now + spec.interval, Event::HealthCheck { balancer: b as u32 });
     }

@@ -6,7 +6,7 @@
 //! request; such a "single-shot" request lives only as its attempt (owner
 //! [`Owner::Single`]), which spares the request record on the hot path.
 
-use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
+use super::{AttemptState, Event, Owner, Request, World, counts_against_node};
 use crate::components::breaker::BreakerState;
 use crate::model::FailureCause;
 use crate::time::SimTime;
@@ -43,13 +43,13 @@ impl World<'_> {
             retry: None,
             last_backoff: None,
             live: true,
-            next_free: super::NO_SLOT,
+            next_free: super::slab::NO_SLOT,
         });
         let s = &mut self.sources[source];
         s.budget.on_request(now);
         if let Some(deadline) = s.deadline {
             let timer = self.engine.schedule_timer(now + deadline, Event::Deadline { request: id });
-            self.requests[id as usize].deadline = Some(timer);
+            self.requests[id].deadline = Some(timer);
         }
         self.send_attempt(now, id);
     }
@@ -58,7 +58,7 @@ impl World<'_> {
     /// client's circuit breaker or adaptive throttling refuses it.
     #[inline]
     fn send_attempt(&mut self, now: SimTime, request: u32) {
-        let r = &mut self.requests[request as usize];
+        let r = &mut self.requests[request];
         r.attempts += 1;
         let source = r.source as usize;
         if self.sources[source].defended
@@ -68,7 +68,7 @@ impl World<'_> {
             return;
         }
         let id = self.dispatch(now, source, Owner::Client { request });
-        self.requests[request as usize].attempt = Some(id);
+        self.requests[request].attempt = Some(id);
     }
 
     /// Routes a new attempt for `owner` through the source's balancer,
@@ -76,21 +76,8 @@ impl World<'_> {
     #[inline(always)]
     fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> u32 {
         let node = self.route(self.sources[source].balancer);
-        let id = self.new_attempt(Attempt {
-            owner,
-            node: node as u32,
-            sent: now,
-            timeout: None,
-            state: AttemptState::Queued,
-            live: true,
-            next_free: super::NO_SLOT,
-        });
-        if let Some(timeout) = self.sources[source].timeout {
-            let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
-            self.attempts[id as usize].timeout = Some(timer);
-        }
-        self.offer(now, node, id);
-        id
+        let timeout = self.sources[source].timeout;
+        self.launch_attempt(now, node, owner, timeout)
     }
 
     /// Whether the client's own defences refuse to send an attempt now.
@@ -139,7 +126,7 @@ impl World<'_> {
     }
 
     pub(super) fn on_retry(&mut self, now: SimTime, request: u32) {
-        self.requests[request as usize].retry = None;
+        self.requests[request].retry = None;
         self.recorder.retry(now);
         self.send_attempt(now, request);
     }
@@ -147,7 +134,7 @@ impl World<'_> {
     /// The client of `attempt` got a successful answer.
     #[inline]
     pub(super) fn client_success(&mut self, now: SimTime, attempt: u32) {
-        let a = &self.attempts[attempt as usize];
+        let a = &self.attempts[attempt];
         let (attempt_timer, node, owner, sent) = (a.timeout, a.node as usize, a.owner, a.sent);
         if let Some(timer) = attempt_timer {
             self.engine.cancel(timer);
@@ -158,7 +145,7 @@ impl World<'_> {
                 source as usize
             }
             Owner::Client { request } => {
-                let r = &self.requests[request as usize];
+                let r = &self.requests[request];
                 let (deadline, arrival, source) = (r.deadline, r.arrival, r.source as usize);
                 if let Some(timer) = deadline {
                     self.engine.cancel(timer);
@@ -182,7 +169,7 @@ impl World<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
-        let a = self.attempts[attempt as usize];
+        let a = self.attempts[attempt];
         if cause != FailureCause::Timeout
             && let Some(timer) = a.timeout
         {
@@ -190,7 +177,7 @@ impl World<'_> {
         }
         let source = match a.owner {
             Owner::Single { source } => source as usize,
-            Owner::Client { request } => self.requests[request as usize].source as usize,
+            Owner::Client { request } => self.requests[request].source as usize,
             Owner::Probe { .. } => unreachable!("probes are not clients"),
         };
         if counts_against_node(cause) {
@@ -200,7 +187,7 @@ impl World<'_> {
         }
         match a.owner {
             Owner::Client { request } => {
-                self.requests[request as usize].attempt = None;
+                self.requests[request].attempt = None;
                 self.retry_or_fail(now, request, cause);
             }
             _ => self.recorder.failed(a.sent, cause),
@@ -210,7 +197,7 @@ impl World<'_> {
     /// After a failed attempt: back off and retry if the policy, the
     /// budget and the deadline allow; otherwise the request fails.
     fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
-        let r = self.requests[request as usize];
+        let r = self.requests[request];
         let s = &mut self.sources[r.source as usize];
         if let Some(policy) = &s.retry
             && policy.allows(r.attempts, cause)
@@ -218,7 +205,7 @@ impl World<'_> {
         {
             let delay = policy.delay(r.attempts - 1, r.last_backoff, &mut s.retry_rng);
             let timer = self.engine.schedule_timer(now + delay, Event::Retry { request });
-            let r = &mut self.requests[request as usize];
+            let r = &mut self.requests[request];
             r.retry = Some(timer);
             r.last_backoff = Some(delay);
             return;
@@ -227,7 +214,7 @@ impl World<'_> {
     }
 
     fn fail_request(&mut self, request: u32, cause: FailureCause) {
-        let r = self.requests[request as usize];
+        let r = self.requests[request];
         if let Some(timer) = r.deadline {
             self.engine.cancel(timer);
         }
@@ -236,7 +223,7 @@ impl World<'_> {
     }
 
     pub(super) fn on_attempt_timeout(&mut self, now: SimTime, attempt: u32) {
-        let a = &mut self.attempts[attempt as usize];
+        let a = &mut self.attempts[attempt];
         debug_assert!(a.live && a.state != AttemptState::Abandoned);
         a.timeout = None;
         a.state = AttemptState::Abandoned;
@@ -252,13 +239,13 @@ impl World<'_> {
     }
 
     pub(super) fn on_deadline(&mut self, _now: SimTime, request: u32) {
-        let r = &mut self.requests[request as usize];
+        let r = &mut self.requests[request];
         r.deadline = None;
         if let Some(timer) = r.retry.take() {
             self.engine.cancel(timer);
         }
         if let Some(attempt) = r.attempt.take() {
-            let a = &mut self.attempts[attempt as usize];
+            let a = &mut self.attempts[attempt];
             a.state = AttemptState::Abandoned;
             if let Some(timer) = a.timeout.take() {
                 self.engine.cancel(timer);

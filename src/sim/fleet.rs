@@ -35,7 +35,7 @@ impl World<'_> {
 
     #[inline]
     fn start_service(&mut self, now: SimTime, node: usize, attempt: u32) {
-        let a = &mut self.attempts[attempt as usize];
+        let a = &mut self.attempts[attempt];
         if a.state == AttemptState::Queued {
             a.state = AttemptState::InService;
         }
@@ -74,7 +74,7 @@ impl World<'_> {
             return; // the node crashed meanwhile; the attempt was failed then
         }
         self.recorder.served(node);
-        let a = self.attempts[attempt as usize];
+        let a = self.attempts[attempt];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {
                 if !matches!(a.owner, Owner::Probe { .. }) {
@@ -106,7 +106,7 @@ impl World<'_> {
     fn take_next(&mut self, now: SimTime, node: usize, mut next: Option<u32>) {
         while let Some(id) = next {
             if let Some(limit) = self.extra[node].queue_timeout
-                && now.since(self.attempts[id as usize].sent) > limit
+                && now.since(self.attempts[id].sent) > limit
             {
                 self.node_failed_attempt(now, id, FailureCause::Shed);
                 next = self.nodes[node].finish(now);
@@ -142,7 +142,7 @@ impl World<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn node_failed_attempt(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
-        let a = self.attempts[attempt as usize];
+        let a = self.attempts[attempt];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {}
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, attempt, cause),
@@ -164,9 +164,9 @@ impl World<'_> {
         self.nodes[node].crash(now);
         self.extra[node].hot_since = None;
         self.log(now, node, "crash", cause.to_string());
-        let held: Vec<u32> = (0..self.attempts.len() as u32)
+        let held: Vec<u32> = (0..self.attempts.slots().len() as u32)
             .filter(|&i| {
-                let a = &self.attempts[i as usize];
+                let a = &self.attempts[i];
                 a.live && a.node as usize == node
             })
             .collect();

@@ -9,6 +9,7 @@
 mod balancing;
 mod clients;
 mod fleet;
+mod slab;
 
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::balancer::Balancer;
@@ -25,6 +26,7 @@ use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord
 use crate::model::{FailureCause, Scenario, Target};
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::time::{SimDuration, SimTime};
+use slab::{NO_SLOT, Slab, Slot};
 
 /// Something went wrong inside the simulator itself (a bug, not bad input).
 #[derive(Debug, thiserror::Error)]
@@ -263,11 +265,8 @@ struct World<'s> {
     fault_rng: SimRng,
     error_rng: SimRng,
     restart_rng: SimRng,
-    requests: Vec<Request>,
-    /// Head of the free-slot list of `requests` (`NO_SLOT` when empty).
-    free_request: u32,
-    attempts: Vec<Attempt>,
-    free_attempt: u32,
+    requests: Slab<Request>,
+    attempts: Slab<Attempt>,
     recorder: Recorder,
     horizon: SimTime,
 }
@@ -289,10 +288,11 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     // still waits.
     let single_shot_waiting = world
         .attempts
+        .slots()
         .iter()
         .filter(|a| a.live && matches!(a.owner, Owner::Single { .. }) && a.state != AttemptState::Abandoned)
         .count();
-    let in_flight_counted = (world.requests.iter().filter(|r| r.live).count() + single_shot_waiting) as u64;
+    let in_flight_counted = (world.requests.slots().iter().filter(|r| r.live).count() + single_shot_waiting) as u64;
     let events = world.engine.delivered();
     let labels: Vec<NodeLabel> = world
         .extra
@@ -447,10 +447,8 @@ impl<'s> World<'s> {
             fault_rng: stream(seed, run_index, StreamKind::Faults, 0),
             error_rng: stream(seed, run_index, StreamKind::Errors, 0),
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
-            requests: Vec::with_capacity(1024),
-            free_request: NO_SLOT,
-            attempts: Vec::with_capacity(1024),
-            free_attempt: NO_SLOT,
+            requests: Slab::new(),
+            attempts: Slab::new(),
             recorder: Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon),
             horizon,
         }
@@ -560,55 +558,73 @@ impl<'s> World<'s> {
         self.recorder.log(now, &name, None, event, detail);
     }
 
-    // ---- slabs: slots are reused through free lists threaded through the
-    // free slots themselves, so allocation is a couple of loads and stores.
-
     #[inline(always)]
     fn new_request(&mut self, request: Request) -> u32 {
-        let id = self.free_request;
-        if id == NO_SLOT {
-            self.requests.push(request);
-            return (self.requests.len() - 1) as u32;
-        }
-        let slot = &mut self.requests[id as usize];
-        self.free_request = slot.next_free;
-        *slot = request;
-        id
+        self.requests.insert(request)
     }
 
     #[inline(always)]
     fn free_request(&mut self, id: u32) {
-        let slot = &mut self.requests[id as usize];
-        slot.live = false;
-        slot.next_free = self.free_request;
-        self.free_request = id;
+        self.requests.remove(id);
     }
 
     #[inline(always)]
     fn new_attempt(&mut self, attempt: Attempt) -> u32 {
-        let id = self.free_attempt;
-        if id == NO_SLOT {
-            self.attempts.push(attempt);
-            return (self.attempts.len() - 1) as u32;
-        }
-        let slot = &mut self.attempts[id as usize];
-        self.free_attempt = slot.next_free;
-        *slot = attempt;
-        id
+        self.attempts.insert(attempt)
     }
 
     #[inline(always)]
     fn free_attempt(&mut self, id: u32) {
-        let slot = &mut self.attempts[id as usize];
-        debug_assert!(slot.live, "attempt freed twice");
-        slot.live = false;
-        slot.next_free = self.free_attempt;
-        self.free_attempt = id;
+        self.attempts.remove(id);
+    }
+
+    /// Creates an attempt of `owner` at `node`, arms its timeout, and hands
+    /// it to the node.
+    #[inline(always)]
+    fn launch_attempt(&mut self, now: SimTime, node: usize, owner: Owner, timeout: Option<SimDuration>) -> u32 {
+        let id = self.new_attempt(Attempt {
+            owner,
+            node: node as u32,
+            sent: now,
+            timeout: None,
+            state: AttemptState::Queued,
+            live: true,
+            next_free: NO_SLOT,
+        });
+        if let Some(timeout) = timeout {
+            let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
+            self.attempts[id].timeout = Some(timer);
+        }
+        self.offer(now, node, id);
+        id
     }
 }
 
-/// End of a free list.
-const NO_SLOT: u32 = u32::MAX;
+impl Slot for Request {
+    fn is_live(&self) -> bool {
+        self.live
+    }
+    fn release(&mut self, next_free: u32) {
+        self.live = false;
+        self.next_free = next_free;
+    }
+    fn next_free(&self) -> u32 {
+        self.next_free
+    }
+}
+
+impl Slot for Attempt {
+    fn is_live(&self) -> bool {
+        self.live
+    }
+    fn release(&mut self, next_free: u32) {
+        self.live = false;
+        self.next_free = next_free;
+    }
+    fn next_free(&self) -> u32 {
+        self.next_free
+    }
+}
 
 /// Whether a failure cause is the backend's doing (and so counts for
 /// outlier detection and circuit breakers), rather than the client's own
