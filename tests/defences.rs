@@ -195,3 +195,88 @@ restart = { delay = "5s", crash_loop_backoff = false }
     assert!((reset - 1500.0).abs() < 200.0, "{reset}");
     assert!(served(&r) > 50_000);
 }
+
+#[test]
+fn predictive_restarts_fail_fewer_requests_than_oom_kills() {
+    let s = Scenario::from_file(std::path::Path::new("models/memory-leak.toml")).unwrap();
+    for seed in 1..=3 {
+        let mut s = s.clone();
+        s.simulation.seed = seed;
+        let r = run(&s, 0).unwrap();
+        let by = |name: &str| r.summary.traffic.iter().find(|t| t.source == name).unwrap().clone();
+        let (reactive, predictive) = (by("to-reactive"), by("to-predictive"));
+        assert!(
+            predictive.failed * 10 < reactive.failed,
+            "seed {seed}: predictive failed {} vs reactive {}",
+            predictive.failed,
+            reactive.failed
+        );
+        assert!(r.summary.node_deaths.iter().all(|d| d.service == "reactive"), "predictive nodes never OOM");
+        assert!(r.events.iter().any(|e| e.event == "stopped" && e.service == "predictive"));
+    }
+}
+
+#[test]
+fn memory_leaking_with_time_is_killed_on_schedule() {
+    // 512 MB of headroom at 1 MB/s: the OOM kill comes at 512 s (memory is
+    // checked every second), then every 512 s + restart after that.
+    let r = run(
+        &scenario(
+            r#"
+version = 1
+[simulation]
+duration = "15m"
+[traffic.web]
+rate = "10/s"
+target = "app"
+[services.app]
+workers = 4
+service_time = { distribution = "exponential", mean = "10ms" }
+memory = { limit_mb = 1024, baseline_mb = 512, leak_mb_per_s = 1.0 }
+restart = { delay = "10s", crash_loop_backoff = false }
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let times: Vec<f64> = r.summary.node_deaths.iter().map(|d| d.t_s).collect();
+    assert_eq!(times.len(), 1, "{times:?}");
+    assert!((times[0] - 512.0).abs() <= 1.0, "{times:?}");
+}
+
+#[test]
+fn deep_liveness_probes_restart_a_hung_node() {
+    let r = run(
+        &scenario(
+            r#"
+version = 1
+[simulation]
+duration = "5m"
+[traffic.web]
+rate = "100/s"
+timeout = "1s"
+target = "app"
+[services.app]
+nodes = 2
+workers = 4
+service_time = { distribution = "exponential", mean = "10ms" }
+liveness = { interval = "10s", timeout = "1s", failure_threshold = 3, kind = "deep" }
+[[faults]]
+kind = "slow"
+service = "app"
+nodes = [1]
+factor = 500.0
+at = "60s"
+duration = "60s"
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let deaths = &r.summary.node_deaths;
+    assert!(!deaths.is_empty());
+    assert!(deaths.iter().all(|d| d.node == 1 && d.cause.starts_with("liveness")), "{deaths:?}");
+    // Three failed probes, 10 s apart, after the node hung at 60 s.
+    assert!(deaths[0].t_s >= 80.0 && deaths[0].t_s <= 92.0, "{deaths:?}");
+    assert!(deaths.iter().all(|d| d.t_s < 150.0), "once the fault is over the node stays up: {deaths:?}");
+}

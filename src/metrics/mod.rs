@@ -130,6 +130,15 @@ pub struct NodeSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrafficSummary {
+    pub source: String,
+    pub offered: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub success_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceSummary {
     pub service: String,
     pub nodes: u32,
@@ -178,6 +187,8 @@ pub struct RunSummary {
     pub wait_ms: Quantiles,
     /// Fraction of started requests that had to wait (wait > 0).
     pub p_wait: Option<f64>,
+    /// Per traffic source, over the measured window.
+    pub traffic: Vec<TrafficSummary>,
     pub services: Vec<ServiceSummary>,
     pub nodes: Vec<NodeSummary>,
     /// Every crash, in time order.
@@ -368,6 +379,8 @@ pub struct Recorder {
     total_completed: u64,
     total_failed: u64,
     events: Vec<LoggedEvent>,
+    /// Per traffic source, over the measured window: (offered, completed, failed).
+    per_source: Vec<[u64; 3]>,
 }
 
 impl Recorder {
@@ -394,6 +407,7 @@ impl Recorder {
             total_completed: 0,
             total_failed: 0,
             events: Vec::new(),
+            per_source: Vec::new(),
         }
     }
 
@@ -422,12 +436,18 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn arrival(&mut self, now: SimTime) {
+    pub fn arrival(&mut self, now: SimTime, source: usize) {
         self.total_arrivals += 1;
         self.bin.offered += 1;
         if self.is_measured(now) {
             self.measured.offered += 1;
+            self.per_source[source][0] += 1;
         }
+    }
+
+    /// Names the traffic sources, for per-source summaries.
+    pub fn set_sources(&mut self, count: usize) {
+        self.per_source = vec![[0; 3]; count];
     }
 
     /// A request started service at `now` after arriving at the node at `arrival`.
@@ -448,24 +468,26 @@ impl Recorder {
 
     /// A client received a successful response.
     #[inline]
-    pub fn completed(&mut self, now: SimTime, arrival: SimTime) {
+    pub fn completed(&mut self, now: SimTime, arrival: SimTime, source: usize) {
         let latency = now.0 - arrival.0;
         self.total_completed += 1;
         self.bin.completed += 1;
         self.bin_latency.record(latency);
         if self.is_measured(arrival) {
             self.measured.completed += 1;
+            self.per_source[source][1] += 1;
             self.sum_latency_ns += latency as u128;
             self.latency.saturating_record(latency);
         }
     }
 
     /// A request failed for good; `cause` is its last attempt's.
-    pub fn failed(&mut self, arrival: SimTime, cause: FailureCause) {
+    pub fn failed(&mut self, arrival: SimTime, cause: FailureCause, source: usize) {
         self.total_failed += 1;
         self.bin.failed[cause as usize] += 1;
         if self.is_measured(arrival) {
             self.measured.failed[cause as usize] += 1;
+            self.per_source[source][2] += 1;
         }
     }
 
@@ -551,6 +573,7 @@ impl Recorder {
         mut self,
         horizon: SimTime,
         nodes: &[NodeLabel],
+        sources: &[String],
         areas: &[(u128, u128)],
         fleet: FleetSnapshot,
         events: u64,
@@ -643,6 +666,17 @@ impl Recorder {
             mean_wait_ms: mean_ms(self.sum_wait_ns, self.started),
             wait_ms: quantiles_ms(&self.wait),
             p_wait: (self.started > 0).then(|| self.waited as f64 / self.started as f64),
+            traffic: sources
+                .iter()
+                .zip(&self.per_source)
+                .map(|(name, c)| TrafficSummary {
+                    source: name.clone(),
+                    offered: c[0],
+                    completed: c[1],
+                    failed: c[2],
+                    success_fraction: if c[0] == 0 { 0.0 } else { c[1] as f64 / c[0] as f64 },
+                })
+                .collect(),
             services,
             nodes: node_summaries,
             node_deaths,
@@ -674,7 +708,7 @@ fn cascade_summary(events: &[LoggedEvent], nodes: &[NodeLabel]) -> CascadeSummar
     for e in events {
         let Some(entry) = per_service.iter_mut().find(|(s, _, _)| *s == e.service) else { continue };
         match e.event {
-            "crash" => entry.2 += 1,
+            "crash" | "stopped" => entry.2 += 1,
             "up" => entry.2 = entry.2.saturating_sub(1),
             _ => continue,
         }

@@ -300,6 +300,31 @@ pub struct Service {
     pub queue_order: QueueOrder,
     pub slowdown: Option<SlowdownSpec>,
     pub memory: Option<MemorySpec>,
+    pub liveness: Option<LivenessSpec>,
+    pub predictive_restart: Option<PredictiveSpec>,
+}
+
+/// Kubernetes-style liveness probes: every `interval` each node is probed;
+/// after `failure_threshold` consecutive failures it is killed and
+/// restarted (with the crash-loop back-off). A deep probe is a real request
+/// through the node's queue that must answer within `timeout`; a shallow
+/// one only checks that the process runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivenessSpec {
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    pub failure_threshold: u32,
+    pub deep: bool,
+}
+
+/// Predictive restarts: every `interval` a monitor fits a straight line to
+/// each node's memory over the last `window`; a node predicted to reach its
+/// memory limit within `horizon` is drained and restarted before the OOM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictiveSpec {
+    pub interval: SimDuration,
+    pub window: SimDuration,
+    pub horizon: SimDuration,
 }
 
 /// Which waiting request a free worker takes.
@@ -326,14 +351,16 @@ pub struct SlowdownSpec {
 }
 
 /// Memory of a node [MB]: baseline + per_request x requests held + leaked,
-/// where every served request leaks `leak_per_request`. Reaching `limit`
-/// kills the node (OOM) and it restarts empty.
+/// where every served request leaks `leak_per_request` and every second up
+/// leaks `leak_per_s`. Reaching `limit` kills the node (OOM) and it
+/// restarts empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemorySpec {
     pub limit_mb: f64,
     pub baseline_mb: f64,
     pub per_request_mb: f64,
     pub leak_per_request_mb: f64,
+    pub leak_mb_per_s: f64,
 }
 
 /// A node crashes when, in every `window` for `sustained`, it was hot: its

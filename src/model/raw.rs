@@ -290,6 +290,25 @@ pub struct RawService {
     pub lifo_threshold: Option<i64>,
     pub slowdown: Option<RawSlowdown>,
     pub memory: Option<RawMemory>,
+    pub liveness: Option<RawLiveness>,
+    pub predictive_restart: Option<RawPredictive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLiveness {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub failure_threshold: Option<i64>,
+    pub kind: Option<RawCheckKind>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPredictive {
+    pub interval: Option<Duration>,
+    pub window: Option<Duration>,
+    pub horizon: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -322,6 +341,7 @@ pub struct RawMemory {
     pub baseline_mb: Option<f64>,
     pub per_request_mb: Option<f64>,
     pub leak_per_request_mb: Option<f64>,
+    pub leak_mb_per_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -435,7 +435,45 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
                 baseline_mb,
                 per_request_mb: mb("per_request_mb", m.per_request_mb, 0.0)?,
                 leak_per_request_mb: mb("leak_per_request_mb", m.leak_per_request_mb, 0.0)?,
+                leak_mb_per_s: mb("leak_mb_per_s", m.leak_mb_per_s, 0.0)?,
             })
+        }
+    };
+    // Liveness defaults: a Kubernetes liveness probe (period 10 s, timeout
+    // 1 s, failure threshold 3).
+    let liveness = match &raw.liveness {
+        None => None,
+        Some(l) => {
+            let p = format!("{path}.liveness");
+            let interval = positive_duration(ctx, &format!("{p}.interval"), l.interval, SimDuration::from_secs(10))?;
+            let timeout = positive_duration(ctx, &format!("{p}.timeout"), l.timeout, SimDuration::from_secs(1))?;
+            if timeout > interval {
+                return Err(ctx.err(&format!("{p}.timeout"), format!("must not exceed the interval ({interval})")));
+            }
+            Some(LivenessSpec {
+                interval,
+                timeout,
+                failure_threshold: count_at_least(ctx, &format!("{p}.failure_threshold"), l.failure_threshold, 3, 1)?,
+                deep: l.kind == Some(raw::RawCheckKind::Deep),
+            })
+        }
+    };
+    let predictive_restart = match &raw.predictive_restart {
+        None => None,
+        Some(pr) => {
+            let p = format!("{path}.predictive_restart");
+            if memory.is_none() {
+                return Err(ctx.err(&p, "needs a `memory` table: the monitor predicts when memory reaches its limit"));
+            }
+            let interval = positive_duration(ctx, &format!("{p}.interval"), pr.interval, SimDuration::from_secs(10))?;
+            let window = positive_duration(ctx, &format!("{p}.window"), pr.window, SimDuration::from_secs(120))?;
+            if window < SimDuration(interval.0 * 3) {
+                return Err(
+                    ctx.err(&format!("{p}.window"), format!("must cover at least three samples (3 x {interval})"))
+                );
+            }
+            let horizon = positive_duration(ctx, &format!("{p}.horizon"), pr.horizon, SimDuration::from_secs(300))?;
+            Some(PredictiveSpec { interval, window, horizon })
         }
     };
     Ok(Service {
@@ -450,6 +488,8 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         queue_order,
         slowdown,
         memory,
+        liveness,
+        predictive_restart,
     })
 }
 

@@ -285,6 +285,18 @@ pub fn summary_text(r: &RunRecord) -> String {
         if failures.is_empty() { String::new() } else { format!(" ({})", failures.join(", ")) }
     ));
     out.push_str(&format!("  throughput {:.1}/s\n", s.throughput_rps));
+    if s.traffic.len() > 1 {
+        for t in &s.traffic {
+            out.push_str(&format!(
+                "  client {:<12} {} offered: {} ok ({}), {} failed\n",
+                t.source,
+                t.offered,
+                t.completed,
+                pct(t.success_fraction),
+                t.failed
+            ));
+        }
+    }
     if s.retries > 0 {
         out.push_str(&format!(
             "  retries    {} (amplification {:.2}x overall, {:.2}x at peak)\n",

@@ -7,24 +7,50 @@ use crate::components::health::HealthState;
 use crate::time::SimTime;
 
 impl World<'_> {
-    /// The node (global index) that balancer `b` sends the next attempt to.
+    /// The node (global index) that balancer `b` sends the next attempt to,
+    /// or `None` when the service has no node in rotation at all.
     #[inline(always)]
-    pub(super) fn route(&mut self, b: usize) -> usize {
+    pub(super) fn route(&mut self, b: usize) -> Option<usize> {
         let bs = &mut self.balancers[b];
-        if bs.single_node {
-            return bs.first_node;
-        }
         let first = bs.first_node;
-        let nodes = &self.nodes[first..first + bs.all_nodes.len()];
-        let candidates = if bs.panic { &bs.all_nodes } else { &bs.candidates };
-        first + bs.balancer.pick(candidates, nodes, &mut bs.rng) as usize
+        match bs.members.len() {
+            1 => return Some(first + bs.members[0] as usize),
+            0 => return None,
+            _ => {}
+        }
+        let nodes = &self.nodes[first..first + bs.slots];
+        let candidates = if bs.panic { &bs.members } else { &bs.candidates };
+        Some(first + bs.balancer.pick(candidates, nodes, &mut bs.rng) as usize)
     }
 
-    /// Rebuilds balancer `b`'s routing set after a health or ejection change.
+    /// A service's nodes joined or left rotation (scaling, draining): every
+    /// balancer in front of it rebuilds its member list.
+    pub(super) fn refresh_membership(&mut self, now: SimTime, service: usize) {
+        let first = self.services[service].first_node;
+        for b in 0..self.balancers.len() {
+            if self.balancers[b].service != service {
+                continue;
+            }
+            let slots = self.balancers[b].slots;
+            self.balancers[b].members = (0..slots as u32)
+                .filter(|&i| {
+                    let x = &self.extra[first + i as usize];
+                    x.present && x.draining.is_none() && !x.restarting
+                })
+                .collect();
+            self.refresh_candidates(now, b);
+        }
+    }
+
+    /// Rebuilds balancer `b`'s routing set after a health, ejection or
+    /// membership change.
     fn refresh_candidates(&mut self, now: SimTime, b: usize) {
         let bs = &mut self.balancers[b];
-        let n = bs.all_nodes.len();
-        bs.candidates = (0..n as u32)
+        let n = bs.members.len();
+        bs.candidates = bs
+            .members
+            .iter()
+            .copied()
             .filter(|&i| {
                 bs.health[i as usize].healthy() && !bs.outlier.as_ref().is_some_and(|o| o.is_ejected(i as usize))
             })
@@ -73,8 +99,11 @@ impl World<'_> {
     pub(super) fn on_health_check(&mut self, now: SimTime, b: usize) {
         let spec = self.balancers[b].health_check.clone().expect("checks only for balancers with health_check");
         let first = self.services[self.balancers[b].service].first_node;
-        for local in 0..self.balancers[b].all_nodes.len() {
+        for local in 0..self.balancers[b].slots {
             let node = first + local;
+            if !self.extra[node].present {
+                continue;
+            }
             if !spec.deep {
                 let up = self.nodes[node].is_up();
                 self.probe_result(now, b, node, up);

@@ -23,15 +23,17 @@ impl World<'_> {
     #[inline]
     pub(super) fn on_arrival(&mut self, now: SimTime, source: usize) {
         self.schedule_next_arrival(source, now);
-        self.recorder.arrival(now);
+        self.recorder.arrival(now, source);
         if self.sources[source].single_shot {
             if self.sources[source].defended
                 && let Some(cause) = self.client_refuses(now, source)
             {
-                self.recorder.failed(now, cause);
+                self.recorder.failed(now, cause, source);
                 return;
             }
-            self.dispatch(now, source, Owner::Single { source: source as u32 });
+            if self.dispatch(now, source, Owner::Single { source: source as u32 }).is_none() {
+                self.recorder.failed(now, FailureCause::Reset, source);
+            }
             return;
         }
         let id = self.new_request(Request {
@@ -67,17 +69,20 @@ impl World<'_> {
             self.retry_or_fail(now, request, cause);
             return;
         }
-        let id = self.dispatch(now, source, Owner::Client { request });
-        self.requests[request].attempt = Some(id);
+        match self.dispatch(now, source, Owner::Client { request }) {
+            Some(id) => self.requests[request].attempt = Some(id),
+            None => self.retry_or_fail(now, request, FailureCause::Reset),
+        }
     }
 
     /// Routes a new attempt for `owner` through the source's balancer,
-    /// arms its timeout and hands it to the chosen node.
+    /// arms its timeout and hands it to the chosen node. `None` when the
+    /// service has no node in rotation (the connection fails at once).
     #[inline(always)]
-    fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> u32 {
-        let node = self.route(self.sources[source].balancer);
+    fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> Option<u32> {
+        let node = self.route(self.sources[source].balancer)?;
         let timeout = self.sources[source].timeout;
-        self.launch_attempt(now, node, owner, timeout)
+        Some(self.launch_attempt(now, node, owner, timeout))
     }
 
     /// Whether the client's own defences refuse to send an attempt now.
@@ -141,7 +146,7 @@ impl World<'_> {
         }
         let source = match owner {
             Owner::Single { source } => {
-                self.recorder.completed(now, sent);
+                self.recorder.completed(now, sent, source as usize);
                 source as usize
             }
             Owner::Client { request } => {
@@ -150,12 +155,12 @@ impl World<'_> {
                 if let Some(timer) = deadline {
                     self.engine.cancel(timer);
                 }
-                self.recorder.completed(now, arrival);
+                self.recorder.completed(now, arrival, source);
                 self.sources[source].budget.on_success();
                 self.free_request(request);
                 source
             }
-            Owner::Probe { .. } => unreachable!("probes are not clients"),
+            Owner::Probe { .. } | Owner::Liveness => unreachable!("checks are not clients"),
         };
         if self.sources[source].defended {
             self.client_defences_learn(now, source, false);
@@ -178,7 +183,7 @@ impl World<'_> {
         let source = match a.owner {
             Owner::Single { source } => source as usize,
             Owner::Client { request } => self.requests[request].source as usize,
-            Owner::Probe { .. } => unreachable!("probes are not clients"),
+            Owner::Probe { .. } | Owner::Liveness => unreachable!("checks are not clients"),
         };
         if counts_against_node(cause) {
             self.client_defences_learn(now, source, true);
@@ -190,7 +195,7 @@ impl World<'_> {
                 self.requests[request].attempt = None;
                 self.retry_or_fail(now, request, cause);
             }
-            _ => self.recorder.failed(a.sent, cause),
+            _ => self.recorder.failed(a.sent, cause, source),
         }
     }
 
@@ -218,7 +223,7 @@ impl World<'_> {
         if let Some(timer) = r.deadline {
             self.engine.cancel(timer);
         }
-        self.recorder.failed(r.arrival, cause);
+        self.recorder.failed(r.arrival, cause, r.source as usize);
         self.free_request(request);
     }
 
@@ -231,9 +236,9 @@ impl World<'_> {
             Owner::Client { .. } | Owner::Single { .. } => {
                 self.client_attempt_failed(now, attempt, FailureCause::Timeout)
             }
-            Owner::Probe { balancer } => {
-                let node = a.node as usize;
-                self.probe_result(now, balancer as usize, node, false);
+            Owner::Probe { .. } | Owner::Liveness => {
+                let (owner, node) = (a.owner, a.node as usize);
+                self.check_result(now, owner, node, false);
             }
         }
     }

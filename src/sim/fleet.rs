@@ -5,7 +5,8 @@
 use rand::RngExt;
 use rand::seq::index::sample;
 
-use super::{AttemptState, Event, FaultState, Owner, World};
+use super::{AttemptState, Drain, Event, FaultState, Owner, World};
+use crate::components::distribution::DurationSampler;
 use crate::components::node::{Admission, Degradation};
 use crate::model::{FailureCause, FaultKind, NodeSelection};
 use crate::time::{SimDuration, SimTime};
@@ -39,7 +40,7 @@ impl World<'_> {
         if a.state == AttemptState::Queued {
             a.state = AttemptState::InService;
         }
-        if !matches!(a.owner, Owner::Probe { .. }) {
+        if !a.owner.is_check() {
             self.recorder.service_started(now, a.sent);
         }
         let x = &mut self.extra[node];
@@ -77,16 +78,16 @@ impl World<'_> {
         let a = self.attempts[attempt];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {
-                if !matches!(a.owner, Owner::Probe { .. }) {
+                if !a.owner.is_check() {
                     self.recorder.late_response(a.sent);
                 }
             }
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_success(now, attempt),
-            (_, Owner::Probe { balancer }) => {
+            (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
                 }
-                self.probe_result(now, balancer as usize, node, true);
+                self.check_result(now, a.owner, node, true);
             }
         }
         self.free_attempt(attempt);
@@ -96,6 +97,18 @@ impl World<'_> {
             let x = &mut self.extra[node];
             x.leaked_mb += x.memory.as_ref().map_or(0.0, |m| m.leak_per_request_mb);
             self.check_memory(now, node);
+        }
+        if self.extra[node].draining.is_some() && self.nodes[node].outstanding() == 0 {
+            self.finish_drain(now, node);
+        }
+    }
+
+    /// The result of a health check or liveness probe.
+    pub(super) fn check_result(&mut self, now: SimTime, owner: Owner, node: usize, passed: bool) {
+        match owner {
+            Owner::Probe { balancer } => self.probe_result(now, balancer as usize, node, passed),
+            Owner::Liveness => self.liveness_result(now, node, passed),
+            Owner::Client { .. } | Owner::Single { .. } => unreachable!("not a check"),
         }
     }
 
@@ -125,11 +138,23 @@ impl World<'_> {
         }
     }
 
+    /// The node's memory now [MB] (0 without a memory model).
+    fn memory_mb(&self, now: SimTime, node: usize) -> f64 {
+        let x = &self.extra[node];
+        let Some(m) = &x.memory else { return 0.0 };
+        m.baseline_mb
+            + m.per_request_mb * self.nodes[node].outstanding() as f64
+            + x.leaked_mb
+            + m.leak_mb_per_s * now.since(x.up_since).as_secs_f64()
+    }
+
     #[inline(never)]
     fn check_memory_limit(&mut self, now: SimTime, node: usize) {
-        let x = &self.extra[node];
-        let Some(m) = &x.memory else { return };
-        let used = m.baseline_mb + m.per_request_mb * self.nodes[node].outstanding() as f64 + x.leaked_mb;
+        if !self.nodes[node].is_up() {
+            return;
+        }
+        let used = self.memory_mb(now, node);
+        let Some(m) = &self.extra[node].memory else { return };
         if used >= m.limit_mb {
             let detail = format!("oom: {used:.0} MB of {:.0} MB", m.limit_mb);
             self.crash(now, node, &detail);
@@ -146,11 +171,11 @@ impl World<'_> {
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {}
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, attempt, cause),
-            (_, Owner::Probe { balancer }) => {
+            (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
                 }
-                self.probe_result(now, balancer as usize, a.node as usize, false);
+                self.check_result(now, a.owner, a.node as usize, false);
             }
         }
         self.free_attempt(attempt);
@@ -163,6 +188,10 @@ impl World<'_> {
         }
         self.nodes[node].crash(now);
         self.extra[node].hot_since = None;
+        if self.extra[node].draining.take().is_some() {
+            let service = self.extra[node].service;
+            self.refresh_membership(now, service);
+        }
         self.log(now, node, "crash", cause.to_string());
         let held: Vec<u32> = (0..self.attempts.slots().len() as u32)
             .filter(|&i| {
@@ -182,7 +211,7 @@ impl World<'_> {
         let x = &mut self.extra[node];
         let spec = &self.services[x.service].restart;
         let backoff = x.crash_loop.on_crash(now, spec);
-        let startup = crate::components::distribution::DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
+        let startup = DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
         let incarnation = self.nodes[node].incarnation();
         let at = now + backoff + startup;
         self.log(now, node, "restart-scheduled", format!("back-off {backoff} + start-up {startup}"));
@@ -200,6 +229,13 @@ impl World<'_> {
         self.nodes[node].start(now);
         self.extra[node].crash_loop.on_up(now);
         self.extra[node].leaked_mb = 0.0;
+        self.extra[node].up_since = now;
+        if std::mem::take(&mut self.extra[node].restarting) {
+            let service = self.extra[node].service;
+            self.refresh_membership(now, service);
+        }
+        self.extra[node].liveness_failures = 0;
+        self.extra[node].memory_samples.clear();
         let (busy, queued) = self.nodes[node].areas(now);
         self.extra[node].last_busy_area = busy;
         self.extra[node].last_queue_area = queued;
@@ -249,6 +285,125 @@ impl World<'_> {
         self.engine.schedule_at(now + spec.window, Event::OverloadTick { service: service as u32 });
     }
 
+    // ---- memory monitor, predictive restarts, liveness
+
+    /// How often memory is accounted for a service: the predictive
+    /// monitor's interval, else every second when memory leaks with time.
+    pub(super) fn memory_tick_interval(&self, service: usize) -> Option<SimDuration> {
+        let s = &self.scenario.services[service];
+        match (&s.predictive_restart, &s.memory) {
+            (Some(p), _) => Some(p.interval),
+            (None, Some(m)) if m.leak_mb_per_s > 0.0 => Some(SimDuration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn on_memory_tick(&mut self, now: SimTime, service: usize) {
+        let first = self.services[service].first_node;
+        let predictive = self.scenario.services[service].predictive_restart.clone();
+        let limit = self.scenario.services[service].memory.as_ref().map_or(f64::INFINITY, |m| m.limit_mb);
+        for node in first..first + self.services[service].nodes {
+            if !self.extra[node].present || !self.nodes[node].is_up() {
+                continue;
+            }
+            self.check_memory(now, node);
+            let Some(p) = &predictive else { continue };
+            if !self.nodes[node].is_up() || self.extra[node].draining.is_some() {
+                continue;
+            }
+            let (t, mb) = (now.as_secs_f64(), self.memory_mb(now, node));
+            let samples = &mut self.extra[node].memory_samples;
+            samples.push_back((t, mb));
+            while samples.front().is_some_and(|(t0, _)| t - t0 > p.window.as_secs_f64()) {
+                samples.pop_front();
+            }
+            // One predictive restart per service at a time (a disruption
+            // budget of one), so a fleet leaking in step is not drained at once.
+            let busy_restarting = (first..first + self.services[service].nodes)
+                .any(|n| self.extra[n].draining.is_some() || self.extra[n].restarting);
+            if let Some(seconds) = time_to_limit(&self.extra[node].memory_samples, limit)
+                && seconds < p.horizon.as_secs_f64()
+                && !busy_restarting
+            {
+                self.log(now, node, "drain", format!("predictive restart: memory limit expected in {seconds:.0}s"));
+                self.start_drain(now, node, Drain::Restart);
+            }
+        }
+        if let Some(every) = self.memory_tick_interval(service) {
+            self.engine.schedule_at(now + every, Event::MemoryTick { service: service as u32 });
+        }
+    }
+
+    /// Takes a node out of rotation; it finishes what it holds, then is
+    /// removed or restarted.
+    pub(super) fn start_drain(&mut self, now: SimTime, node: usize, why: Drain) {
+        self.extra[node].draining = Some(why);
+        let service = self.extra[node].service;
+        self.refresh_membership(now, service);
+        if self.nodes[node].outstanding() == 0 {
+            self.finish_drain(now, node);
+        }
+    }
+
+    /// A draining node is empty: stop it gracefully (nothing is reset).
+    fn finish_drain(&mut self, now: SimTime, node: usize) {
+        let Some(why) = self.extra[node].draining.take() else { return };
+        self.nodes[node].crash(now); // holds nothing: a clean stop
+        let service = self.extra[node].service;
+        match why {
+            Drain::Restart => {
+                self.extra[node].restarting = true;
+                self.log(now, node, "stopped", "drained for a predictive restart".to_string());
+                let spec = &self.services[service].restart;
+                let startup = DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
+                let incarnation = self.nodes[node].incarnation();
+                self.engine.schedule_at(now + startup, Event::Restart { node: node as u32, incarnation });
+            }
+            Drain::Remove => {
+                self.extra[node].present = false;
+                self.log(now, node, "removed", "scaled in".to_string());
+            }
+        }
+        self.refresh_membership(now, service);
+    }
+
+    pub(super) fn on_liveness_tick(&mut self, now: SimTime, service: usize) {
+        let spec = self.scenario.services[service].liveness.clone().expect("ticks only with liveness");
+        let first = self.services[service].first_node;
+        for node in first..first + self.services[service].nodes {
+            if !self.extra[node].present || !self.nodes[node].is_up() {
+                continue;
+            }
+            if spec.deep {
+                self.launch_attempt(now, node, Owner::Liveness, Some(spec.timeout));
+            } else {
+                self.liveness_result(now, node, true);
+            }
+        }
+        self.engine.schedule_at(now + spec.interval, Event::LivenessTick { service: service as u32 });
+    }
+
+    fn liveness_result(&mut self, now: SimTime, node: usize, passed: bool) {
+        if !self.nodes[node].is_up() {
+            return;
+        }
+        let threshold = self.scenario.services[self.extra[node].service]
+            .liveness
+            .as_ref()
+            .map_or(u32::MAX, |l| l.failure_threshold);
+        let x = &mut self.extra[node];
+        if passed {
+            x.liveness_failures = 0;
+            return;
+        }
+        x.liveness_failures += 1;
+        if x.liveness_failures >= threshold {
+            x.liveness_failures = 0;
+            self.crash(now, node, &format!("liveness: {threshold} failed probes"));
+            self.schedule_restart(now, node);
+        }
+    }
+
     // ---- faults
 
     pub(super) fn on_fault_start(&mut self, now: SimTime, fault: usize) {
@@ -284,7 +439,7 @@ impl World<'_> {
                 }
             }
             FaultKind::RandomCrashes { mtbf, .. } => {
-                let mtbf = crate::components::distribution::DurationSampler::new(mtbf);
+                let mtbf = DurationSampler::new(mtbf);
                 for &n in &nodes {
                     let at = now + mtbf.sample(&mut self.fault_rng);
                     if at < end {
@@ -327,7 +482,7 @@ impl World<'_> {
 
     pub(super) fn on_random_crash(&mut self, now: SimTime, fault: usize, node: usize) {
         if let FaultKind::RandomCrashes { mttr, .. } = &self.scenario.faults[fault].kind {
-            let repair = crate::components::distribution::DurationSampler::new(mttr).sample(&mut self.fault_rng);
+            let repair = DurationSampler::new(mttr).sample(&mut self.fault_rng);
             self.extra[node].held_down += 1;
             self.crash(now, node, "fault: random failure");
             self.engine.schedule_at(now + repair, Event::RandomRepair { fault: fault as u32, node: node as u32 });
@@ -341,7 +496,7 @@ impl World<'_> {
             self.bring_up(now, node, "repaired");
         }
         if let FaultKind::RandomCrashes { mtbf, .. } = &self.scenario.faults[fault].kind {
-            let at = now + crate::components::distribution::DurationSampler::new(mtbf).sample(&mut self.fault_rng);
+            let at = now + DurationSampler::new(mtbf).sample(&mut self.fault_rng);
             if at < self.faults[fault].end {
                 self.engine.schedule_at(at, Event::RandomCrash { fault: fault as u32, node: node as u32 });
             }
@@ -368,5 +523,50 @@ impl World<'_> {
                 self.take_next(now, node, Some(next));
             }
         }
+    }
+}
+
+/// Seconds until a least-squares line through `samples` (time [s], memory
+/// [MB]) reaches `limit`, from the last sample; `None` if memory is not
+/// growing or there are fewer than three samples.
+fn time_to_limit(samples: &std::collections::VecDeque<(f64, f64)>, limit: f64) -> Option<f64> {
+    let n = samples.len() as f64;
+    if samples.len() < 3 {
+        return None;
+    }
+    let (st, sm) = samples.iter().fold((0.0, 0.0), |(a, b), (t, m)| (a + t, b + m));
+    let (mt, mm) = (st / n, sm / n);
+    let (mut cov, mut var) = (0.0, 0.0);
+    for (t, m) in samples {
+        cov += (t - mt) * (m - mm);
+        var += (t - mt) * (t - mt);
+    }
+    if var == 0.0 {
+        return None;
+    }
+    let slope = cov / var;
+    if slope <= 0.0 {
+        return None;
+    }
+    let (t_last, _) = *samples.back().expect("three samples");
+    let fitted_now = mm + slope * (t_last - mt);
+    Some(((limit - fitted_now) / slope).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_to_limit;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn trend_predicts_when_memory_hits_the_limit() {
+        // 2 MB/s from 100 MB: at t = 10 s memory is 120 MB; 1000 MB is 440 s away.
+        let samples: VecDeque<(f64, f64)> = (0..=10).map(|t| (t as f64, 100.0 + 2.0 * t as f64)).collect();
+        let eta = time_to_limit(&samples, 1000.0).unwrap();
+        assert!((eta - 440.0).abs() < 1e-9, "{eta}");
+        let flat: VecDeque<(f64, f64)> = (0..10).map(|t| (t as f64, 500.0)).collect();
+        assert_eq!(time_to_limit(&flat, 1000.0), None);
+        let few: VecDeque<(f64, f64)> = [(0.0, 1.0), (1.0, 2.0)].into_iter().collect();
+        assert_eq!(time_to_limit(&few, 1000.0), None);
     }
 }

@@ -110,6 +110,14 @@ enum Event {
     OverloadTick {
         service: u32,
     },
+    /// Memory accounting (time-based leaks, predictive monitor) for `service`.
+    MemoryTick {
+        service: u32,
+    },
+    /// Liveness probes of `service`'s nodes.
+    LivenessTick {
+        service: u32,
+    },
 }
 
 /// Who is waiting for an attempt's answer.
@@ -123,10 +131,19 @@ enum Owner {
     Single {
         source: u32,
     },
+    /// A deep liveness probe of the node.
+    Liveness,
     /// A deep health check of balancer `balancer`.
     Probe {
         balancer: u32,
     },
+}
+
+impl Owner {
+    /// Health checks and liveness probes: not client traffic.
+    fn is_check(self) -> bool {
+        matches!(self, Owner::Probe { .. } | Owner::Liveness)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,10 +223,9 @@ struct BalancerState {
     name: String,
     balancer: Balancer,
     service: usize,
-    /// The service's first node in `World::nodes`, and whether it has only
-    /// one (then routing is trivial).
+    /// The service's first node in `World::nodes`, and its node slots.
     first_node: usize,
-    single_node: bool,
+    slots: usize,
     rng: SimRng,
     panic_threshold: f64,
     health_check: Option<crate::model::HealthCheckSpec>,
@@ -218,7 +234,9 @@ struct BalancerState {
     outlier: Option<OutlierDetector>,
     /// Nodes (service-local) the balancer currently routes to.
     candidates: Vec<u32>,
-    all_nodes: Vec<u32>,
+    /// Nodes (service-local) that belong in rotation: provisioned and not
+    /// draining. Routing in panic mode uses all of them.
+    members: Vec<u32>,
     panic: bool,
 }
 
@@ -241,10 +259,31 @@ struct NodeExtra {
     queue_timeout: Option<SimDuration>,
     slowdown: Option<crate::model::SlowdownSpec>,
     memory: Option<crate::model::MemorySpec>,
-    /// Memory leaked since the last start [MB].
+    /// Memory leaked by served requests since the last start [MB].
     leaked_mb: f64,
+    /// When the process last started (time-based leaks count from here).
+    up_since: SimTime,
+    /// Consecutive failed liveness probes.
+    liveness_failures: u32,
+    /// Stopped for a predictive restart and not up yet.
+    restarting: bool,
+    /// Recent (time [s], memory [MB]) samples for the predictive monitor.
+    memory_samples: std::collections::VecDeque<(f64, f64)>,
     /// Service times need adjusting (a degradation fault or slowdown).
     adjusted: bool,
+    /// The node exists (is provisioned); autoscaled services have absent slots.
+    present: bool,
+    /// Taken out of rotation to finish its work, then removed or restarted.
+    draining: Option<Drain>,
+}
+
+/// Why a node is draining, and so what happens when it is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Scale-in: the node is removed.
+    Remove,
+    /// Predictive restart: the node restarts before it would fail.
+    Restart,
 }
 
 struct FaultState {
@@ -306,7 +345,8 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         .collect();
     let areas = world.node_areas(horizon);
     let fleet = world.fleet_snapshot();
-    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
+    let sources: Vec<String> = scenario.traffic.iter().map(|t| t.name.clone()).collect();
+    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &sources, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
@@ -374,7 +414,13 @@ impl<'s> World<'s> {
                     slowdown: service.slowdown.clone(),
                     memory: service.memory.clone(),
                     leaked_mb: 0.0,
+                    up_since: SimTime::ZERO,
+                    liveness_failures: 0,
+                    restarting: false,
+                    memory_samples: std::collections::VecDeque::new(),
                     adjusted: service.slowdown.is_some(),
+                    present: true,
+                    draining: None,
                 });
             }
         }
@@ -396,14 +442,14 @@ impl<'s> World<'s> {
                 balancer: Balancer::new(b.policy),
                 service: b.service,
                 first_node: services[b.service].first_node,
-                single_node: n == 1,
+                slots: n,
                 rng: stream(seed, run_index, StreamKind::Balancer, i as u64),
                 panic_threshold: b.panic_threshold,
                 health_check: b.health_check.clone(),
                 health: vec![HealthState::default(); n],
                 outlier: b.outlier_detection.clone().map(|o| OutlierDetector::new(o, n)),
                 candidates: (0..n as u32).collect(),
-                all_nodes: (0..n as u32).collect(),
+                members: (0..n as u32).collect(),
                 panic: false,
             });
         }
@@ -435,6 +481,8 @@ impl<'s> World<'s> {
             .collect();
         let faults = scenario.faults.iter().map(|_| FaultState { nodes: Vec::new(), end: horizon }).collect();
         let node_count = nodes.len();
+        let mut recorder = Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon);
+        recorder.set_sources(scenario.traffic.len());
         World {
             scenario,
             engine: Engine::new(),
@@ -449,7 +497,7 @@ impl<'s> World<'s> {
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Slab::new(),
             attempts: Slab::new(),
-            recorder: Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon),
+            recorder,
             horizon,
         }
     }
@@ -477,6 +525,12 @@ impl<'s> World<'s> {
             if let Some(o) = &self.services[s].overload {
                 let first = SimTime::ZERO + o.window;
                 self.engine.schedule_at(first, Event::OverloadTick { service: s as u32 });
+            }
+            if let Some(every) = self.memory_tick_interval(s) {
+                self.engine.schedule_at(SimTime::ZERO + every, Event::MemoryTick { service: s as u32 });
+            }
+            if let Some(l) = &self.scenario.services[s].liveness {
+                self.engine.schedule_at(SimTime::ZERO + l.interval, Event::LivenessTick { service: s as u32 });
             }
         }
     }
@@ -510,6 +564,8 @@ impl<'s> World<'s> {
             Event::HealthCheck { balancer } => self.on_health_check(now, balancer as usize),
             Event::EjectionEnd { balancer, node } => self.on_ejection_end(now, balancer as usize, node as usize),
             Event::OverloadTick { service } => self.on_overload_tick(now, service as usize),
+            Event::MemoryTick { service } => self.on_memory_tick(now, service as usize),
+            Event::LivenessTick { service } => self.on_liveness_tick(now, service as usize),
         }
     }
 
@@ -521,6 +577,9 @@ impl<'s> World<'s> {
     fn fleet_snapshot(&self) -> FleetSnapshot {
         let mut snap = FleetSnapshot::default();
         for (node, x) in self.nodes.iter().zip(&self.extra) {
+            if !x.present {
+                continue;
+            }
             if !node.is_up() {
                 snap.down += 1;
                 continue;
