@@ -4,6 +4,7 @@
 //! they never touch the engine. The `sim` layer turns outcomes into events.
 
 pub mod arrivals;
+pub mod autoscaler;
 pub mod balancer;
 pub mod breaker;
 pub mod distribution;

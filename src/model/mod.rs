@@ -302,6 +302,55 @@ pub struct Service {
     pub memory: Option<MemorySpec>,
     pub liveness: Option<LivenessSpec>,
     pub predictive_restart: Option<PredictiveSpec>,
+    /// With autoscaling, `nodes` is the initial count and the service has
+    /// `autoscaling.max` node slots.
+    pub autoscaling: Option<AutoscalingSpec>,
+}
+
+impl Service {
+    /// Node slots the service needs: its most nodes at any time.
+    pub fn slots(&self) -> u32 {
+        self.autoscaling.as_ref().map_or(self.nodes, |a| a.max)
+    }
+}
+
+/// Target tracking with Kubernetes HPA arithmetic (see
+/// `components::autoscaler`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscalingSpec {
+    pub metric: AutoscaleMetric,
+    /// Utilization fraction, or in-flight requests per node.
+    pub target: f64,
+    pub tolerance: f64,
+    pub min: u32,
+    pub max: u32,
+    pub evaluation_period: SimDuration,
+    /// Time from the decision until a new node runs.
+    pub provisioning: Distribution,
+    /// After starting, a node serves but is not counted in the metric, and
+    /// its service times are multiplied by `warmup_slowdown` (cold caches).
+    pub warmup: SimDuration,
+    pub warmup_slowdown: f64,
+    /// Least time between two scaling actions.
+    pub cooldown: SimDuration,
+    pub scale_down_stabilization: SimDuration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoscaleMetric {
+    /// Busy workers / workers, averaged over the evaluation period.
+    Utilization,
+    /// Requests held (queued + in service) per node, time-averaged.
+    InFlight,
+}
+
+impl AutoscaleMetric {
+    pub fn name(self) -> &'static str {
+        match self {
+            AutoscaleMetric::Utilization => "utilization",
+            AutoscaleMetric::InFlight => "in-flight",
+        }
+    }
 }
 
 /// Kubernetes-style liveness probes: every `interval` each node is probed;

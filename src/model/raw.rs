@@ -292,6 +292,30 @@ pub struct RawService {
     pub memory: Option<RawMemory>,
     pub liveness: Option<RawLiveness>,
     pub predictive_restart: Option<RawPredictive>,
+    pub autoscaling: Option<RawAutoscaling>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaling {
+    pub metric: Option<RawAutoscaleMetric>,
+    pub target: Option<f64>,
+    pub tolerance: Option<f64>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub evaluation_period: Option<Duration>,
+    pub provisioning: Option<DelaySpec>,
+    pub warmup: Option<Duration>,
+    pub warmup_slowdown: Option<f64>,
+    pub cooldown: Option<Duration>,
+    pub scale_down_stabilization: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawAutoscaleMetric {
+    Utilization,
+    InFlight,
 }
 
 #[derive(Debug, Deserialize)]

@@ -476,6 +476,10 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             Some(PredictiveSpec { interval, window, horizon })
         }
     };
+    let autoscaling = match &raw.autoscaling {
+        None => None,
+        Some(a) => Some(validate_autoscaling(ctx, &format!("{path}.autoscaling"), a, nodes)?),
+    };
     Ok(Service {
         name: name.to_string(),
         nodes,
@@ -490,6 +494,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         memory,
         liveness,
         predictive_restart,
+        autoscaling,
     })
 }
 
@@ -634,6 +639,74 @@ fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Re
         base_ejection_time: base,
         max_ejection_time: max,
         max_ejection_percent: percent,
+    })
+}
+
+/// Autoscaling defaults: the Kubernetes HPA's (tolerance 10%, sync period
+/// 15 s, scale-down stabilisation 300 s, no cooldown, min 1), a 30 s
+/// provisioning delay and a 30 s warm-up (the HPA's initial readiness delay).
+fn validate_autoscaling(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawAutoscaling,
+    nodes: u32,
+) -> Result<AutoscalingSpec, ScenarioError> {
+    let metric = match raw.metric.unwrap_or(raw::RawAutoscaleMetric::Utilization) {
+        raw::RawAutoscaleMetric::Utilization => AutoscaleMetric::Utilization,
+        raw::RawAutoscaleMetric::InFlight => AutoscaleMetric::InFlight,
+    };
+    let Some(target) = raw.target else {
+        return Err(
+            ctx.err(path, "missing `target`: the utilization (e.g. 0.6) or in-flight requests per node to hold")
+        );
+    };
+    let target_ok = target.is_finite() && target > 0.0 && (metric == AutoscaleMetric::InFlight || target <= 1.0);
+    if !target_ok {
+        return Err(ctx
+            .err(&format!("{path}.target"), format!("must be above 0 (and at most 1 for utilization), got {target}")));
+    }
+    let tolerance = fraction(ctx, &format!("{path}.tolerance"), raw.tolerance, 0.1)?;
+    let min = count_at_least(ctx, &format!("{path}.min"), raw.min, 1, 1)?;
+    let Some(max) = raw.max else {
+        return Err(ctx.err(path, "missing `max`: the most nodes the service may scale to"));
+    };
+    let max = count_at_least(ctx, &format!("{path}.max"), Some(max), 1, 1)?;
+    if max > 10_000 {
+        return Err(ctx.err(&format!("{path}.max"), format!("must be at most 10000, got {max}")));
+    }
+    if !(min <= nodes && nodes <= max) {
+        return Err(ctx.err(
+            &format!("{path}.max"),
+            format!("the service starts with {nodes} nodes, which must lie within min {min} and max {max}"),
+        ));
+    }
+    let provisioning = match &raw.provisioning {
+        None => Distribution::Constant { value: SimDuration::from_secs(30) },
+        Some(spec) => validate_delay(ctx, &format!("{path}.provisioning"), spec, false)?,
+    };
+    let warmup_slowdown = raw.warmup_slowdown.unwrap_or(1.0);
+    if !(warmup_slowdown.is_finite() && warmup_slowdown >= 1.0) {
+        return Err(
+            ctx.err(&format!("{path}.warmup_slowdown"), format!("must be a number >= 1, got {warmup_slowdown}"))
+        );
+    }
+    Ok(AutoscalingSpec {
+        metric,
+        target,
+        tolerance,
+        min,
+        max,
+        evaluation_period: positive_duration(
+            ctx,
+            &format!("{path}.evaluation_period"),
+            raw.evaluation_period,
+            SimDuration::from_secs(15),
+        )?,
+        provisioning,
+        warmup: raw.warmup.map_or(SimDuration::from_secs(30), |d| d.0),
+        warmup_slowdown,
+        cooldown: raw.cooldown.map_or(SimDuration::ZERO, |d| d.0),
+        scale_down_stabilization: raw.scale_down_stabilization.map_or(SimDuration::from_secs(300), |d| d.0),
     })
 }
 

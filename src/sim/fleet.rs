@@ -8,7 +8,7 @@ use rand::seq::index::sample;
 use super::{AttemptState, Drain, Event, FaultState, Owner, World};
 use crate::components::distribution::DurationSampler;
 use crate::components::node::{Admission, Degradation};
-use crate::model::{FailureCause, FaultKind, NodeSelection};
+use crate::model::{AutoscaleMetric, FailureCause, FaultKind, NodeSelection};
 use crate::time::{SimDuration, SimTime};
 
 impl World<'_> {
@@ -46,7 +46,7 @@ impl World<'_> {
         let x = &mut self.extra[node];
         let mut service = x.sampler.sample(&mut x.rng);
         if self.extra[node].adjusted {
-            service = self.adjust_service_time(node, service);
+            service = self.adjust_service_time(now, node, service);
         }
         let incarnation = self.nodes[node].incarnation();
         self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, attempt, incarnation });
@@ -55,7 +55,19 @@ impl World<'_> {
     /// Applies fault degradation and slowdown under load to a sampled
     /// service time.
     #[inline(never)]
-    fn adjust_service_time(&self, node: usize, mut service: SimDuration) -> SimDuration {
+    fn adjust_service_time(&mut self, now: SimTime, node: usize, mut service: SimDuration) -> SimDuration {
+        if let Some(until) = self.extra[node].warming_until {
+            if now < until {
+                let slowdown = self.scenario.services[self.extra[node].service]
+                    .autoscaling
+                    .as_ref()
+                    .map_or(1.0, |a| a.warmup_slowdown);
+                service = SimDuration((service.0 as f64 * slowdown) as u64);
+            } else {
+                self.extra[node].warming_until = None;
+                self.recompute_adjusted(node);
+            }
+        }
         let d = &self.nodes[node].degradation;
         if d.slowdown != 1.0 || d.extra_ns != 0 {
             service = SimDuration((service.0 as f64 * d.slowdown) as u64 + d.extra_ns);
@@ -188,7 +200,10 @@ impl World<'_> {
         }
         self.nodes[node].crash(now);
         self.extra[node].hot_since = None;
-        if self.extra[node].draining.take().is_some() {
+        if let Some(drain) = self.extra[node].draining.take() {
+            if drain == Drain::Remove {
+                self.extra[node].present = false; // it was leaving anyway
+            }
             let service = self.extra[node].service;
             self.refresh_membership(now, service);
         }
@@ -219,7 +234,8 @@ impl World<'_> {
     }
 
     pub(super) fn on_restart(&mut self, now: SimTime, node: usize, incarnation: u32) {
-        if self.nodes[node].is_up() || self.nodes[node].incarnation() != incarnation || self.extra[node].held_down > 0 {
+        let x = &self.extra[node];
+        if self.nodes[node].is_up() || self.nodes[node].incarnation() != incarnation || x.held_down > 0 || !x.present {
             return;
         }
         self.bring_up(now, node, "restarted");
@@ -230,10 +246,9 @@ impl World<'_> {
         self.extra[node].crash_loop.on_up(now);
         self.extra[node].leaked_mb = 0.0;
         self.extra[node].up_since = now;
-        if std::mem::take(&mut self.extra[node].restarting) {
-            let service = self.extra[node].service;
-            self.refresh_membership(now, service);
-        }
+        self.extra[node].restarting = false;
+        let service = self.extra[node].service;
+        self.refresh_membership(now, service);
         self.extra[node].liveness_failures = 0;
         self.extra[node].memory_samples.clear();
         let (busy, queued) = self.nodes[node].areas(now);
@@ -404,6 +419,112 @@ impl World<'_> {
         }
     }
 
+    // ---- autoscaling
+
+    pub(super) fn on_scale_tick(&mut self, now: SimTime, service: usize) {
+        let spec = self.scenario.services[service].autoscaling.clone().expect("ticks only with autoscaling");
+        let first = self.services[service].first_node;
+        let slots = self.services[service].nodes;
+        let (mut current, mut counted) = (0u32, 0u32);
+        let (mut busy_sum, mut held_sum, mut workers_sum) = (0u128, 0u128, 0u64);
+        for node in first..first + slots {
+            let (busy, queued) = self.nodes[node].areas(now);
+            let x = &mut self.extra[node];
+            let (busy0, queued0) = std::mem::replace(&mut x.scale_areas, (busy, queued));
+            if !x.present || x.draining.is_some() {
+                continue;
+            }
+            current += 1;
+            let warming = x.warming_until.is_some_and(|t| now < t);
+            if self.nodes[node].is_up() && !x.provisioning && !x.restarting && !warming {
+                counted += 1;
+                busy_sum += busy - busy0;
+                held_sum += (busy - busy0) + (queued - queued0);
+                workers_sum += self.nodes[node].usable_workers() as u64;
+            }
+        }
+        let period = spec.evaluation_period.0 as f64;
+        let metric = match spec.metric {
+            AutoscaleMetric::Utilization if workers_sum > 0 => busy_sum as f64 / (period * workers_sum as f64),
+            AutoscaleMetric::InFlight if counted > 0 => held_sum as f64 / period / counted as f64,
+            _ => 0.0,
+        };
+        let decision =
+            self.services[service].autoscaler.as_mut().and_then(|a| a.evaluate(now, current, counted, metric));
+        if let Some(want) = decision {
+            let detail = format!(
+                "from {current} to {want} nodes ({} {metric:.2} vs target {})",
+                spec.metric.name(),
+                spec.target
+            );
+            if want > current {
+                self.log_service(now, service, "scale-out", detail);
+                self.scale_out(now, service, want - current, &spec);
+            } else {
+                self.log_service(now, service, "scale-in", detail);
+                self.scale_in(now, service, current - want);
+            }
+        }
+        self.engine.schedule_at(now + spec.evaluation_period, Event::ScaleTick { service: service as u32 });
+    }
+
+    fn scale_out(&mut self, now: SimTime, service: usize, mut count: u32, spec: &crate::model::AutoscalingSpec) {
+        let first = self.services[service].first_node;
+        let provisioning = DurationSampler::new(&spec.provisioning);
+        for node in first..first + self.services[service].nodes {
+            if count == 0 {
+                break;
+            }
+            if self.extra[node].present {
+                continue;
+            }
+            count -= 1;
+            let x = &mut self.extra[node];
+            x.present = true;
+            x.provisioning = true;
+            let ready = now + provisioning.sample(&mut self.restart_rng);
+            self.engine.schedule_at(ready, Event::Provisioned { node: node as u32 });
+        }
+    }
+
+    /// Removes `count` nodes: ones still provisioning first (cancelled), then
+    /// the highest-numbered running ones, drained before they go.
+    fn scale_in(&mut self, now: SimTime, service: usize, mut count: u32) {
+        let first = self.services[service].first_node;
+        let slots: Vec<usize> = (first..first + self.services[service].nodes).rev().collect();
+        for &node in &slots {
+            let x = &mut self.extra[node];
+            if count > 0 && x.present && x.provisioning {
+                x.present = false;
+                x.provisioning = false;
+                count -= 1;
+                self.log(now, node, "removed", "scale-in before it started".to_string());
+            }
+        }
+        for &node in &slots {
+            let x = &self.extra[node];
+            if count > 0 && x.present && x.draining.is_none() && !x.provisioning {
+                count -= 1;
+                self.log(now, node, "drain", "scale-in".to_string());
+                self.start_drain(now, node, Drain::Remove);
+            }
+        }
+    }
+
+    pub(super) fn on_provisioned(&mut self, now: SimTime, node: usize) {
+        let x = &mut self.extra[node];
+        if !x.present || !x.provisioning {
+            return; // cancelled by a scale-in
+        }
+        x.provisioning = false;
+        let spec = self.scenario.services[x.service].autoscaling.as_ref().expect("provisioned by an autoscaler");
+        if !spec.warmup.is_zero() {
+            x.warming_until = Some(now + spec.warmup);
+        }
+        self.bring_up(now, node, "provisioned");
+        self.recompute_adjusted(node);
+    }
+
     // ---- faults
 
     pub(super) fn on_fault_start(&mut self, now: SimTime, fault: usize) {
@@ -503,6 +624,13 @@ impl World<'_> {
         }
     }
 
+    /// Whether sampled service times of the node need adjusting.
+    fn recompute_adjusted(&mut self, node: usize) {
+        let x = &self.extra[node];
+        self.extra[node].adjusted =
+            self.nodes[node].degradation != Degradation::default() || x.slowdown.is_some() || x.warming_until.is_some();
+    }
+
     /// Recomputes a node's degradation from the faults active on it.
     fn apply_degradation(&mut self, now: SimTime, node: usize) {
         let mut d = Degradation::default();
@@ -517,7 +645,7 @@ impl World<'_> {
             }
         }
         self.nodes[node].degradation = d;
-        self.extra[node].adjusted = d != Degradation::default() || self.extra[node].slowdown.is_some();
+        self.recompute_adjusted(node);
         if workers != self.nodes[node].usable_workers() {
             for next in self.nodes[node].set_usable_workers(workers, now) {
                 self.take_next(now, node, Some(next));

@@ -12,6 +12,7 @@ mod fleet;
 mod slab;
 
 use crate::components::arrivals::PoissonArrivals;
+use crate::components::autoscaler::Autoscaler;
 use crate::components::balancer::Balancer;
 use crate::components::breaker::CircuitBreaker;
 use crate::components::distribution::DurationSampler;
@@ -118,6 +119,14 @@ enum Event {
     LivenessTick {
         service: u32,
     },
+    /// The autoscaler of `service` evaluates.
+    ScaleTick {
+        service: u32,
+    },
+    /// A scaled-out node finished provisioning.
+    Provisioned {
+        node: u32,
+    },
 }
 
 /// Who is waiting for an attempt's answer.
@@ -213,10 +222,12 @@ struct Source {
 struct ServiceState {
     name: String,
     first_node: usize,
+    /// Node slots (the autoscaling maximum, else the node count).
     nodes: usize,
     mean_service_s: f64,
     restart: crate::model::RestartSpec,
     overload: Option<crate::model::OverloadCrashSpec>,
+    autoscaler: Option<Autoscaler>,
 }
 
 struct BalancerState {
@@ -275,6 +286,12 @@ struct NodeExtra {
     present: bool,
     /// Taken out of rotation to finish its work, then removed or restarted.
     draining: Option<Drain>,
+    /// Scaled out and not running yet.
+    provisioning: bool,
+    /// Freshly started: not counted by the autoscaler, possibly slower.
+    warming_until: Option<SimTime>,
+    /// (busy, queue) integrals at the autoscaler's last evaluation.
+    scale_areas: (u128, u128),
 }
 
 /// Why a node is draining, and so what happens when it is empty.
@@ -391,12 +408,13 @@ impl<'s> World<'s> {
             services.push(ServiceState {
                 name: service.name.clone(),
                 first_node: nodes.len(),
-                nodes: service.nodes as usize,
+                nodes: service.slots() as usize,
                 mean_service_s: service.service_time.mean_secs(),
                 restart: service.restart.clone(),
                 overload: service.overload_crash.clone(),
+                autoscaler: service.autoscaling.clone().map(Autoscaler::new),
             });
-            for i in 0..service.nodes {
+            for i in 0..service.slots() {
                 let global = nodes.len() as u64;
                 nodes.push(Node::with_order(service.workers, service.queue_capacity, service.queue_order));
                 extra.push(NodeExtra {
@@ -419,9 +437,17 @@ impl<'s> World<'s> {
                     restarting: false,
                     memory_samples: std::collections::VecDeque::new(),
                     adjusted: service.slowdown.is_some(),
-                    present: true,
+                    present: i < service.nodes,
                     draining: None,
+                    provisioning: false,
+                    warming_until: None,
+                    scale_areas: (0, 0),
                 });
+                if i >= service.nodes {
+                    // An empty autoscaling slot: no process until provisioned.
+                    let last = nodes.len() - 1;
+                    nodes[last].crash(SimTime::ZERO);
+                }
             }
         }
         // Balancers from the scenario, then one implicit round-robin balancer
@@ -532,6 +558,11 @@ impl<'s> World<'s> {
             if let Some(l) = &self.scenario.services[s].liveness {
                 self.engine.schedule_at(SimTime::ZERO + l.interval, Event::LivenessTick { service: s as u32 });
             }
+            if let Some(a) = &self.scenario.services[s].autoscaling {
+                let first = SimTime::ZERO + a.evaluation_period;
+                self.engine.schedule_at(first, Event::ScaleTick { service: s as u32 });
+            }
+            self.refresh_membership(SimTime::ZERO, s);
         }
     }
 
@@ -566,6 +597,8 @@ impl<'s> World<'s> {
             Event::OverloadTick { service } => self.on_overload_tick(now, service as usize),
             Event::MemoryTick { service } => self.on_memory_tick(now, service as usize),
             Event::LivenessTick { service } => self.on_liveness_tick(now, service as usize),
+            Event::ScaleTick { service } => self.on_scale_tick(now, service as usize),
+            Event::Provisioned { node } => self.on_provisioned(now, node as usize),
         }
     }
 

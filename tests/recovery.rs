@@ -1,0 +1,61 @@
+//! Recovery and redundancy (issue 4, first part): autoscaling with HPA
+//! arithmetic in whole runs.
+
+use faultline::{Scenario, run};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_toml(text, "<test>", Some("test")).expect("valid test scenario")
+}
+
+const STEP_LOAD: &str = r#"
+version = 1
+[simulation]
+duration = "20m"
+bin = "5s"
+[traffic.web]
+schedule = [ { from = "0s", rate = "200/s" }, { from = "3m", rate = "800/s" }, { from = "10m", rate = "200/s" } ]
+timeout = "2s"
+target = "lb"
+[balancers.lb]
+service = "app"
+policy = "least-outstanding"
+[services.app]
+nodes = 2
+workers = 8
+queue_capacity = 100
+service_time = { distribution = "exponential", mean = "40ms" }
+autoscaling = { target = 0.6, min = 2, max = 12, provisioning = "45s", warmup = "30s", warmup_slowdown = 1.5 }
+"#;
+
+#[test]
+fn autoscaling_follows_a_load_step_out_and_back_in() {
+    let r = run(&scenario(STEP_LOAD), 0).unwrap();
+    let up_at = |t: f64| r.bins.iter().find(|b| b.start.as_secs_f64() >= t).unwrap().fleet.up;
+    assert_eq!(up_at(170.0), 2, "two nodes carry 200 req/s at 62%");
+    assert!(up_at(420.0) >= 9, "800 req/s at a 60% target needs at least 9 nodes: {}", up_at(420.0));
+    assert_eq!(up_at(1190.0), 2, "back to the minimum after the load drops");
+    // Capacity arrives only after provisioning: the first scale-out at
+    // ~195 s brings nodes up 45 s later.
+    let first_out = r.events.iter().find(|e| e.event == "scale-out").unwrap().t.as_secs_f64();
+    let first_up = r.events.iter().find(|e| e.event == "up" && e.detail == "provisioned").unwrap().t.as_secs_f64();
+    assert!((first_up - first_out - 45.0).abs() < 1e-6, "{first_out} -> {first_up}");
+    // The load dropped at 600 s; the scale-in to the minimum waits for the
+    // 300 s stabilisation window after the last high recommendation.
+    let to_min = r.events.iter().find(|e| e.event == "scale-in" && e.detail.contains("to 2 nodes")).unwrap();
+    assert!(to_min.t.as_secs_f64() >= 900.0, "scale-in to 2 at {}", to_min.t.as_secs_f64());
+    // Once scaled out, clients are served again.
+    let late: Vec<_> = r.bins.iter().filter(|b| b.start.as_secs_f64() >= 300.0).collect();
+    assert!(late.iter().all(|b| b.completed as f64 >= 0.95 * b.offered as f64));
+}
+
+#[test]
+fn without_autoscaling_the_step_overloads_two_nodes() {
+    let fixed = STEP_LOAD.replace(
+        "autoscaling = { target = 0.6, min = 2, max = 12, provisioning = \"45s\", warmup = \"30s\", warmup_slowdown = 1.5 }",
+        "",
+    );
+    let r = run(&scenario(&fixed), 0).unwrap();
+    let scaled = run(&scenario(STEP_LOAD), 0).unwrap();
+    assert!(r.summary.success_fraction < 0.8, "{}", r.summary.success_fraction);
+    assert!(scaled.summary.success_fraction > 0.9, "{}", scaled.summary.success_fraction);
+}
