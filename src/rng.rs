@@ -22,6 +22,7 @@ pub enum StreamKind {
     Restart = 6,
     Errors = 7,
     Throttle = 8,
+    Drift = 9,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

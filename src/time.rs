@@ -180,10 +180,17 @@ pub fn format_duration(d: SimDuration) -> String {
         let text = text.trim_end_matches('0').trim_end_matches('.');
         format!("{text}{unit}")
     };
-    if ns >= 3600 * NANOS_PER_SEC && ns.is_multiple_of(60 * NANOS_PER_SEC) {
-        pick(3600 * NANOS_PER_SEC, "h")
-    } else if ns >= 60 * NANOS_PER_SEC && ns.is_multiple_of(NANOS_PER_SEC) {
-        pick(60 * NANOS_PER_SEC, "m")
+    if ns >= 60 * NANOS_PER_SEC && ns.is_multiple_of(NANOS_PER_SEC) {
+        // Whole seconds of a minute or more: "2m", "1m20s", "1h30m".
+        let secs = ns / NANOS_PER_SEC;
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        let mut out = String::new();
+        for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+            if value > 0 {
+                out.push_str(&format!("{value}{unit}"));
+            }
+        }
+        out
     } else if ns >= NANOS_PER_SEC {
         pick(NANOS_PER_SEC, "s")
     } else if ns >= 1_000_000 {
@@ -220,11 +227,14 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for text in ["250ms", "1.5s", "2m", "90m", "10us", "7ns", "2h"] {
+        for text in ["250ms", "1.5s", "2m", "90m", "10us", "7ns", "2h", "1m20s", "3h5m7s"] {
             let d = parse_duration(text).unwrap();
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{text}");
         }
         assert_eq!(format_duration(SimDuration::from_millis(250)), "250ms");
         assert_eq!(format_duration(SimDuration::from_secs(120)), "2m");
+        assert_eq!(format_duration(SimDuration::from_secs(80)), "1m20s");
+        assert_eq!(format_duration(SimDuration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(SimDuration::from_millis(1500)), "1.5s");
     }
 }

@@ -59,3 +59,28 @@ fn without_autoscaling_the_step_overloads_two_nodes() {
     assert!(r.summary.success_fraction < 0.8, "{}", r.summary.success_fraction);
     assert!(scaled.summary.success_fraction > 0.9, "{}", scaled.summary.success_fraction);
 }
+
+fn drift_model(per_hour: f64, seed: u64) -> Scenario {
+    let mut s = Scenario::from_file(std::path::Path::new("models/config-drift.toml")).unwrap();
+    s.services[0].config_drift.as_mut().unwrap().per_hour = per_hour;
+    s.simulation.seed = seed;
+    s
+}
+
+#[test]
+fn drift_turns_a_rolling_restart_into_an_outage_until_the_redeploy() {
+    for seed in 1..=3 {
+        let drifted = run(&drift_model(1.0, seed), 0).unwrap();
+        let stuck = drifted.events.iter().filter(|e| e.event == "join-failed").count();
+        assert!(stuck >= 2, "seed {seed}: only {stuck} failed joins");
+        assert!(drifted.summary.cascade.happened, "seed {seed}");
+        // Back only after the redeploy at 2 h 40 m.
+        let recovered = drifted.summary.recovery.recovered_at_s.expect("the redeploy restores service");
+        assert!(recovered >= 9600.0, "seed {seed}: recovered at {recovered}");
+
+        let clean = run(&drift_model(0.0, seed), 0).unwrap();
+        assert!(!clean.events.iter().any(|e| e.event == "join-failed"), "seed {seed}");
+        assert!(!clean.summary.cascade.happened, "seed {seed}");
+        assert!(clean.summary.success_fraction > 0.999, "seed {seed}: {}", clean.summary.success_fraction);
+    }
+}

@@ -305,6 +305,16 @@ pub struct Service {
     /// With autoscaling, `nodes` is the initial count and the service has
     /// `autoscaling.max` node slots.
     pub autoscaling: Option<AutoscalingSpec>,
+    pub config_drift: Option<DriftSpec>,
+}
+
+/// Configuration drift: since the service's last deploy its nodes drift
+/// from a clean configuration by `per_hour` units an hour; a node that
+/// (re)starts with drift d fails to join with probability 1 − e^(−d), and
+/// stays down until a redeploy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftSpec {
+    pub per_hour: f64,
 }
 
 impl Service {
@@ -469,6 +479,12 @@ pub enum FaultKind {
     /// Each node fails after times drawn from `mtbf` and is repaired after
     /// times drawn from `mttr`, for the fault's duration.
     RandomCrashes { mtbf: Distribution, mttr: Distribution },
+    /// An operation: the nodes are drained and restarted one after another,
+    /// `interval` apart (each must join again, see configuration drift).
+    RollingRestart { interval: SimDuration },
+    /// An operation: the service's configuration is deployed afresh, which
+    /// resets its drift and restarts nodes that failed to join.
+    Redeploy,
 }
 
 impl FaultKind {
@@ -480,6 +496,8 @@ impl FaultKind {
             FaultKind::Capacity { .. } => "capacity",
             FaultKind::Latency { .. } => "latency",
             FaultKind::RandomCrashes { .. } => "random-crashes",
+            FaultKind::RollingRestart { .. } => "rolling-restart",
+            FaultKind::Redeploy => "redeploy",
         }
     }
 }

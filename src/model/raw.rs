@@ -184,6 +184,7 @@ pub struct RawFault {
     pub delay: Option<Duration>,
     pub mtbf: Option<DelaySpec>,
     pub mttr: Option<DelaySpec>,
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -195,6 +196,8 @@ pub enum RawFaultKind {
     Capacity,
     Latency,
     RandomCrashes,
+    RollingRestart,
+    Redeploy,
 }
 
 /// `nodes = [0, 2]` or `nodes = "all"`.
@@ -293,6 +296,13 @@ pub struct RawService {
     pub liveness: Option<RawLiveness>,
     pub predictive_restart: Option<RawPredictive>,
     pub autoscaling: Option<RawAutoscaling>,
+    pub config_drift: Option<RawDrift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrift {
+    pub per_hour: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

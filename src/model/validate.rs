@@ -476,6 +476,18 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             Some(PredictiveSpec { interval, window, horizon })
         }
     };
+    let config_drift = match &raw.config_drift {
+        None => None,
+        Some(d) => {
+            let per_hour = d.per_hour.unwrap_or(0.0);
+            if !(per_hour.is_finite() && per_hour >= 0.0) {
+                return Err(
+                    ctx.err(&format!("{path}.config_drift.per_hour"), format!("must be a number >= 0, got {per_hour}"))
+                );
+            }
+            Some(DriftSpec { per_hour })
+        }
+    };
     let autoscaling = match &raw.autoscaling {
         None => None,
         Some(a) => Some(validate_autoscaling(ctx, &format!("{path}.autoscaling"), a, nodes)?),
@@ -495,6 +507,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         liveness,
         predictive_restart,
         autoscaling,
+        config_drift,
     })
 }
 
@@ -851,7 +864,10 @@ fn validate_fault(
 ) -> Result<Fault, ScenarioError> {
     use raw::RawFaultKind as K;
     let Some(kind) = raw.kind else {
-        return Err(ctx.err(path, "missing `kind`: crash, slow, errors, capacity, latency or random-crashes"));
+        return Err(ctx.err(
+            path,
+            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart or redeploy",
+        ));
     };
     let Some(service_name) = &raw.service else {
         return Err(ctx.err(path, "missing `service`: the service whose nodes the fault hits"));
@@ -862,8 +878,11 @@ fn validate_fault(
             format!("no service named \"{service_name}\" (defined: {})", list(raw_services.keys())),
         ));
     };
-    let node_count = services[service].nodes;
+    let node_count = services[service].slots();
+    let operation = matches!(kind, K::RollingRestart | K::Redeploy);
     let nodes = match (&raw.nodes, raw.count) {
+        // Operations act on the whole service unless told otherwise.
+        (None, None) if operation => NodeSelection::All,
         (Some(_), Some(_)) => return Err(ctx.err(&format!("{path}.count"), "give either `nodes` or `count`, not both")),
         (None, None) => {
             return Err(ctx.err(path, "say which nodes: nodes = [0, 2], nodes = \"all\" or count = 2 (random nodes)"));
@@ -913,7 +932,8 @@ fn validate_fault(
         d => d.map(|d| d.0),
     };
     // Parameters belong to one kind each; refuse the others so a typo'd kind is caught.
-    let params: [(&str, bool, &[K]); 6] = [
+    let params: [(&str, bool, &[K]); 7] = [
+        ("interval", raw.interval.is_some(), &[K::RollingRestart]),
         ("factor", raw.factor.is_some(), &[K::Slow]),
         ("fraction", raw.fraction.is_some(), &[K::Errors]),
         ("workers", raw.workers.is_some(), &[K::Capacity]),
@@ -928,6 +948,8 @@ fn validate_fault(
         K::Capacity => "capacity",
         K::Latency => "latency",
         K::RandomCrashes => "random-crashes",
+        K::RollingRestart => "rolling-restart",
+        K::Redeploy => "redeploy",
     };
     let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
@@ -968,6 +990,10 @@ fn validate_fault(
             FaultKind::Capacity { workers: w as u32 }
         }
         K::Latency => FaultKind::Latency { delay: raw.delay.ok_or_else(|| need("delay"))?.0 },
+        K::RollingRestart => FaultKind::RollingRestart {
+            interval: positive_duration(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(60))?,
+        },
+        K::Redeploy => FaultKind::Redeploy,
         K::RandomCrashes => FaultKind::RandomCrashes {
             mtbf: validate_delay(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?, true)?,
             mttr: validate_delay(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?, true)?,

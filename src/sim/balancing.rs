@@ -35,7 +35,7 @@ impl World<'_> {
             self.balancers[b].members = (0..slots as u32)
                 .filter(|&i| {
                     let x = &self.extra[first + i as usize];
-                    x.present && x.draining.is_none() && !x.restarting && !x.provisioning
+                    x.present && x.draining.is_none() && !x.restarting && !x.provisioning && !x.stuck
                 })
                 .collect();
             self.refresh_candidates(now, b);

@@ -235,13 +235,33 @@ impl World<'_> {
 
     pub(super) fn on_restart(&mut self, now: SimTime, node: usize, incarnation: u32) {
         let x = &self.extra[node];
-        if self.nodes[node].is_up() || self.nodes[node].incarnation() != incarnation || x.held_down > 0 || !x.present {
+        let gone = x.held_down > 0 || !x.present || x.stuck;
+        if self.nodes[node].is_up() || self.nodes[node].incarnation() != incarnation || gone {
             return;
         }
         self.bring_up(now, node, "restarted");
     }
 
     fn bring_up(&mut self, now: SimTime, node: usize, why: &str) {
+        let service = self.extra[node].service;
+        if let Some(drift) = &self.scenario.services[service].config_drift {
+            // The longer since the last deploy, the likelier the drifted
+            // configuration keeps the process from joining.
+            let d = drift.per_hour * now.since(self.services[service].last_deploy).as_secs_f64() / 3600.0;
+            let p_fail = 1.0 - (-d).exp();
+            if p_fail > 0.0 && self.drift_rng.random::<f64>() < p_fail {
+                self.extra[node].stuck = true;
+                self.extra[node].restarting = false;
+                self.log(
+                    now,
+                    node,
+                    "join-failed",
+                    format!("configuration drift {d:.2}: P(fail) {:.0}%", p_fail * 100.0),
+                );
+                self.refresh_membership(now, service);
+                return;
+            }
+        }
         self.nodes[node].start(now);
         self.extra[node].crash_loop.on_up(now);
         self.extra[node].leaked_mb = 0.0;
@@ -368,7 +388,7 @@ impl World<'_> {
         match why {
             Drain::Restart => {
                 self.extra[node].restarting = true;
-                self.log(now, node, "stopped", "drained for a predictive restart".to_string());
+                self.log(now, node, "stopped", "drained for a restart".to_string());
                 let spec = &self.services[service].restart;
                 let startup = DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
                 let incarnation = self.nodes[node].incarnation();
@@ -416,6 +436,23 @@ impl World<'_> {
             x.liveness_failures = 0;
             self.crash(now, node, &format!("liveness: {threshold} failed probes"));
             self.schedule_restart(now, node);
+        }
+    }
+
+    // ---- operations
+
+    /// Step `step` of a rolling restart: restart the next node, then wait.
+    pub(super) fn on_rolling_step(&mut self, now: SimTime, fault: usize, step: usize) {
+        let FaultKind::RollingRestart { interval } = self.scenario.faults[fault].kind else { return };
+        let Some(&node) = self.faults[fault].nodes.get(step) else { return };
+        let node = node as usize;
+        if self.extra[node].present && self.nodes[node].is_up() && self.extra[node].draining.is_none() {
+            self.log(now, node, "drain", "rolling restart".to_string());
+            self.start_drain(now, node, Drain::Restart);
+        }
+        if step + 1 < self.faults[fault].nodes.len() {
+            self.engine
+                .schedule_at(now + interval, Event::RollingStep { fault: fault as u32, step: (step + 1) as u32 });
         }
     }
 
@@ -545,8 +582,13 @@ impl World<'_> {
         };
         let end = spec.duration.map_or(self.horizon, |d| now + d);
         let locals: Vec<String> = nodes.iter().map(|&n| self.extra[n as usize].local.to_string()).collect();
-        let until = spec.duration.map_or("until the end of the run".to_string(), |d| format!("for {d}"));
-        let detail = format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", "));
+        let until = match (&spec.kind, spec.duration) {
+            (FaultKind::RollingRestart { interval }, _) => format!("one every {interval}"),
+            (FaultKind::Redeploy, _) => String::new(),
+            (_, None) => "until the end of the run".to_string(),
+            (_, Some(d)) => format!("for {d}"),
+        };
+        let detail = format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", ")).trim_end().to_string();
         self.log_service(now, spec.service, "fault-start", detail);
         self.faults[fault] = FaultState { nodes: nodes.clone(), end };
         if spec.duration.is_some() {
@@ -557,6 +599,19 @@ impl World<'_> {
                 for &n in &nodes {
                     self.extra[n as usize].held_down += 1;
                     self.crash(now, n as usize, "fault: crash");
+                }
+            }
+            FaultKind::RollingRestart { .. } => {
+                self.engine.schedule_at(now, Event::RollingStep { fault: fault as u32, step: 0 });
+            }
+            FaultKind::Redeploy => {
+                let service = spec.service;
+                self.services[service].last_deploy = now;
+                for n in nodes {
+                    let n = n as usize;
+                    if std::mem::take(&mut self.extra[n].stuck) {
+                        self.bring_up(now, n, "redeployed");
+                    }
                 }
             }
             FaultKind::RandomCrashes { mtbf, .. } => {
@@ -591,7 +646,8 @@ impl World<'_> {
                     }
                 }
             }
-            FaultKind::RandomCrashes { .. } => {} // repairs in flight finish on their own
+            // Repairs in flight finish on their own; operations are instants.
+            FaultKind::RandomCrashes { .. } | FaultKind::RollingRestart { .. } | FaultKind::Redeploy => {}
             _ => {
                 for n in nodes {
                     self.extra[n as usize].active_faults.retain(|&f| f as usize != fault);
@@ -641,7 +697,10 @@ impl World<'_> {
                 FaultKind::Latency { delay } => d.extra_ns += delay.0,
                 FaultKind::Errors { fraction } => d.error_fraction = 1.0 - (1.0 - d.error_fraction) * (1.0 - fraction),
                 FaultKind::Capacity { workers: w } => workers = workers.min(w),
-                FaultKind::Crash | FaultKind::RandomCrashes { .. } => {}
+                FaultKind::Crash
+                | FaultKind::RandomCrashes { .. }
+                | FaultKind::RollingRestart { .. }
+                | FaultKind::Redeploy => {}
             }
         }
         self.nodes[node].degradation = d;

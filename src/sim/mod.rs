@@ -127,6 +127,11 @@ enum Event {
     Provisioned {
         node: u32,
     },
+    /// The next node of a rolling restart.
+    RollingStep {
+        fault: u32,
+        step: u32,
+    },
 }
 
 /// Who is waiting for an attempt's answer.
@@ -228,6 +233,8 @@ struct ServiceState {
     restart: crate::model::RestartSpec,
     overload: Option<crate::model::OverloadCrashSpec>,
     autoscaler: Option<Autoscaler>,
+    /// When the service's configuration was last deployed (drift is measured from here).
+    last_deploy: SimTime,
 }
 
 struct BalancerState {
@@ -292,6 +299,9 @@ struct NodeExtra {
     warming_until: Option<SimTime>,
     /// (busy, queue) integrals at the autoscaler's last evaluation.
     scale_areas: (u128, u128),
+    /// Failed to join after a (re)start because of configuration drift;
+    /// stays down until a redeploy.
+    stuck: bool,
 }
 
 /// Why a node is draining, and so what happens when it is empty.
@@ -320,6 +330,7 @@ struct World<'s> {
     faults: Vec<FaultState>,
     fault_rng: SimRng,
     error_rng: SimRng,
+    drift_rng: SimRng,
     restart_rng: SimRng,
     requests: Slab<Request>,
     attempts: Slab<Attempt>,
@@ -413,6 +424,7 @@ impl<'s> World<'s> {
                 restart: service.restart.clone(),
                 overload: service.overload_crash.clone(),
                 autoscaler: service.autoscaling.clone().map(Autoscaler::new),
+                last_deploy: SimTime::ZERO,
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
@@ -442,6 +454,7 @@ impl<'s> World<'s> {
                     provisioning: false,
                     warming_until: None,
                     scale_areas: (0, 0),
+                    stuck: false,
                 });
                 if i >= service.nodes {
                     // An empty autoscaling slot: no process until provisioned.
@@ -520,6 +533,7 @@ impl<'s> World<'s> {
             faults,
             fault_rng: stream(seed, run_index, StreamKind::Faults, 0),
             error_rng: stream(seed, run_index, StreamKind::Errors, 0),
+            drift_rng: stream(seed, run_index, StreamKind::Drift, 0),
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Slab::new(),
             attempts: Slab::new(),
@@ -599,6 +613,7 @@ impl<'s> World<'s> {
             Event::LivenessTick { service } => self.on_liveness_tick(now, service as usize),
             Event::ScaleTick { service } => self.on_scale_tick(now, service as usize),
             Event::Provisioned { node } => self.on_provisioned(now, node as usize),
+            Event::RollingStep { fault, step } => self.on_rolling_step(now, fault as usize, step as usize),
         }
     }
 
