@@ -84,3 +84,53 @@ fn drift_turns_a_rolling_restart_into_an_outage_until_the_redeploy() {
         assert!(clean.summary.success_fraction > 0.999, "seed {seed}: {}", clean.summary.success_fraction);
     }
 }
+
+/// Nodes that crash for `outage` and come back: the SLO-based RTO.
+fn outage(duration: &str, outage: &str, slo: &str) -> Scenario {
+    scenario(&format!(
+        r#"
+version = 1
+[simulation]
+duration = "{duration}"
+[slo]
+{slo}
+[traffic.web]
+rate = "200/s"
+target = "app"
+[services.app]
+nodes = 2
+workers = 8
+service_time = {{ distribution = "exponential", mean = "20ms" }}
+[[faults]]
+kind = "crash"
+service = "app"
+nodes = "all"
+at = "60s"
+duration = "{outage}"
+"#
+    ))
+}
+
+#[test]
+fn rto_measures_the_outage_and_censors_runs_that_never_recover() {
+    let r = run(&outage("10m", "2m", "goodput = 0.95\nwindow = \"10s\"\nhold = \"60s\"\nrto_objective = \"5m\""), 0)
+        .unwrap();
+    let rec = &r.summary.recovery;
+    assert_eq!(rec.disrupted_at_s, Some(60.0));
+    // Back at 180 s; the 10 s SLI window must first slide past the outage.
+    let rto = rec.rto_s.unwrap();
+    assert!((120.0..=131.0).contains(&rto), "{rto}");
+    assert_eq!(rec.rto_met, Some(true));
+    assert!(!rec.censored);
+
+    // The same outage outlasting the run: censored, RTO null, objective missed.
+    let r = run(&outage("5m", "10m", "rto_objective = \"5m\""), 0).unwrap();
+    let rec = &r.summary.recovery;
+    assert!(rec.censored);
+    assert_eq!(rec.rto_s, None);
+    assert_eq!(rec.rto_met, Some(false));
+
+    // Recovering too close to the end to hold the SLO for the hold period is censored too.
+    let r = run(&outage("5m", "3m30s", "hold = \"60s\""), 0).unwrap();
+    assert!(r.summary.recovery.censored, "restored at 270 s, hold ends after the run");
+}

@@ -30,6 +30,32 @@ pub struct Scenario {
     pub balancers: Vec<Balancer>,
     pub services: Vec<Service>,
     pub faults: Vec<Fault>,
+    pub slo: Slo,
+}
+
+/// The service-level objective recovery is judged by: per SLI `window`,
+/// at least `goodput` of the offered requests succeed (and, if set, the
+/// p99 latency stays within `latency_p99`); restored means the SLO held for
+/// `hold`. `rto_objective` is the recovery time the design promises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    pub goodput: f64,
+    pub latency_p99: Option<SimDuration>,
+    pub window: SimDuration,
+    pub hold: SimDuration,
+    pub rto_objective: Option<SimDuration>,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Slo {
+            goodput: 0.95,
+            latency_p99: None,
+            window: SimDuration::from_secs(10),
+            hold: SimDuration::from_secs(60),
+            rto_objective: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

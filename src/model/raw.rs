@@ -26,6 +26,17 @@ pub struct RawScenario {
     pub services: BTreeMap<String, RawService>,
     #[serde(default)]
     pub faults: Vec<RawFault>,
+    pub slo: Option<RawSlo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    pub goodput: Option<f64>,
+    pub latency_p99: Option<Duration>,
+    pub window: Option<Duration>,
+    pub hold: Option<Duration>,
+    pub rto_objective: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -250,7 +250,21 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &raw.services, &services, &simulation)?);
     }
 
-    Ok(Scenario { name, description: raw.description.clone(), simulation, traffic, balancers, services, faults })
+    let slo = match &raw.slo {
+        None => Slo::default(),
+        Some(r) => {
+            let d = Slo::default();
+            Slo {
+                goodput: fraction(ctx, "slo.goodput", r.goodput, d.goodput)?,
+                latency_p99: r.latency_p99.map(|x| x.0),
+                window: positive_duration(ctx, "slo.window", r.window, d.window)?,
+                hold: r.hold.map_or(d.hold, |x| x.0),
+                rto_objective: r.rto_objective.map(|x| x.0),
+            }
+        }
+    };
+
+    Ok(Scenario { name, description: raw.description.clone(), simulation, traffic, balancers, services, faults, slo })
 }
 
 fn list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {

@@ -353,13 +353,18 @@ pub fn summary_text(r: &RunRecord) -> String {
         ));
     }
     if let Some(t_d) = s.recovery.disrupted_at_s {
-        match s.recovery.time_to_recover_s {
+        let objective = match (s.recovery.rto_objective_s, s.recovery.rto_met) {
+            (Some(o), Some(true)) => format!(" (objective {o:.0}s: met)"),
+            (Some(o), _) => format!(" (objective {o:.0}s: MISSED)"),
+            _ => String::new(),
+        };
+        match s.recovery.rto_s {
             Some(t) => out.push_str(&format!(
-                "  recovery   disrupted at {t_d:.1}s, goodput back to >= 95% of offered {t:.1}s later\n"
+                "  recovery   disrupted at {t_d:.1}s, SLO restored {t:.1}s later (RTO){objective}\n"
             )),
-            None => {
-                out.push_str(&format!("  recovery   disrupted at {t_d:.1}s, NOT recovered by the end of the run\n"))
-            }
+            None => out.push_str(&format!(
+                "  recovery   disrupted at {t_d:.1}s, NOT recovered by the end of the run (RTO censored){objective}\n"
+            )),
         }
     }
     if s.late_responses > 0 {

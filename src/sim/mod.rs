@@ -522,6 +522,7 @@ impl<'s> World<'s> {
         let node_count = nodes.len();
         let mut recorder = Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon);
         recorder.set_sources(scenario.traffic.len());
+        recorder.set_slo(scenario.slo.clone());
         World {
             scenario,
             engine: Engine::new(),
