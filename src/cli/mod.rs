@@ -128,6 +128,19 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             c.workers,
             SimDuration::from_secs_f64(c.mean_service_s)
         );
+        if let Some(service) = scenario.services.iter().find(|s| s.name == c.service)
+            && let Some(a) = &service.autoscaling
+        {
+            let per_node = c.capacity_rps / c.nodes as f64;
+            println!(
+                "  autoscaling   {}..{} nodes (target {} {}): up to {:.1} req/s at max",
+                a.min,
+                a.max,
+                a.metric.name(),
+                a.target,
+                per_node * a.max as f64
+            );
+        }
         if c.peak_offered_rps == 0.0 {
             println!("  no traffic reaches this service");
             continue;
@@ -143,7 +156,14 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         for (k, u) in &c.after_losing {
             println!("  lose {k} node{}   survivors at {:.1}%{}", if *k == 1 { " " } else { "s" }, u * 100.0, flag(*u));
         }
-        let mean_utilization = c.mean_offered_rps / c.capacity_rps;
+        // An autoscaled service is overloaded only if even its maximum is.
+        let max_nodes = scenario
+            .services
+            .iter()
+            .find(|s| s.name == c.service)
+            .and_then(|s| s.autoscaling.as_ref())
+            .map_or(c.nodes, |a| a.max);
+        let mean_utilization = c.mean_offered_rps / (c.capacity_rps / c.nodes as f64 * max_nodes as f64);
         match c.breaking_point() {
             Some(0) if mean_utilization >= 1.0 => {
                 overloaded = true;
