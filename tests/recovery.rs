@@ -43,6 +43,11 @@ fn autoscaling_follows_a_load_step_out_and_back_in() {
     // 300 s stabilisation window after the last high recommendation.
     let to_min = r.events.iter().find(|e| e.event == "scale-in" && e.detail.contains("to 2 nodes")).unwrap();
     assert!(to_min.t.as_secs_f64() >= 900.0, "scale-in to 2 at {}", to_min.t.as_secs_f64());
+    // Utilization counts worker-time while up: the absent slots and the
+    // nodes' short lives do not dilute it to nothing.
+    let u = r.summary.services[0].utilization;
+    assert!((0.25..0.75).contains(&u), "service utilization {u}");
+    assert!(r.summary.nodes[11].up_fraction < 0.5, "the last slot lived only during the peak");
     // Once scaled out, clients are served again.
     let late: Vec<_> = r.bins.iter().filter(|b| b.start.as_secs_f64() >= 300.0).collect();
     assert!(late.iter().all(|b| b.completed as f64 >= 0.95 * b.offered as f64));

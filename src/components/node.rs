@@ -58,6 +58,19 @@ pub struct Node {
     /// ∫ busy dt and ∫ queued dt since t = 0 [ns · attempts].
     busy_area: u128,
     queue_area: u128,
+    /// Time the process has been up since t = 0 [ns].
+    up_time: u128,
+}
+
+/// A node's time integrals up to some instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeTotals {
+    /// ∫ busy workers dt [ns].
+    pub busy: u128,
+    /// ∫ queue length dt [ns].
+    pub queued: u128,
+    /// Time up [ns].
+    pub up: u128,
 }
 
 impl Node {
@@ -79,6 +92,7 @@ impl Node {
             last_change: SimTime::ZERO,
             busy_area: 0,
             queue_area: 0,
+            up_time: 0,
         }
     }
 
@@ -88,6 +102,7 @@ impl Node {
         let dt = (now.0 - self.last_change.0) as u128;
         self.busy_area += self.busy as u128 * dt;
         self.queue_area += self.queue.len() as u128 * dt;
+        self.up_time += self.up as u128 * dt;
         self.last_change = now;
     }
 
@@ -95,6 +110,12 @@ impl Node {
     pub fn areas(&mut self, now: SimTime) -> (u128, u128) {
         self.integrate(now);
         (self.busy_area, self.queue_area)
+    }
+
+    /// All integrals from the start until `now`.
+    pub fn totals(&mut self, now: SimTime) -> NodeTotals {
+        self.integrate(now);
+        NodeTotals { busy: self.busy_area, queued: self.queue_area, up: self.up_time }
     }
 
     /// Offers attempt `id` to the node.
@@ -158,6 +179,7 @@ impl Node {
     /// The process dies: everything it held is lost. Returns the queued
     /// attempts (the caller knows which were in service).
     pub fn crash(&mut self, now: SimTime) -> Vec<u32> {
+        self.integrate(now);
         self.integrate(now);
         self.up = false;
         self.busy = 0;

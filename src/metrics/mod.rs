@@ -15,6 +15,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::components::node::NodeTotals;
 use crate::model::{FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
@@ -103,6 +104,8 @@ pub struct NodeBinRow {
     pub node: u32,
     pub queue_len_avg: f64,
     pub busy_workers_avg: f64,
+    /// Fraction of the bin the node's process was up.
+    pub up_fraction: f64,
     /// Requests whose service finished on this node in the bin.
     pub served: u64,
     pub rejected: u64,
@@ -122,7 +125,10 @@ pub struct Quantiles {
 pub struct NodeSummary {
     pub service: String,
     pub node: u32,
+    /// Busy worker-time over worker-time while up.
     pub utilization: f64,
+    /// Fraction of the measured window the node was up.
+    pub up_fraction: f64,
     pub mean_busy_workers: f64,
     pub mean_queue_len: f64,
     pub served: u64,
@@ -344,14 +350,14 @@ impl BinLatency {
     }
 }
 
-/// Per-node counters, with snapshots at the start of the bin and at the
-/// end of the warm-up: (busy area, queue area, served, rejected).
+/// Per-node counters, with snapshots of the node's integrals and counters
+/// at the start of the bin and at the end of the warm-up.
 #[derive(Debug, Clone, Default)]
 struct NodeGauge {
     served: u64,
     rejected: u64,
-    bin_start: (u128, u128, u64, u64),
-    warm_start: (u128, u128, u64, u64),
+    bin_start: (NodeTotals, u64, u64),
+    warm_start: (NodeTotals, u64, u64),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -534,16 +540,16 @@ impl Recorder {
 
     /// The warm-up ends now: node integrals for the summary start here.
     /// `areas` holds each node's (busy, queue) integrals up to now.
-    pub fn end_warmup(&mut self, areas: &[(u128, u128)]) {
+    pub fn end_warmup(&mut self, areas: &[NodeTotals]) {
         for (g, a) in self.gauges.iter_mut().zip(areas) {
-            g.warm_start = (a.0, a.1, g.served, g.rejected);
+            g.warm_start = (*a, g.served, g.rejected);
         }
         self.measuring = true;
     }
 
     /// Closes the current bin at `now` and opens the next. `areas` holds
     /// each node's (busy, queue) integrals up to now.
-    pub fn close_bin(&mut self, now: SimTime, areas: &[(u128, u128)], fleet: FleetSnapshot) {
+    pub fn close_bin(&mut self, now: SimTime, areas: &[NodeTotals], fleet: FleetSnapshot) {
         let width = now.0 - self.bin_start.0;
         let bin_index = self.bins.len() as u32;
         let (latency_p50, latency_p99) = self.bin_latency.quantiles();
@@ -563,17 +569,18 @@ impl Recorder {
             fleet,
         });
         for (i, (g, a)) in self.gauges.iter_mut().zip(areas).enumerate() {
-            let (busy0, queue0, served0, rejected0) = g.bin_start;
+            let (t0, served0, rejected0) = g.bin_start;
             let avg = |area: u128, start: u128| if width == 0 { 0.0 } else { (area - start) as f64 / width as f64 };
             self.node_bins.push(NodeBinRow {
                 bin: bin_index,
                 node: i as u32,
-                queue_len_avg: avg(a.1, queue0),
-                busy_workers_avg: avg(a.0, busy0),
+                queue_len_avg: avg(a.queued, t0.queued),
+                busy_workers_avg: avg(a.busy, t0.busy),
+                up_fraction: avg(a.up, t0.up),
                 served: g.served - served0,
                 rejected: g.rejected - rejected0,
             });
-            g.bin_start = (a.0, a.1, g.served, g.rejected);
+            g.bin_start = (*a, g.served, g.rejected);
         }
         self.bin_latency.clear();
         self.bin_start = now;
@@ -587,7 +594,7 @@ impl Recorder {
         horizon: SimTime,
         nodes: &[NodeLabel],
         sources: &[String],
-        areas: &[(u128, u128)],
+        areas: &[NodeTotals],
         fleet: FleetSnapshot,
         events: u64,
     ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>, Vec<LoggedEvent>) {
@@ -603,36 +610,47 @@ impl Recorder {
             |area: u128, start: u128| if window_ns == 0 { 0.0 } else { (area - start) as f64 / window_ns as f64 };
 
         let mut node_summaries = Vec::with_capacity(nodes.len());
+        // Utilization is busy worker-time over worker-time while up, so a
+        // node that was down or not yet provisioned is not diluted.
+        let mut up_worker_time: Vec<f64> = Vec::with_capacity(nodes.len());
         for ((g, label), a) in self.gauges.iter().zip(nodes).zip(areas) {
-            let (busy0, queue0, served0, rejected0) = g.warm_start;
-            let busy = per_window(a.0, busy0);
+            let (t0, served0, rejected0) = g.warm_start;
+            let busy = per_window(a.busy, t0.busy);
+            let up = per_window(a.up, t0.up);
+            up_worker_time.push(up * label.workers as f64);
             node_summaries.push(NodeSummary {
                 service: label.service.clone(),
                 node: label.index,
-                utilization: busy / label.workers as f64,
+                utilization: if up > 0.0 { busy / (up * label.workers as f64) } else { 0.0 },
+                up_fraction: up,
                 mean_busy_workers: busy,
-                mean_queue_len: per_window(a.1, queue0),
+                mean_queue_len: per_window(a.queued, t0.queued),
                 served: g.served - served0,
                 rejected: g.rejected - rejected0,
             });
         }
         let mut services: Vec<ServiceSummary> = Vec::new();
-        for (n, label) in node_summaries.iter().zip(nodes) {
+        let mut service_up_time: Vec<f64> = Vec::new();
+        for ((n, label), up) in node_summaries.iter().zip(nodes).zip(&up_worker_time) {
             match services.last_mut() {
                 Some(s) if s.service == label.service => {
                     s.nodes += 1;
                     s.utilization += n.mean_busy_workers;
+                    *service_up_time.last_mut().expect("pushed with the service") += up;
                 }
-                _ => services.push(ServiceSummary {
-                    service: label.service.clone(),
-                    nodes: 1,
-                    workers_per_node: label.workers,
-                    utilization: n.mean_busy_workers,
-                }),
+                _ => {
+                    services.push(ServiceSummary {
+                        service: label.service.clone(),
+                        nodes: 1,
+                        workers_per_node: label.workers,
+                        utilization: n.mean_busy_workers,
+                    });
+                    service_up_time.push(*up);
+                }
             }
         }
-        for s in &mut services {
-            s.utilization /= (s.nodes * s.workers_per_node) as f64;
+        for (s, up) in services.iter_mut().zip(&service_up_time) {
+            s.utilization = if *up > 0.0 { s.utilization / up } else { 0.0 };
         }
 
         let measured_bins = self.bins.iter().filter(|b| b.start >= self.warmup_end && b.offered > 0);

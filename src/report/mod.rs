@@ -133,7 +133,7 @@ pub fn events_csv(r: &RunRecord) -> Vec<u8> {
     csv_bytes(&EVENTS_COLUMNS, rows)
 }
 
-pub const NODES_COLUMNS: [&str; 13] = [
+pub const NODES_COLUMNS: [&str; 14] = [
     "run",
     "seed",
     "bin",
@@ -145,6 +145,7 @@ pub const NODES_COLUMNS: [&str; 13] = [
     "queue_len_avg",
     "busy_workers_avg",
     "utilization",
+    "up_fraction",
     "served",
     "rejected",
 ];
@@ -166,6 +167,7 @@ pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
             num(Some(n.queue_len_avg)),
             num(Some(n.busy_workers_avg)),
             num(Some(n.busy_workers_avg / label.workers as f64)),
+            num(Some(n.up_fraction)),
             n.served.to_string(),
             n.rejected.to_string(),
         ]

@@ -17,7 +17,7 @@ use crate::components::balancer::Balancer;
 use crate::components::breaker::CircuitBreaker;
 use crate::components::distribution::DurationSampler;
 use crate::components::health::HealthState;
-use crate::components::node::Node;
+use crate::components::node::{Node, NodeTotals};
 use crate::components::outlier::OutlierDetector;
 use crate::components::restart::CrashLoop;
 use crate::components::retry::{RetryBudget, RetryPolicy};
@@ -619,8 +619,8 @@ impl<'s> World<'s> {
     }
 
     /// Each node's (busy, queue) integrals up to `now`.
-    fn node_areas(&mut self, now: SimTime) -> Vec<(u128, u128)> {
-        self.nodes.iter_mut().map(|n| n.areas(now)).collect()
+    fn node_areas(&mut self, now: SimTime) -> Vec<NodeTotals> {
+        self.nodes.iter_mut().map(|n| n.totals(now)).collect()
     }
 
     fn fleet_snapshot(&self) -> FleetSnapshot {
