@@ -6,7 +6,7 @@
 //! request; such a "single-shot" request lives only as its attempt (owner
 //! [`Owner::Single`]), which spares the request record on the hot path.
 
-use super::{AttemptState, Event, Owner, Request, World, counts_against_node};
+use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
 use crate::components::breaker::BreakerState;
 use crate::model::FailureCause;
 use crate::time::SimTime;
@@ -69,9 +69,8 @@ impl World<'_> {
             self.retry_or_fail(now, request, cause);
             return;
         }
-        match self.dispatch(now, source, Owner::Client { request }) {
-            Some(id) => self.requests[request].attempt = Some(id),
-            None => self.retry_or_fail(now, request, FailureCause::Reset),
+        if self.dispatch(now, source, Owner::Client { request }).is_none() {
+            self.retry_or_fail(now, request, FailureCause::Reset);
         }
     }
 
@@ -169,12 +168,11 @@ impl World<'_> {
         self.record_outcome(now, balancer, node, false);
     }
 
-    /// `attempt` failed with `cause` while its client was still waiting
-    /// (the attempt itself is freed by the caller unless it timed out).
+    /// An attempt (a copy of it: the slot may already be freed) failed with
+    /// `cause` while its client was still waiting.
     #[cold]
     #[inline(never)]
-    pub(super) fn client_attempt_failed(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
-        let a = self.attempts[attempt];
+    pub(super) fn client_attempt_failed(&mut self, now: SimTime, a: Attempt, cause: FailureCause) {
         if cause != FailureCause::Timeout
             && let Some(timer) = a.timeout
         {
@@ -232,10 +230,9 @@ impl World<'_> {
         debug_assert!(a.live && a.state != AttemptState::Abandoned);
         a.timeout = None;
         a.state = AttemptState::Abandoned;
+        let copy = *a;
         match a.owner {
-            Owner::Client { .. } | Owner::Single { .. } => {
-                self.client_attempt_failed(now, attempt, FailureCause::Timeout)
-            }
+            Owner::Client { .. } | Owner::Single { .. } => self.client_attempt_failed(now, copy, FailureCause::Timeout),
             Owner::Probe { .. } | Owner::Liveness => {
                 let (owner, node) = (a.owner, a.node as usize);
                 self.check_result(now, owner, node, false);

@@ -179,10 +179,13 @@ impl World<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn node_failed_attempt(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
+        // Free first: what follows can crash this very node (a failed
+        // liveness probe), and the crash must not find the attempt again.
         let a = self.attempts[attempt];
+        self.free_attempt(attempt);
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {}
-            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, attempt, cause),
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
@@ -190,7 +193,6 @@ impl World<'_> {
                 self.check_result(now, a.owner, a.node as usize, false);
             }
         }
-        self.free_attempt(attempt);
     }
 
     /// The node's process dies: every attempt it holds fails with a reset.

@@ -349,6 +349,8 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         world.handle(now, event);
     }
     world.engine.advance_to(horizon);
+    #[cfg(debug_assertions)]
+    world.check_links();
 
     // Conservation: count outstanding requests independently of the
     // counters: request records, plus single-shot attempts whose client
@@ -666,6 +668,26 @@ impl<'s> World<'s> {
         self.recorder.log(now, &name, None, event, detail);
     }
 
+    /// Debug builds: requests and their attempts point at each other.
+    #[cfg(debug_assertions)]
+    fn check_links(&self) {
+        for (id, r) in self.requests.slots().iter().enumerate() {
+            if let (true, Some(a)) = (r.live, r.attempt) {
+                let at = &self.attempts[a];
+                assert!(at.live && at.owner == Owner::Client { request: id as u32 }, "request {id} -> attempt {a}");
+                assert!(at.state != AttemptState::Abandoned, "request {id} waits on an abandoned attempt");
+            }
+        }
+        for (id, a) in self.attempts.slots().iter().enumerate() {
+            if let (true, Owner::Client { request }) = (a.live, a.owner)
+                && a.state != AttemptState::Abandoned
+            {
+                let r = &self.requests[request];
+                assert!(r.live && r.attempt == Some(id as u32), "attempt {id} -> request {request}");
+            }
+        }
+    }
+
     #[inline(always)]
     fn new_request(&mut self, request: Request) -> u32 {
         self.requests.insert(request)
@@ -702,6 +724,11 @@ impl<'s> World<'s> {
         if let Some(timeout) = timeout {
             let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
             self.attempts[id].timeout = Some(timer);
+        }
+        // The request knows its attempt before the node sees it: the node may
+        // fail it at once, and the failure path clears this again.
+        if let Owner::Client { request } = owner {
+            self.requests[request].attempt = Some(id);
         }
         self.offer(now, node, id);
         id
