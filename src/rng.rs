@@ -23,6 +23,7 @@ pub enum StreamKind {
     Errors = 7,
     Throttle = 8,
     Drift = 9,
+    Database = 10,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

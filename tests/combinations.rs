@@ -48,7 +48,10 @@ fn combination(seed: u64) -> String {
         "memory = { limit_mb = 300, per_request_mb = 10, leak_mb_per_s = 2 }\nliveness = { interval = \"3s\", kind = \"deep\", timeout = \"500ms\" }",
         "autoscaling = { target = 0.5, min = 1, max = 6, provisioning = \"5s\", warmup = \"5s\", scale_down_stabilization = \"20s\", evaluation_period = \"5s\" }",
         "slowdown = { by = \"queue\", factor = 0.5 }\nconfig_drift = { per_hour = 30 }",
+        "database = { name = \"db\", write_ratio = 0.3, pool = 3 }",
+        "database = { name = \"db\", write_ratio = 0.5, pool = 2 }\noverload_crash = { utilization = 0.9, sustained = \"5s\" }",
     ]);
+    let database = p.one(&["async", "sync"]);
     let fault = p.one(&[
         "",
         "kind = \"crash\"\nnodes = [0]\nduration = \"20s\"",
@@ -59,10 +62,14 @@ fn combination(seed: u64) -> String {
         "kind = \"latency\"\nnodes = [0]\ndelay = \"300ms\"",
         "kind = \"random-crashes\"\nnodes = \"all\"\nmtbf = \"20s\"\nmttr = \"5s\"",
         "kind = \"rolling-restart\"\ninterval = \"10s\"",
+        "kind = \"crash\"\nnodes = [0]\nduration = \"40s\"\nDB",
+        "kind = \"slow\"\nnodes = \"all\"\nfactor = 10.0\nduration = \"20s\"\nDB",
     ]);
     let rate = p.one(&["150/s", "300/s", "450/s"]);
     let fault_table = if fault.is_empty() {
         String::new()
+    } else if let Some(db_fault) = fault.strip_suffix("\nDB") {
+        format!("[[faults]]\nservice = \"db\"\nat = \"20s\"\n{db_fault}\n")
     } else {
         format!("[[faults]]\nservice = \"app\"\nat = \"20s\"\n{fault}\n")
     };
@@ -87,6 +94,16 @@ workers = 4
 queue_capacity = 50
 service_time = {{ distribution = "lognormal", mean = "20ms", cv = 1.5 }}
 {service}
+[databases.db]
+replicas = 1
+workers = 4
+queue_capacity = 20
+read_time = {{ distribution = "exponential", mean = "3ms" }}
+write_time = {{ distribution = "exponential", mean = "6ms" }}
+replication = "{database}"
+lag = "300ms"
+failover_detection = "3s"
+failover_promotion = "5s"
 {fault_table}"#
     )
 }

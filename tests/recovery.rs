@@ -139,3 +139,73 @@ fn rto_measures_the_outage_and_censors_runs_that_never_recover() {
     let r = run(&outage("5m", "3m30s", "hold = \"60s\""), 0).unwrap();
     assert!(r.summary.recovery.censored, "restored at 270 s, hold ends after the run");
 }
+
+fn with_database(replication: &str) -> Scenario {
+    scenario(&format!(
+        r#"
+version = 1
+[simulation]
+duration = "5m"
+[traffic.web]
+rate = "300/s"
+timeout = "2s"
+target = "app"
+[services.app]
+nodes = 3
+workers = 16
+service_time = {{ distribution = "exponential", mean = "10ms" }}
+database = {{ name = "db", write_ratio = 0.3, pool = 10 }}
+[databases.db]
+replicas = 2
+workers = 16
+read_time = {{ distribution = "exponential", mean = "5ms" }}
+write_time = {{ distribution = "exponential", mean = "10ms" }}
+replication = "{replication}"
+lag = {{ distribution = "constant", value = "2s" }}
+failover_detection = "10s"
+failover_promotion = "20s"
+[[faults]]
+kind = "crash"
+service = "db"
+nodes = [0]
+at = "60s"
+duration = "2m"
+"#
+    ))
+}
+
+#[test]
+fn async_failover_loses_exactly_the_writes_not_yet_replicated() {
+    let r = run(&with_database("async"), 0).unwrap();
+    let db = &r.summary.databases[0];
+    assert_eq!(db.failovers.len(), 1);
+    let f = &db.failovers[0];
+    assert_eq!(f.primary_failed_at_s, 60.0);
+    assert_eq!(f.promoted_at_s, Some(90.0), "detection 10 s + promotion 20 s");
+    // Independent tally: with a constant 2 s lag, the writes acknowledged in
+    // the two seconds before the crash (bins [58, 59) and [59, 60)) had not
+    // reached a replica.
+    let tally: u64 = r.bins[58..60].iter().map(|b| b.db_writes).sum();
+    assert!(tally > 100, "about 180 writes per second: {tally}");
+    assert_eq!(f.lost_writes, tally);
+    assert_eq!(db.writes_lost, tally);
+    // RPO: the newest durable write is just over 2 s old.
+    assert!((2.0..2.05).contains(&f.rpo_s), "{}", f.rpo_s);
+    // Writes fail while there is no primary; reads keep working.
+    let during: u64 = r.bins[62..88].iter().map(|b| b.failed[3]).sum();
+    let offered: u64 = r.bins[62..88].iter().map(|b| b.offered).sum();
+    let failed_fraction = during as f64 / offered as f64;
+    assert!((0.25..0.35).contains(&failed_fraction), "writes (30%) fail during failover: {failed_fraction}");
+    assert!(r.bins[95..].iter().all(|b| b.failed.iter().sum::<u64>() == 0), "the new primary takes writes");
+}
+
+#[test]
+fn synchronous_replication_loses_nothing() {
+    let r = run(&with_database("sync"), 0).unwrap();
+    let f = &r.summary.databases[0].failovers[0];
+    assert_eq!(f.lost_writes, 0);
+    assert_eq!(f.rpo_s, 0.0);
+    // Each write now waits for the replica: slower, but acknowledged ones survive.
+    let async_run = run(&with_database("async"), 0).unwrap();
+    assert!(r.summary.latency_ms.p99.unwrap() > async_run.summary.latency_ms.p99.unwrap());
+}

@@ -65,6 +65,8 @@ pub struct BinRow {
     pub late_responses: u64,
     /// Client-side outstanding requests at the end of the bin (sampled).
     pub in_flight: u64,
+    /// Writes acknowledged by databases in the bin.
+    pub db_writes: u64,
     pub latency_p50: Option<SimDuration>,
     pub latency_p99: Option<SimDuration>,
     pub fleet: FleetSnapshot,
@@ -199,6 +201,8 @@ pub struct RunSummary {
     pub nodes: Vec<NodeSummary>,
     /// Every crash, in time order.
     pub node_deaths: Vec<NodeDeath>,
+    /// Per database: writes, losses and failovers.
+    pub databases: Vec<DatabaseSummary>,
     pub cascade: CascadeSummary,
     pub recovery: RecoverySummary,
     pub conservation: Conservation,
@@ -241,6 +245,26 @@ impl FailedByCause {
             + self.circuit_open
             + self.throttled
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatabaseSummary {
+    pub database: String,
+    pub writes_acked: u64,
+    /// Acknowledged writes that had not reached a replica when the primary
+    /// failed, and so were lost at failover.
+    pub writes_lost: u64,
+    pub failovers: Vec<FailoverSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailoverSummary {
+    pub primary_failed_at_s: f64,
+    /// When a replica took over; `null` if none did before the run ended.
+    pub promoted_at_s: Option<f64>,
+    pub lost_writes: u64,
+    /// Age, at the failure, of the newest write the replicas had.
+    pub rpo_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -362,6 +386,7 @@ struct NodeGauge {
 
 #[derive(Debug, Clone, Default)]
 struct Counts {
+    db_writes: u64,
     offered: u64,
     retries: u64,
     completed: u64,
@@ -510,6 +535,11 @@ impl Recorder {
         }
     }
 
+    /// A database acknowledged a write.
+    pub fn db_write(&mut self, _now: SimTime) {
+        self.bin.db_writes += 1;
+    }
+
     /// A retry attempt was sent.
     #[inline]
     pub fn retry(&mut self, now: SimTime) {
@@ -564,6 +594,7 @@ impl Recorder {
             failed: bin.failed,
             late_responses: bin.late_responses,
             in_flight,
+            db_writes: bin.db_writes,
             latency_p50,
             latency_p99,
             fleet,
@@ -711,6 +742,7 @@ impl Recorder {
             services,
             nodes: node_summaries,
             node_deaths,
+            databases: Vec::new(),
             cascade,
             recovery,
             conservation: Conservation {

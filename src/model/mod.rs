@@ -332,6 +332,37 @@ pub struct Service {
     /// `autoscaling.max` node slots.
     pub autoscaling: Option<AutoscalingSpec>,
     pub config_drift: Option<DriftSpec>,
+    /// This service calls a database once per request.
+    pub uses_database: Option<DbUse>,
+    /// This "service" is a database: node 0 starts as the primary, the
+    /// others are read replicas. `service_time` is the read time.
+    pub database: Option<DatabaseSpec>,
+}
+
+/// How a service uses a database (by index in `Scenario::services`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbUse {
+    pub database: usize,
+    /// Fraction of requests whose query is a write (to the primary); the
+    /// rest read from a replica.
+    pub write_ratio: f64,
+    /// Connections per node: queries beyond wait for a free connection.
+    pub pool: u32,
+}
+
+/// A replicated database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSpec {
+    pub write_time: Distribution,
+    /// Synchronous: a write is acknowledged only once a replica has it
+    /// (the primary's worker waits for the lag); asynchronous: at once,
+    /// replicated `lag` later (in commit order).
+    pub synchronous: bool,
+    pub lag: Distribution,
+    /// From the primary's crash to the start of the failover.
+    pub failover_detection: SimDuration,
+    /// From then until a replica serves as the new primary.
+    pub failover_promotion: SimDuration,
 }
 
 /// Configuration drift: since the service's last deploy its nodes drift

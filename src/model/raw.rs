@@ -25,6 +25,8 @@ pub struct RawScenario {
     #[serde(default)]
     pub services: BTreeMap<String, RawService>,
     #[serde(default)]
+    pub databases: BTreeMap<String, RawDatabase>,
+    #[serde(default)]
     pub faults: Vec<RawFault>,
     pub slo: Option<RawSlo>,
 }
@@ -308,6 +310,38 @@ pub struct RawService {
     pub predictive_restart: Option<RawPredictive>,
     pub autoscaling: Option<RawAutoscaling>,
     pub config_drift: Option<RawDrift>,
+    pub database: Option<RawDbUse>,
+}
+
+/// A service's use of a database: each request makes one query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDbUse {
+    pub name: Option<String>,
+    pub write_ratio: Option<f64>,
+    pub pool: Option<i64>,
+}
+
+/// `[databases.NAME]`: a primary and read replicas.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub replicas: Option<i64>,
+    pub workers: Option<i64>,
+    pub queue_capacity: Option<QueueCapacity>,
+    pub read_time: Option<RawDistribution>,
+    pub write_time: Option<RawDistribution>,
+    pub replication: Option<RawReplication>,
+    pub lag: Option<DelaySpec>,
+    pub failover_detection: Option<Duration>,
+    pub failover_promotion: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawReplication {
+    Async,
+    Sync,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,6 +112,36 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     }
     let service_index: BTreeMap<&str, usize> = raw.services.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
 
+    // Databases follow the services in the same list, so faults, restarts
+    // and outputs treat their instances like nodes.
+    let regular_services = services.len();
+    for (dname, rd) in &raw.databases {
+        let path = format!("databases.{dname}");
+        check_name(ctx, &path, dname)?;
+        if service_index.contains_key(dname.as_str()) {
+            return Err(ctx.err(&path, format!("\"{dname}\" is also a service name")));
+        }
+        services.push(validate_database(ctx, &path, dname, rd)?);
+    }
+    for (i, (sname, rs)) in raw.services.iter().enumerate() {
+        let Some(use_db) = &rs.database else { continue };
+        let path = format!("services.{sname}.database");
+        let Some(name) = &use_db.name else {
+            return Err(ctx.err(&path, "missing `name`: the database this service queries"));
+        };
+        let Some(d) = raw.databases.keys().position(|k| k == name) else {
+            return Err(ctx.err(
+                &format!("{path}.name"),
+                format!("no database named \"{name}\" (defined: {})", list(raw.databases.keys())),
+            ));
+        };
+        services[i].uses_database = Some(DbUse {
+            database: regular_services + d,
+            write_ratio: fraction(ctx, &format!("{path}.write_ratio"), use_db.write_ratio, 0.1)?,
+            pool: count_at_least(ctx, &format!("{path}.pool"), use_db.pool, 10, 1)?,
+        });
+    }
+
     let mut balancers = Vec::new();
     for (bname, rb) in &raw.balancers {
         let path = format!("balancers.{bname}");
@@ -247,7 +277,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
 
     let mut faults = Vec::new();
     for (i, rf) in raw.faults.iter().enumerate() {
-        faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &raw.services, &services, &simulation)?);
+        faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &services, &simulation)?);
     }
 
     let slo = match &raw.slo {
@@ -522,6 +552,8 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         predictive_restart,
         autoscaling,
         config_drift,
+        uses_database: None,
+        database: None,
     })
 }
 
@@ -666,6 +698,71 @@ fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Re
         base_ejection_time: base,
         max_ejection_time: max,
         max_ejection_percent: percent,
+    })
+}
+
+/// Database defaults: 1 replica, 16 workers per instance, 100 queued
+/// queries, asynchronous replication with a 100 ms mean (exponential) lag,
+/// failover detected after 10 s and promoted after 20 s more.
+fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) -> Result<Service, ScenarioError> {
+    let replicas = match raw.replicas {
+        None => 1,
+        Some(r) if (0..=100).contains(&r) => r as u32,
+        Some(r) => return Err(ctx.err(&format!("{path}.replicas"), format!("must be from 0 to 100, got {r}"))),
+    };
+    let workers = positive_u32(ctx, &format!("{path}.workers"), raw.workers, 16, "(queries an instance runs at once)")?;
+    let queue_capacity = match raw.queue_capacity {
+        None => Some(100),
+        Some(QueueCapacity::Unbounded) => None,
+        Some(QueueCapacity::Bounded(n)) if n < 0 => {
+            return Err(ctx.err(&format!("{path}.queue_capacity"), format!("must be >= 0, got {n}")));
+        }
+        Some(QueueCapacity::Bounded(n)) => Some(n.min(u32::MAX as i64) as u32),
+    };
+    let Some(read) = &raw.read_time else {
+        return Err(
+            ctx.err(path, "missing `read_time`, e.g. read_time = { distribution = \"exponential\", mean = \"5ms\" }")
+        );
+    };
+    let Some(write) = &raw.write_time else {
+        return Err(ctx
+            .err(path, "missing `write_time`, e.g. write_time = { distribution = \"exponential\", mean = \"10ms\" }"));
+    };
+    let read_time = validate_distribution(ctx, &format!("{path}.read_time"), read)?;
+    let write_time = validate_distribution(ctx, &format!("{path}.write_time"), write)?;
+    let lag = match &raw.lag {
+        None => Distribution::Exponential { mean: SimDuration::from_millis(100) },
+        Some(spec) => validate_delay(ctx, &format!("{path}.lag"), spec, false)?,
+    };
+    let synchronous = raw.replication == Some(raw::RawReplication::Sync);
+    if synchronous && replicas == 0 {
+        return Err(ctx.err(&format!("{path}.replication"), "synchronous replication needs at least one replica"));
+    }
+    let database = DatabaseSpec {
+        write_time,
+        synchronous,
+        lag,
+        failover_detection: raw.failover_detection.map_or(SimDuration::from_secs(10), |d| d.0),
+        failover_promotion: raw.failover_promotion.map_or(SimDuration::from_secs(20), |d| d.0),
+    };
+    Ok(Service {
+        name: name.to_string(),
+        nodes: 1 + replicas,
+        workers,
+        queue_capacity,
+        service_time: read_time,
+        overload_crash: None,
+        restart: validate_restart(ctx, &format!("{path}.restart"), None)?,
+        queue_timeout: None,
+        queue_order: QueueOrder::Fifo,
+        slowdown: None,
+        memory: None,
+        liveness: None,
+        predictive_restart: None,
+        autoscaling: None,
+        config_drift: None,
+        uses_database: None,
+        database: Some(database),
     })
 }
 
@@ -872,7 +969,6 @@ fn validate_fault(
     ctx: &Ctx,
     path: &str,
     raw: &raw::RawFault,
-    raw_services: &BTreeMap<String, raw::RawService>,
     services: &[Service],
     simulation: &Simulation,
 ) -> Result<Fault, ScenarioError> {
@@ -886,10 +982,13 @@ fn validate_fault(
     let Some(service_name) = &raw.service else {
         return Err(ctx.err(path, "missing `service`: the service whose nodes the fault hits"));
     };
-    let Some(service) = raw_services.keys().position(|k| k == service_name) else {
+    let Some(service) = services.iter().position(|s| &s.name == service_name) else {
         return Err(ctx.err(
             &format!("{path}.service"),
-            format!("no service named \"{service_name}\" (defined: {})", list(raw_services.keys())),
+            format!(
+                "no service or database named \"{service_name}\" (defined: {})",
+                list(services.iter().map(|s| &s.name))
+            ),
         ));
     };
     let node_count = services[service].slots();

@@ -44,7 +44,7 @@ fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8
     w.into_inner().expect("flushing to memory")
 }
 
-pub const TIMESERIES_COLUMNS: [&str; 30] = [
+pub const TIMESERIES_COLUMNS: [&str; 31] = [
     "run",
     "seed",
     "bin",
@@ -75,6 +75,7 @@ pub const TIMESERIES_COLUMNS: [&str; 30] = [
     "nodes_down",
     "capacity_rps",
     "retry_amplification",
+    "db_writes",
 ];
 
 /// `timeseries.csv`: one row per bin.
@@ -109,6 +110,7 @@ pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
             b.fleet.down.to_string(),
             num(Some(b.fleet.capacity_rps)),
             num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64)),
+            b.db_writes.to_string(),
         ]);
         row
     });
@@ -334,6 +336,29 @@ pub fn summary_text(r: &RunRecord) -> String {
             svc.nodes,
             svc.workers_per_node,
             per_node.join(" ")
+        ));
+    }
+    for db in &s.databases {
+        let failovers: Vec<String> = db
+            .failovers
+            .iter()
+            .map(|f| match f.promoted_at_s {
+                Some(p) => format!(
+                    "primary lost at {:.1}s, promoted at {p:.1}s, {} writes lost, RPO {:.3}s",
+                    f.primary_failed_at_s, f.lost_writes, f.rpo_s
+                ),
+                None => format!(
+                    "primary lost at {:.1}s, no promotion, {} writes lost",
+                    f.primary_failed_at_s, f.lost_writes
+                ),
+            })
+            .collect();
+        out.push_str(&format!(
+            "  database   {}: {} writes acknowledged, {} lost{}\n",
+            db.database,
+            db.writes_acked,
+            db.writes_lost,
+            if failovers.is_empty() { String::new() } else { format!(" ({})", failovers.join("; ")) }
         ));
     }
     if !s.node_deaths.is_empty() {

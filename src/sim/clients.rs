@@ -159,7 +159,7 @@ impl World<'_> {
                 self.free_request(request);
                 source
             }
-            Owner::Probe { .. } | Owner::Liveness => unreachable!("checks are not clients"),
+            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } => unreachable!("not a client"),
         };
         if self.sources[source].defended {
             self.client_defences_learn(now, source, false);
@@ -181,7 +181,7 @@ impl World<'_> {
         let source = match a.owner {
             Owner::Single { source } => source as usize,
             Owner::Client { request } => self.requests[request].source as usize,
-            Owner::Probe { .. } | Owner::Liveness => unreachable!("checks are not clients"),
+            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } => unreachable!("not a client"),
         };
         if counts_against_node(cause) {
             self.client_defences_learn(now, source, true);
@@ -237,6 +237,7 @@ impl World<'_> {
                 let (owner, node) = (a.owner, a.node as usize);
                 self.check_result(now, owner, node, false);
             }
+            Owner::DbCall { .. } => unreachable!("queries have no client timeout"),
         }
     }
 

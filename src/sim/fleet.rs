@@ -40,11 +40,17 @@ impl World<'_> {
         if a.state == AttemptState::Queued {
             a.state = AttemptState::InService;
         }
-        if !a.owner.is_check() {
+        let owner = a.owner;
+        if owner.is_client() {
             self.recorder.service_started(now, a.sent);
         }
-        let x = &mut self.extra[node];
-        let mut service = x.sampler.sample(&mut x.rng);
+        let mut service = match owner {
+            Owner::DbCall { write: true, .. } => self.write_time(node),
+            _ => {
+                let x = &mut self.extra[node];
+                x.sampler.sample(&mut x.rng)
+            }
+        };
         if self.extra[node].adjusted {
             service = self.adjust_service_time(now, node, service);
         }
@@ -81,28 +87,30 @@ impl World<'_> {
         service
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn on_service_done(&mut self, now: SimTime, node: usize, attempt: u32, incarnation: u32) {
         if incarnation != self.nodes[node].incarnation() {
             return; // the node crashed meanwhile; the attempt was failed then
         }
         self.recorder.served(node);
-        let a = self.attempts[attempt];
-        match (a.state, a.owner) {
-            (AttemptState::Abandoned, _) => {
-                if !a.owner.is_check() {
-                    self.recorder.late_response(a.sent);
-                }
-            }
-            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_success(now, attempt),
-            (_, Owner::Probe { .. } | Owner::Liveness) => {
-                if let Some(timer) = a.timeout {
-                    self.engine.cancel(timer);
-                }
-                self.check_result(now, a.owner, node, true);
-            }
+        let owner = self.attempts[attempt].owner;
+        if let Owner::DbCall { .. } = owner {
+            self.free_attempt(attempt);
+            self.release_worker(now, node);
+            self.db_query_done(now, node, owner, true);
+            return;
         }
-        self.free_attempt(attempt);
+        if self.extra[node].uses_db && owner.is_client() && !self.attempts[attempt].db_phase {
+            self.start_db_phase(now, node, attempt); // the worker waits for the answer
+            return;
+        }
+        self.finish_at_node(now, node, attempt);
+    }
+
+    /// A worker of `node` is done with its attempt: it takes the next one;
+    /// leaks and drains are accounted for.
+    #[inline(always)]
+    pub(super) fn release_worker(&mut self, now: SimTime, node: usize) {
         let next = self.nodes[node].finish(now);
         self.take_next(now, node, next);
         if self.extra[node].memory.is_some() {
@@ -120,7 +128,7 @@ impl World<'_> {
         match owner {
             Owner::Probe { balancer } => self.probe_result(now, balancer as usize, node, passed),
             Owner::Liveness => self.liveness_result(now, node, passed),
-            Owner::Client { .. } | Owner::Single { .. } => unreachable!("not a check"),
+            Owner::Client { .. } | Owner::Single { .. } | Owner::DbCall { .. } => unreachable!("not a check"),
         }
     }
 
@@ -183,7 +191,11 @@ impl World<'_> {
         // liveness probe), and the crash must not find the attempt again.
         let a = self.attempts[attempt];
         self.free_attempt(attempt);
+        if a.db_phase {
+            self.abandon_db_phase(attempt, &a);
+        }
         match (a.state, a.owner) {
+            (_, Owner::DbCall { .. }) => self.db_query_done(now, a.node as usize, a.owner, false),
             (AttemptState::Abandoned, _) => {}
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
@@ -191,6 +203,22 @@ impl World<'_> {
                     self.engine.cancel(timer);
                 }
                 self.check_result(now, a.owner, a.node as usize, false);
+            }
+        }
+    }
+
+    /// `attempt` is gone while querying its database: its query, if in
+    /// flight, no longer has anyone to answer; if it waited for a
+    /// connection, it stops waiting.
+    fn abandon_db_phase(&mut self, attempt: u32, a: &super::Attempt) {
+        if a.db_call != super::NO_SLOT {
+            if let Owner::DbCall { write, .. } = self.attempts[a.db_call].owner {
+                self.attempts[a.db_call].owner = Owner::DbCall { parent: super::NO_SLOT, write };
+            }
+        } else {
+            let waiters = &mut self.extra[a.node as usize].pool_waiters;
+            if let Some(i) = waiters.iter().position(|&w| w == attempt) {
+                waiters.remove(i);
             }
         }
     }
@@ -217,8 +245,17 @@ impl World<'_> {
             })
             .collect();
         for attempt in held {
-            self.node_failed_attempt(now, attempt, FailureCause::Reset);
+            if self.attempts[attempt].live {
+                self.node_failed_attempt(now, attempt, FailureCause::Reset);
+            }
         }
+        // A restarted process opens a fresh connection pool.
+        let service = self.extra[node].service;
+        if let Some(u) = &self.services[service].uses_db {
+            self.extra[node].pool_free = u.pool;
+            self.extra[node].pool_waiters.clear();
+        }
+        self.db_node_crashed(now, node);
         self.node_went_down(now, node);
     }
 

@@ -8,6 +8,7 @@
 
 mod balancing;
 mod clients;
+mod database;
 mod fleet;
 mod slab;
 
@@ -132,6 +133,13 @@ enum Event {
         fault: u32,
         step: u32,
     },
+    /// A database's failover: detection over (start) or promotion done.
+    FailoverStart {
+        service: u32,
+    },
+    FailoverDone {
+        service: u32,
+    },
 }
 
 /// Who is waiting for an attempt's answer.
@@ -147,6 +155,12 @@ enum Owner {
     },
     /// A deep liveness probe of the node.
     Liveness,
+    /// A database query made while serving attempt `parent` (`NO_SLOT`
+    /// once the parent is gone).
+    DbCall {
+        parent: u32,
+        write: bool,
+    },
     /// A deep health check of balancer `balancer`.
     Probe {
         balancer: u32,
@@ -154,9 +168,9 @@ enum Owner {
 }
 
 impl Owner {
-    /// Health checks and liveness probes: not client traffic.
-    fn is_check(self) -> bool {
-        matches!(self, Owner::Probe { .. } | Owner::Liveness)
+    /// Client traffic (a request's attempt), as opposed to checks and queries.
+    fn is_client(self) -> bool {
+        matches!(self, Owner::Client { .. } | Owner::Single { .. })
     }
 }
 
@@ -180,6 +194,11 @@ struct Attempt {
     live: bool,
     /// Next free slot while this one is free (an intrusive free list).
     next_free: u32,
+    /// The node's own work is done and it queries its database (waiting
+    /// for a connection or for the answer).
+    db_phase: bool,
+    /// The database query in flight, if any (`NO_SLOT` otherwise).
+    db_call: u32,
 }
 
 /// A client request from arrival until it succeeds or fails for good.
@@ -235,6 +254,10 @@ struct ServiceState {
     autoscaler: Option<Autoscaler>,
     /// When the service's configuration was last deployed (drift is measured from here).
     last_deploy: SimTime,
+    /// The database this service queries.
+    uses_db: Option<crate::model::DbUse>,
+    /// This service is a database.
+    db: Option<Box<database::DbState>>,
 }
 
 struct BalancerState {
@@ -302,6 +325,13 @@ struct NodeExtra {
     /// Failed to join after a (re)start because of configuration drift;
     /// stays down until a redeploy.
     stuck: bool,
+    /// Database connections free, and attempts waiting for one.
+    pool_free: u32,
+    pool_waiters: std::collections::VecDeque<u32>,
+    /// Write-time sampler of a database instance.
+    write_sampler: Option<DurationSampler>,
+    /// The node's service queries a database for every request.
+    uses_db: bool,
 }
 
 /// Why a node is draining, and so what happens when it is empty.
@@ -331,6 +361,7 @@ struct World<'s> {
     fault_rng: SimRng,
     error_rng: SimRng,
     drift_rng: SimRng,
+    db_rng: SimRng,
     restart_rng: SimRng,
     requests: Slab<Request>,
     attempts: Slab<Attempt>,
@@ -390,6 +421,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         });
     }
     summary.conservation.in_flight = in_flight_counted;
+    summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
     Ok(RunRecord {
         scenario: scenario.name.clone(),
         run_index,
@@ -427,6 +459,8 @@ impl<'s> World<'s> {
                 overload: service.overload_crash.clone(),
                 autoscaler: service.autoscaling.clone().map(Autoscaler::new),
                 last_deploy: SimTime::ZERO,
+                uses_db: service.uses_database.clone(),
+                db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
@@ -457,6 +491,10 @@ impl<'s> World<'s> {
                     warming_until: None,
                     scale_areas: (0, 0),
                     stuck: false,
+                    pool_free: service.uses_database.as_ref().map_or(0, |u| u.pool),
+                    pool_waiters: std::collections::VecDeque::new(),
+                    write_sampler: service.database.as_ref().map(|d| DurationSampler::new(&d.write_time)),
+                    uses_db: service.uses_database.is_some(),
                 });
                 if i >= service.nodes {
                     // An empty autoscaling slot: no process until provisioned.
@@ -537,6 +575,7 @@ impl<'s> World<'s> {
             fault_rng: stream(seed, run_index, StreamKind::Faults, 0),
             error_rng: stream(seed, run_index, StreamKind::Errors, 0),
             drift_rng: stream(seed, run_index, StreamKind::Drift, 0),
+            db_rng: stream(seed, run_index, StreamKind::Database, 0),
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Slab::new(),
             attempts: Slab::new(),
@@ -617,6 +656,8 @@ impl<'s> World<'s> {
             Event::ScaleTick { service } => self.on_scale_tick(now, service as usize),
             Event::Provisioned { node } => self.on_provisioned(now, node as usize),
             Event::RollingStep { fault, step } => self.on_rolling_step(now, fault as usize, step as usize),
+            Event::FailoverStart { service } => self.on_failover_start(now, service as usize),
+            Event::FailoverDone { service } => self.on_failover_done(now, service as usize),
         }
     }
 
@@ -720,6 +761,8 @@ impl<'s> World<'s> {
             state: AttemptState::Queued,
             live: true,
             next_free: NO_SLOT,
+            db_phase: false,
+            db_call: NO_SLOT,
         });
         if let Some(timeout) = timeout {
             let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
