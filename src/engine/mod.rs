@@ -18,11 +18,22 @@ use std::collections::BinaryHeap;
 
 use crate::time::{SimDuration, SimTime};
 
-/// Handle of a cancellable timer.
+/// Handle of a cancellable timer. The slot is stored plus one in a
+/// `NonZeroU32`, so `Option<TimerId>` costs no more than a `TimerId`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerId {
-    slot: u32,
+    slot_plus_one: std::num::NonZeroU32,
     generation: u32,
+}
+
+impl TimerId {
+    fn new(slot: u32, generation: u32) -> Self {
+        TimerId { slot_plus_one: std::num::NonZeroU32::new(slot + 1).expect("slot + 1 > 0"), generation }
+    }
+
+    fn slot(self) -> u32 {
+        self.slot_plus_one.get() - 1
+    }
 }
 
 /// One scheduled event. `key` packs (time << 64 | sequence) so a single
@@ -198,18 +209,19 @@ impl<E: Copy> Engine<E> {
         } else {
             self.timers.push(entry);
         }
-        TimerId { slot, generation }
+        TimerId::new(slot, generation)
     }
 
     /// Cancels a timer. Returns false if it already fired or was cancelled.
     #[inline]
     pub fn cancel(&mut self, timer: TimerId) -> bool {
-        let current = &mut self.timer_generations[timer.slot as usize];
+        let slot = timer.slot();
+        let current = &mut self.timer_generations[slot as usize];
         if *current != timer.generation {
             return false;
         }
         *current = current.wrapping_add(1);
-        self.free_timer_slots.push(timer.slot);
+        self.free_timer_slots.push(slot);
         true
     }
 
@@ -365,7 +377,8 @@ mod tests {
         e.cancel(a);
         // Takes a's slot with a new generation; a's stale entry must stay dead.
         let b = e.schedule_timer(SimTime(12), 2);
-        assert_eq!(a.slot, b.slot);
+        assert_eq!(a.slot(), b.slot());
+        assert_eq!(std::mem::size_of::<Option<TimerId>>(), 8);
         assert!(!e.cancel(a), "stale handle must not cancel the new timer");
         assert_eq!(drain(&mut e, 100), vec![(12, 2)]);
     }

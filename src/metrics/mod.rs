@@ -418,6 +418,8 @@ pub struct Recorder {
     events: Vec<LoggedEvent>,
     /// Per traffic source, over the measured window: (offered, completed, failed).
     per_source: Vec<[u64; 3]>,
+    /// With a single source its counts are the totals: not kept twice.
+    several_sources: bool,
     slo: Slo,
 }
 
@@ -446,6 +448,7 @@ impl Recorder {
             total_failed: 0,
             events: Vec::new(),
             per_source: Vec::new(),
+            several_sources: false,
             slo: Slo::default(),
         }
     }
@@ -480,7 +483,9 @@ impl Recorder {
         self.bin.offered += 1;
         if self.is_measured(now) {
             self.measured.offered += 1;
-            self.per_source[source][0] += 1;
+            if self.several_sources {
+                self.per_source[source][0] += 1;
+            }
         }
     }
 
@@ -492,6 +497,7 @@ impl Recorder {
     /// Names the traffic sources, for per-source summaries.
     pub fn set_sources(&mut self, count: usize) {
         self.per_source = vec![[0; 3]; count];
+        self.several_sources = count > 1;
     }
 
     /// A request started service at `now` after arriving at the node at `arrival`.
@@ -519,7 +525,9 @@ impl Recorder {
         self.bin_latency.record(latency);
         if self.is_measured(arrival) {
             self.measured.completed += 1;
-            self.per_source[source][1] += 1;
+            if self.several_sources {
+                self.per_source[source][1] += 1;
+            }
             self.sum_latency_ns += latency as u128;
             self.latency.saturating_record(latency);
         }
@@ -531,7 +539,9 @@ impl Recorder {
         self.bin.failed[cause as usize] += 1;
         if self.is_measured(arrival) {
             self.measured.failed[cause as usize] += 1;
-            self.per_source[source][2] += 1;
+            if self.several_sources {
+                self.per_source[source][2] += 1;
+            }
         }
     }
 
@@ -704,6 +714,12 @@ impl Recorder {
         let zero_waits = self.started - self.waited;
         if zero_waits > 0 {
             self.wait.saturating_record_n(0, zero_waits);
+        }
+        if !self.several_sources
+            && let Some(only) = self.per_source.first_mut()
+        {
+            let m = &self.measured;
+            *only = [m.offered, m.completed, m.failed.iter().sum()];
         }
         let m = &self.measured;
         let fraction = |x: u64| if m.offered == 0 { 0.0 } else { x as f64 / m.offered as f64 };

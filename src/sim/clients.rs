@@ -136,7 +136,7 @@ impl World<'_> {
     }
 
     /// The client of `attempt` got a successful answer.
-    #[inline]
+    #[inline(always)]
     pub(super) fn client_success(&mut self, now: SimTime, attempt: u32) {
         let a = &self.attempts[attempt];
         let (attempt_timer, node, owner, sent) = (a.timeout, a.node as usize, a.owner, a.sent);

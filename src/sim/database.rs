@@ -243,6 +243,7 @@ impl World<'_> {
 
     /// A node finished its work on `attempt` successfully (after its
     /// database query, if any): answer, free, and take the next.
+    #[inline(always)]
     pub(super) fn finish_at_node(&mut self, now: SimTime, node: usize, attempt: u32) {
         let a = self.attempts[attempt];
         match (a.state, a.owner) {
