@@ -36,7 +36,7 @@ impl World<'_> {
             }
             return;
         }
-        let id = self.new_request(Request {
+        let id = self.requests.insert(Request {
             arrival: now,
             source: source as u32,
             attempts: 0,
@@ -156,7 +156,7 @@ impl World<'_> {
                 }
                 self.recorder.completed(now, arrival, source);
                 self.sources[source].budget.on_success();
-                self.free_request(request);
+                self.requests.remove(request);
                 source
             }
             Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } => unreachable!("not a client"),
@@ -222,7 +222,7 @@ impl World<'_> {
             self.engine.cancel(timer);
         }
         self.recorder.failed(r.arrival, cause, r.source as usize);
-        self.free_request(request);
+        self.requests.remove(request);
     }
 
     pub(super) fn on_attempt_timeout(&mut self, now: SimTime, attempt: u32) {

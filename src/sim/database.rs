@@ -261,7 +261,7 @@ impl World<'_> {
             }
             (_, Owner::DbCall { .. }) => unreachable!("queries finish in db_query_done"),
         }
-        self.free_attempt(attempt);
+        self.attempts.remove(attempt);
         self.release_worker(now, node);
     }
 
@@ -269,7 +269,7 @@ impl World<'_> {
     /// failed): answer with `cause`, free, and take the next.
     fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, cause: FailureCause) {
         let a = self.attempts[attempt];
-        self.free_attempt(attempt);
+        self.attempts.remove(attempt);
         if a.state != AttemptState::Abandoned && a.owner.is_client() {
             self.client_attempt_failed(now, a, cause);
         }

@@ -95,7 +95,7 @@ impl World<'_> {
         self.recorder.served(node);
         let owner = self.attempts[attempt].owner;
         if let Owner::DbCall { .. } = owner {
-            self.free_attempt(attempt);
+            self.attempts.remove(attempt);
             self.release_worker(now, node);
             self.db_query_done(now, node, owner, true);
             return;
@@ -190,7 +190,7 @@ impl World<'_> {
         // Free first: what follows can crash this very node (a failed
         // liveness probe), and the crash must not find the attempt again.
         let a = self.attempts[attempt];
-        self.free_attempt(attempt);
+        self.attempts.remove(attempt);
         if a.db_phase {
             self.abandon_db_phase(attempt, &a);
         }

@@ -729,31 +729,11 @@ impl<'s> World<'s> {
         }
     }
 
-    #[inline(always)]
-    fn new_request(&mut self, request: Request) -> u32 {
-        self.requests.insert(request)
-    }
-
-    #[inline(always)]
-    fn free_request(&mut self, id: u32) {
-        self.requests.remove(id);
-    }
-
-    #[inline(always)]
-    fn new_attempt(&mut self, attempt: Attempt) -> u32 {
-        self.attempts.insert(attempt)
-    }
-
-    #[inline(always)]
-    fn free_attempt(&mut self, id: u32) {
-        self.attempts.remove(id);
-    }
-
     /// Creates an attempt of `owner` at `node`, arms its timeout, and hands
     /// it to the node.
     #[inline(always)]
     fn launch_attempt(&mut self, now: SimTime, node: usize, owner: Owner, timeout: Option<SimDuration>) -> u32 {
-        let id = self.new_attempt(Attempt {
+        let id = self.attempts.insert(Attempt {
             owner,
             node: node as u32,
             sent: now,
@@ -778,31 +758,25 @@ impl<'s> World<'s> {
     }
 }
 
-impl Slot for Request {
-    fn is_live(&self) -> bool {
-        self.live
-    }
-    fn release(&mut self, next_free: u32) {
-        self.live = false;
-        self.next_free = next_free;
-    }
-    fn next_free(&self) -> u32 {
-        self.next_free
-    }
+/// Requests and attempts carry `live` and `next_free` for their slabs.
+macro_rules! slab_slot {
+    ($t:ty) => {
+        impl Slot for $t {
+            fn is_live(&self) -> bool {
+                self.live
+            }
+            fn release(&mut self, next_free: u32) {
+                self.live = false;
+                self.next_free = next_free;
+            }
+            fn next_free(&self) -> u32 {
+                self.next_free
+            }
+        }
+    };
 }
-
-impl Slot for Attempt {
-    fn is_live(&self) -> bool {
-        self.live
-    }
-    fn release(&mut self, next_free: u32) {
-        self.live = false;
-        self.next_free = next_free;
-    }
-    fn next_free(&self) -> u32 {
-        self.next_free
-    }
-}
+slab_slot!(Request);
+slab_slot!(Attempt);
 
 /// Whether a failure cause is the backend's doing (and so counts for
 /// outlier detection and circuit breakers), rather than the client's own
