@@ -357,12 +357,19 @@ fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Resul
     Ok(RateSchedule { steps: out })
 }
 
+/// Largest node and worker counts: far beyond any real fleet, small enough
+/// that a typo cannot exhaust memory.
+const MAX_COUNT: i64 = 100_000;
+
 fn positive_u32(ctx: &Ctx, path: &str, value: Option<i64>, default: u32, what: &str) -> Result<u32, ScenarioError> {
     let Some(v) = value else { return Ok(default) };
     if v < 1 {
         return Err(ctx.err(path, format!("must be >= 1 {what}, got {v}")));
     }
-    u32::try_from(v).map_err(|_| ctx.err(path, format!("{v} is too large")))
+    if v > MAX_COUNT {
+        return Err(ctx.err(path, format!("must be at most {MAX_COUNT}, got {v}")));
+    }
+    Ok(v as u32)
 }
 
 fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Service, ScenarioError> {
