@@ -280,6 +280,18 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &services, &simulation)?);
     }
 
+    // nodes.csv holds a row per bin and node: keep it to a size a laptop holds.
+    let slots: u64 = services.iter().map(|s| s.slots() as u64).sum();
+    let bins = simulation.duration.0.div_ceil(simulation.bin.0);
+    if slots * bins > MAX_NODE_ROWS {
+        return Err(ctx.err(
+            "simulation.bin",
+            format!(
+                "{bins} bins x {slots} nodes would make more than {MAX_NODE_ROWS} node rows; use a wider bin or a shorter duration"
+            ),
+        ));
+    }
+
     let slo = match &raw.slo {
         None => Slo::default(),
         Some(r) => {
@@ -356,6 +368,9 @@ fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Resul
     }
     Ok(RateSchedule { steps: out })
 }
+
+/// Most (bin, node) rows a run may produce.
+const MAX_NODE_ROWS: u64 = 20_000_000;
 
 /// Largest node and worker counts: far beyond any real fleet, small enough
 /// that a typo cannot exhaust memory.
