@@ -97,16 +97,22 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
-    let sim = &mut scenario.simulation;
+    let sim = &scenario.simulation;
     if d.is_zero() {
         bail!("--duration: must be > 0");
     }
     if sim.warmup >= d {
         bail!("--duration: {d} is not longer than the scenario's warm-up ({})", sim.warmup);
     }
-    if d.0 / sim.bin.0 > 10_000_000 {
+    let bins = d.0.div_ceil(sim.bin.0);
+    if bins > 10_000_000 {
         bail!("--duration: {d} at {} bins would make more than 10 million rows", sim.bin);
     }
+    let slots: u64 = scenario.services.iter().map(|s| s.slots() as u64).sum();
+    if bins * slots > 20_000_000 {
+        bail!("--duration: {d} would make {bins} bins x {slots} nodes, more than 20 million node rows; use a wider bin");
+    }
+    let sim = &mut scenario.simulation;
     sim.duration = d;
     Ok(())
 }
