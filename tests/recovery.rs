@@ -197,6 +197,12 @@ fn async_failover_loses_exactly_the_writes_not_yet_replicated() {
     let failed_fraction = during as f64 / offered as f64;
     assert!((0.25..0.35).contains(&failed_fraction), "writes (30%) fail during failover: {failed_fraction}");
     assert!(r.bins[95..].iter().all(|b| b.failed.iter().sum::<u64>() == 0), "the new primary takes writes");
+    // RTO = detection + promotion + catch-up (the SLI window sliding past the failures).
+    let rto = r.summary.recovery.rto_s.unwrap();
+    let parts = r.summary.recovery.rto_breakdown.clone().expect("a database failover has known parts");
+    assert_eq!((parts.detection_s, parts.failover_s), (10.0, 20.0));
+    assert!((parts.detection_s + parts.failover_s + parts.catch_up_s - rto).abs() < 1e-9);
+    assert!(parts.catch_up_s <= 11.0, "{parts:?}");
 }
 
 #[test]

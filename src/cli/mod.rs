@@ -110,7 +110,9 @@ fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
     }
     let slots: u64 = scenario.services.iter().map(|s| s.slots() as u64).sum();
     if bins * slots > 20_000_000 {
-        bail!("--duration: {d} would make {bins} bins x {slots} nodes, more than 20 million node rows; use a wider bin");
+        bail!(
+            "--duration: {d} would make {bins} bins x {slots} nodes, more than 20 million node rows; use a wider bin"
+        );
     }
     let sim = &mut scenario.simulation;
     sim.duration = d;

@@ -303,6 +303,17 @@ pub struct RecoverySummary {
     /// without an objective or a disruption; false when censored).
     pub rto_objective_s: Option<f64>,
     pub rto_met: Option<bool>,
+    /// Where the parts are known (the disruption is a database primary
+    /// failure): time to detect it, to fail over, and to catch up after.
+    pub rto_breakdown: Option<RtoBreakdown>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RtoBreakdown {
+    pub detection_s: f64,
+    pub failover_s: f64,
+    /// From the promotion until the SLO held again (queues draining, retries).
+    pub catch_up_s: f64,
 }
 
 /// Everything one run produces.
@@ -855,6 +866,7 @@ fn recovery_summary(events: &[LoggedEvent], bins: &[BinRow], warmup_end: SimTime
         censored: restored.is_none(),
         rto_objective_s: objective,
         rto_met: objective.map(|o| rto.is_some_and(|r| r <= o)),
+        rto_breakdown: None,
     }
 }
 

@@ -422,6 +422,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     }
     summary.conservation.in_flight = in_flight_counted;
     summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
+    summary.recovery.rto_breakdown = rto_breakdown(scenario, &summary);
     Ok(RunRecord {
         scenario: scenario.name.clone(),
         run_index,
@@ -435,6 +436,29 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         node_bins,
         events: log,
     })
+}
+
+/// Splits the RTO when the disruption was a database primary failure:
+/// detection and promotion come from the database's settings, catch-up is
+/// the rest.
+fn rto_breakdown(scenario: &Scenario, summary: &crate::metrics::RunSummary) -> Option<crate::metrics::RtoBreakdown> {
+    let rec = &summary.recovery;
+    let (disrupted, rto) = (rec.disrupted_at_s?, rec.rto_s?);
+    for db in &summary.databases {
+        let Some(f) = db.failovers.first() else { continue };
+        if (f.primary_failed_at_s - disrupted).abs() > 1e-9 {
+            continue;
+        }
+        let spec = scenario.services.iter().find(|s| s.name == db.database)?.database.as_ref()?;
+        let promoted = f.promoted_at_s? - f.primary_failed_at_s;
+        let detection = spec.failover_detection.as_secs_f64().min(promoted);
+        return Some(crate::metrics::RtoBreakdown {
+            detection_s: detection,
+            failover_s: promoted - detection,
+            catch_up_s: (rto - promoted).max(0.0),
+        });
+    }
+    None
 }
 
 /// Every arrival is accounted for exactly once: completed, failed, or still
