@@ -24,6 +24,7 @@ pub enum StreamKind {
     Throttle = 8,
     Drift = 9,
     Database = 10,
+    Disaster = 11,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

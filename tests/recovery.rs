@@ -215,3 +215,67 @@ fn synchronous_replication_loses_nothing() {
     let async_run = run(&with_database("async"), 0).unwrap();
     assert!(r.summary.latency_ms.p99.unwrap() > async_run.summary.latency_ms.p99.unwrap());
 }
+
+fn region_failover(strategy: &str, seed: u64) -> Scenario {
+    let mut s = Scenario::from_file(std::path::Path::new("models/region-failover.toml")).unwrap();
+    let dr = s.disaster_recovery.as_mut().unwrap();
+    dr.strategy = match strategy {
+        "active-active" => faultline::model::DrStrategy::ActiveActive,
+        "warm-standby" => faultline::model::DrStrategy::WarmStandby,
+        "pilot-light" => faultline::model::DrStrategy::PilotLight,
+        _ => faultline::model::DrStrategy::BackupRestore,
+    };
+    s.simulation.seed = seed;
+    s
+}
+
+#[test]
+fn dr_tiers_order_by_rto() {
+    let tiers = ["active-active", "warm-standby", "pilot-light", "backup-restore"];
+    let mean_rto: Vec<f64> = tiers
+        .iter()
+        .map(|tier| {
+            let rtos: Vec<f64> = (1..=4)
+                .map(|seed| run(&region_failover(tier, seed), 0).unwrap().summary.recovery.rto_s.expect("recovers"))
+                .collect();
+            rtos.iter().sum::<f64>() / rtos.len() as f64
+        })
+        .collect();
+    assert!(mean_rto.windows(2).all(|w| w[0] < w[1]), "mean RTO by tier {tiers:?}: {mean_rto:?}");
+    // Each is about detection + TTL, + scale-up, + provisioning, + restore.
+    assert!((115.0..=140.0).contains(&mean_rto[0]), "{mean_rto:?}");
+    assert!((1250.0..=1300.0).contains(&mean_rto[3]), "{mean_rto:?}");
+}
+
+/// Mean and 99.9% half-width (normal approximation, n >= 30).
+fn mean_ci(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, 3.29 * (var / n).sqrt())
+}
+
+#[test]
+fn dr_rpo_is_zero_synchronous_the_lag_asynchronous_and_half_the_backup_interval() {
+    let rpo = |tier: &str, seed: u64, edit: &dyn Fn(&mut Scenario)| {
+        let mut s = region_failover(tier, seed);
+        s.simulation.duration = faultline::time::SimDuration::from_secs(11 * 60); // the RPO is fixed at the disaster
+        edit(&mut s);
+        run(&s, 0).unwrap().summary.disaster_recovery.unwrap().rpo_s
+    };
+    let sync = |s: &mut Scenario| s.disaster_recovery.as_mut().unwrap().synchronous = true;
+    assert_eq!(rpo("pilot-light", 1, &sync), 0.0);
+    // Asynchronous with an exponential lag of mean 2 s.
+    let exp_lag = |s: &mut Scenario| {
+        s.disaster_recovery.as_mut().unwrap().lag =
+            faultline::model::Distribution::Exponential { mean: faultline::time::SimDuration::from_secs(2) }
+    };
+    let lags: Vec<f64> = (1..=60).map(|seed| rpo("warm-standby", seed, &exp_lag)).collect();
+    let (mean, hw) = mean_ci(&lags);
+    assert!((mean - 2.0).abs() <= hw, "async RPO {mean} ± {hw} vs lag 2 s");
+    // Hourly backups at a random phase: uniform over the hour, mean 1800 s.
+    let backups: Vec<f64> = (1..=60).map(|seed| rpo("backup-restore", seed, &|_| {})).collect();
+    let (mean, hw) = mean_ci(&backups);
+    assert!((mean - 1800.0).abs() <= hw, "backup RPO {mean} ± {hw} vs 1800 s");
+    assert!(backups.iter().all(|&r| (0.0..3600.0).contains(&r)));
+}

@@ -203,6 +203,8 @@ pub struct RunSummary {
     pub node_deaths: Vec<NodeDeath>,
     /// Per database: writes, losses and failovers.
     pub databases: Vec<DatabaseSummary>,
+    /// The regional disaster and its recovery, if one happened.
+    pub disaster_recovery: Option<DrSummary>,
     pub cascade: CascadeSummary,
     pub recovery: RecoverySummary,
     pub conservation: Conservation,
@@ -245,6 +247,17 @@ impl FailedByCause {
             + self.circuit_open
             + self.throttled
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrSummary {
+    pub strategy: String,
+    pub disaster_at_s: f64,
+    pub detected_at_s: Option<f64>,
+    pub traffic_shifted_at_s: Option<f64>,
+    pub standby_ready_at_s: Option<f64>,
+    /// Age, at the disaster, of the newest data the standby region holds.
+    pub rpo_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -770,6 +783,7 @@ impl Recorder {
             nodes: node_summaries,
             node_deaths,
             databases: Vec::new(),
+            disaster_recovery: None,
             cascade,
             recovery,
             conservation: Conservation {

@@ -31,6 +31,59 @@ pub struct Scenario {
     pub services: Vec<Service>,
     pub faults: Vec<Fault>,
     pub slo: Slo,
+    pub disaster_recovery: Option<DrSpec>,
+}
+
+/// Disaster recovery between two regions: when the primary balancer's
+/// region goes down, the outage is detected after `detection`, the standby
+/// is made ready according to the strategy, and clients follow the DNS
+/// change `dns_ttl` after the detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrSpec {
+    pub strategy: DrStrategy,
+    /// Balancer indices.
+    pub primary: usize,
+    pub standby: usize,
+    pub detection: SimDuration,
+    pub dns_ttl: SimDuration,
+    /// Active/active: share of the primary's clients served by the standby region.
+    pub active_share: f64,
+    /// Warm standby: nodes of the standby service running before the disaster.
+    pub standby_nodes: u32,
+    /// Warm standby: time to scale the running copy up to full size.
+    pub scale_up: Distribution,
+    /// Pilot light and backup & restore: time to provision compute.
+    pub provisioning: Distribution,
+    /// Replicated tiers: how data reaches the standby region.
+    pub synchronous: bool,
+    pub lag: Distribution,
+    /// Backup & restore: backups every `backup_interval`; restoring takes
+    /// data_gb / restore_gb_per_min minutes.
+    pub backup_interval: SimDuration,
+    pub restore: SimDuration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrStrategy {
+    /// Both regions serve all the time; the survivor takes everything.
+    ActiveActive,
+    /// A scaled-down copy runs; it scales up after the failover.
+    WarmStandby,
+    /// Data is replicated; compute is provisioned on failover.
+    PilotLight,
+    /// Only backups exist: restore the data, then provision compute.
+    BackupRestore,
+}
+
+impl DrStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            DrStrategy::ActiveActive => "active-active",
+            DrStrategy::WarmStandby => "warm-standby",
+            DrStrategy::PilotLight => "pilot-light",
+            DrStrategy::BackupRestore => "backup-restore",
+        }
+    }
 }
 
 /// The service-level objective recovery is judged by: per SLI `window`,
@@ -337,6 +390,8 @@ pub struct Service {
     /// This "service" is a database: node 0 starts as the primary, the
     /// others are read replicas. `service_time` is the read time.
     pub database: Option<DatabaseSpec>,
+    /// The region the service's nodes run in.
+    pub region: String,
 }
 
 /// How a service uses a database (by index in `Scenario::services`).
@@ -542,6 +597,8 @@ pub enum FaultKind {
     /// An operation: the service's configuration is deployed afresh, which
     /// resets its drift and restarts nodes that failed to join.
     Redeploy,
+    /// Every node of every service and database in `region` goes down.
+    RegionOutage { region: String },
 }
 
 impl FaultKind {
@@ -555,6 +612,7 @@ impl FaultKind {
             FaultKind::RandomCrashes { .. } => "random-crashes",
             FaultKind::RollingRestart { .. } => "rolling-restart",
             FaultKind::Redeploy => "redeploy",
+            FaultKind::RegionOutage { .. } => "region-outage",
         }
     }
 }

@@ -29,6 +29,36 @@ pub struct RawScenario {
     #[serde(default)]
     pub faults: Vec<RawFault>,
     pub slo: Option<RawSlo>,
+    pub disaster_recovery: Option<RawDr>,
+}
+
+/// `[disaster_recovery]`: how a standby region takes over.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDr {
+    pub strategy: Option<RawDrStrategy>,
+    pub primary: Option<String>,
+    pub standby: Option<String>,
+    pub detection: Option<Duration>,
+    pub dns_ttl: Option<Duration>,
+    pub active_share: Option<f64>,
+    pub standby_nodes: Option<i64>,
+    pub scale_up: Option<DelaySpec>,
+    pub provisioning: Option<DelaySpec>,
+    pub replication: Option<RawReplication>,
+    pub lag: Option<DelaySpec>,
+    pub backup_interval: Option<Duration>,
+    pub data_gb: Option<f64>,
+    pub restore_gb_per_min: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawDrStrategy {
+    ActiveActive,
+    WarmStandby,
+    PilotLight,
+    BackupRestore,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +228,7 @@ pub struct RawFault {
     pub mtbf: Option<DelaySpec>,
     pub mttr: Option<DelaySpec>,
     pub interval: Option<Duration>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -211,6 +242,7 @@ pub enum RawFaultKind {
     RandomCrashes,
     RollingRestart,
     Redeploy,
+    RegionOutage,
 }
 
 /// `nodes = [0, 2]` or `nodes = "all"`.
@@ -311,6 +343,7 @@ pub struct RawService {
     pub autoscaling: Option<RawAutoscaling>,
     pub config_drift: Option<RawDrift>,
     pub database: Option<RawDbUse>,
+    pub region: Option<String>,
 }
 
 /// A service's use of a database: each request makes one query.
@@ -335,6 +368,7 @@ pub struct RawDatabase {
     pub lag: Option<DelaySpec>,
     pub failover_detection: Option<Duration>,
     pub failover_promotion: Option<Duration>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -306,7 +306,22 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         }
     };
 
-    Ok(Scenario { name, description: raw.description.clone(), simulation, traffic, balancers, services, faults, slo })
+    let disaster_recovery = match &raw.disaster_recovery {
+        None => None,
+        Some(d) => Some(validate_dr(ctx, d, &balancers, &services)?),
+    };
+
+    Ok(Scenario {
+        name,
+        description: raw.description.clone(),
+        simulation,
+        traffic,
+        balancers,
+        services,
+        faults,
+        slo,
+        disaster_recovery,
+    })
 }
 
 fn list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
@@ -367,6 +382,17 @@ fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Resul
         return Err(ctx.err(&format!("{path}.schedule"), "every step has rate 0; no request would ever arrive"));
     }
     Ok(RateSchedule { steps: out })
+}
+
+/// A service's region: `region = "NAME"`, "main" by default.
+fn region_of(ctx: &Ctx, path: &str, region: &Option<String>) -> Result<String, ScenarioError> {
+    match region {
+        None => Ok("main".to_string()),
+        Some(r) => {
+            check_name(ctx, &format!("{path}.region"), r)?;
+            Ok(r.clone())
+        }
+    }
 }
 
 /// Most (bin, node) rows a run may produce.
@@ -576,6 +602,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         config_drift,
         uses_database: None,
         database: None,
+        region: region_of(ctx, &path, &raw.region)?,
     })
 }
 
@@ -785,6 +812,7 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         config_drift: None,
         uses_database: None,
         database: Some(database),
+        region: region_of(ctx, path, &raw.region)?,
     })
 }
 
@@ -987,6 +1015,161 @@ fn validate_budget(ctx: &Ctx, path: &str, raw: &raw::RawBudget) -> Result<Budget
     })
 }
 
+fn validate_region_outage(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawFault,
+    services: &[Service],
+    simulation: &Simulation,
+) -> Result<Fault, ScenarioError> {
+    let Some(region) = &raw.region else {
+        return Err(ctx.err(path, "a region-outage needs `region`: the region that goes down"));
+    };
+    let Some(service) = services.iter().position(|s| &s.region == region) else {
+        let mut regions: Vec<&String> = services.iter().map(|s| &s.region).collect();
+        regions.dedup();
+        return Err(ctx.err(
+            &format!("{path}.region"),
+            format!("no service or database in region \"{region}\" (regions: {})", list(regions)),
+        ));
+    };
+    let others = [
+        ("service", raw.service.is_some()),
+        ("nodes", raw.nodes.is_some()),
+        ("count", raw.count.is_some()),
+        ("factor", raw.factor.is_some()),
+        ("fraction", raw.fraction.is_some()),
+        ("workers", raw.workers.is_some()),
+        ("delay", raw.delay.is_some()),
+        ("mtbf", raw.mtbf.is_some()),
+        ("mttr", raw.mttr.is_some()),
+        ("interval", raw.interval.is_some()),
+    ];
+    if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+        return Err(
+            ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a region-outage (it takes: region)"))
+        );
+    }
+    let Some(at) = raw.at else {
+        return Err(ctx.err(path, "missing `at`: when the region goes down, e.g. at = \"10m\""));
+    };
+    if at.0 >= simulation.duration {
+        return Err(ctx.err(
+            &format!("{path}.at"),
+            format!("{} is not before the end of the run ({})", at.0, simulation.duration),
+        ));
+    }
+    let duration = match raw.duration {
+        Some(d) if d.0.is_zero() => {
+            return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent outage)"));
+        }
+        d => d.map(|d| d.0),
+    };
+    Ok(Fault {
+        kind: FaultKind::RegionOutage { region: region.clone() },
+        service,
+        nodes: NodeSelection::All,
+        at: SimTime(at.0.0),
+        duration,
+    })
+}
+
+/// Disaster-recovery defaults: detection 60 s, DNS TTL 60 s, half the
+/// traffic in each region for active/active, one warm standby node scaling
+/// up in 2 min, 10 min to provision compute from scratch, asynchronous replication with
+/// a 1 s mean (exponential) lag, hourly backups, 100 GB restored at 10 GB a
+/// minute.
+fn validate_dr(
+    ctx: &Ctx,
+    raw: &raw::RawDr,
+    balancers: &[Balancer],
+    services: &[Service],
+) -> Result<DrSpec, ScenarioError> {
+    use raw::RawDrStrategy as S;
+    let path = "disaster_recovery";
+    let Some(strategy) = raw.strategy else {
+        return Err(ctx.err(path, "missing `strategy`: active-active, warm-standby, pilot-light or backup-restore"));
+    };
+    let balancer = |key: &str, name: &Option<String>| -> Result<usize, ScenarioError> {
+        let Some(name) = name else {
+            return Err(ctx.err(path, format!("missing `{key}`: the balancer of the {key} region")));
+        };
+        balancers.iter().position(|b| &b.name == name).ok_or_else(|| {
+            ctx.err(
+                &format!("{path}.{key}"),
+                format!("no balancer named \"{name}\" (defined: {})", list(balancers.iter().map(|b| &b.name))),
+            )
+        })
+    };
+    let primary = balancer("primary", &raw.primary)?;
+    let standby = balancer("standby", &raw.standby)?;
+    let (ps, ss) = (&services[balancers[primary].service], &services[balancers[standby].service]);
+    if ps.region == ss.region {
+        return Err(ctx.err(
+            &format!("{path}.standby"),
+            format!("the standby's service must be in another region than the primary's (both in \"{}\")", ps.region),
+        ));
+    }
+    if ss.autoscaling.is_some() {
+        return Err(ctx.err(&format!("{path}.standby"), "the standby service cannot also autoscale"));
+    }
+    let standby_nodes = match raw.standby_nodes {
+        None => 1.min(ss.nodes),
+        Some(n) if n >= 0 && n <= ss.nodes as i64 => n as u32,
+        Some(n) => {
+            return Err(ctx.err(
+                &format!("{path}.standby_nodes"),
+                format!("must be from 0 to {} (the standby service's nodes), got {n}", ss.nodes),
+            ));
+        }
+    };
+    let scale_up = match &raw.scale_up {
+        None => Distribution::Constant { value: SimDuration::from_secs(120) },
+        Some(spec) => validate_delay(ctx, &format!("{path}.scale_up"), spec, false)?,
+    };
+    let provisioning = match &raw.provisioning {
+        None => Distribution::Constant { value: SimDuration::from_secs(600) },
+        Some(spec) => validate_delay(ctx, &format!("{path}.provisioning"), spec, false)?,
+    };
+    let lag = match &raw.lag {
+        None => Distribution::Exponential { mean: SimDuration::from_secs(1) },
+        Some(spec) => validate_delay(ctx, &format!("{path}.lag"), spec, false)?,
+    };
+    let data_gb = raw.data_gb.unwrap_or(100.0);
+    let rate = raw.restore_gb_per_min.unwrap_or(10.0);
+    if !(data_gb.is_finite() && data_gb >= 0.0) {
+        return Err(ctx.err(&format!("{path}.data_gb"), format!("must be a number >= 0, got {data_gb}")));
+    }
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(ctx.err(&format!("{path}.restore_gb_per_min"), format!("must be a number > 0, got {rate}")));
+    }
+    Ok(DrSpec {
+        strategy: match strategy {
+            S::ActiveActive => DrStrategy::ActiveActive,
+            S::WarmStandby => DrStrategy::WarmStandby,
+            S::PilotLight => DrStrategy::PilotLight,
+            S::BackupRestore => DrStrategy::BackupRestore,
+        },
+        primary,
+        standby,
+        detection: raw.detection.map_or(SimDuration::from_secs(60), |d| d.0),
+        dns_ttl: raw.dns_ttl.map_or(SimDuration::from_secs(60), |d| d.0),
+        active_share: fraction(ctx, &format!("{path}.active_share"), raw.active_share, 0.5)?,
+        standby_nodes,
+        scale_up,
+        provisioning,
+        synchronous: raw.replication == Some(raw::RawReplication::Sync),
+        lag,
+        backup_interval: positive_duration(
+            ctx,
+            &format!("{path}.backup_interval"),
+            raw.backup_interval,
+            SimDuration::from_secs(3600),
+        )?,
+        restore: SimDuration::from_secs_f64(data_gb / rate * 60.0),
+    })
+}
+
 fn validate_fault(
     ctx: &Ctx,
     path: &str,
@@ -998,9 +1181,15 @@ fn validate_fault(
     let Some(kind) = raw.kind else {
         return Err(ctx.err(
             path,
-            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart or redeploy",
+            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart, redeploy or region-outage",
         ));
     };
+    if kind == K::RegionOutage {
+        return validate_region_outage(ctx, path, raw, services, simulation);
+    }
+    if raw.region.is_some() {
+        return Err(ctx.err(&format!("{path}.region"), "`region` applies only to a region-outage fault"));
+    }
     let Some(service_name) = &raw.service else {
         return Err(ctx.err(path, "missing `service`: the service whose nodes the fault hits"));
     };
@@ -1085,6 +1274,7 @@ fn validate_fault(
         K::RandomCrashes => "random-crashes",
         K::RollingRestart => "rolling-restart",
         K::Redeploy => "redeploy",
+        K::RegionOutage => "region-outage",
     };
     let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
@@ -1129,6 +1319,7 @@ fn validate_fault(
             interval: positive_duration(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(60))?,
         },
         K::Redeploy => FaultKind::Redeploy,
+        K::RegionOutage => unreachable!("handled above"),
         K::RandomCrashes => FaultKind::RandomCrashes {
             mtbf: validate_delay(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?, true)?,
             mttr: validate_delay(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?, true)?,

@@ -6,6 +6,8 @@
 //! request; such a "single-shot" request lives only as its attempt (owner
 //! [`Owner::Single`]), which spares the request record on the hot path.
 
+use rand::RngExt;
+
 use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
 use crate::components::breaker::BreakerState;
 use crate::model::FailureCause;
@@ -79,7 +81,14 @@ impl World<'_> {
     /// service has no node in rotation (the connection fails at once).
     #[inline(always)]
     fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> Option<u32> {
-        let node = self.route(self.sources[source].balancer)?;
+        let mut balancer = self.sources[source].balancer;
+        // Active/active: a share of the primary's traffic goes to the other region.
+        if let Some((other, share)) = self.sources[source].split
+            && self.dr_rng.random::<f64>() < share
+        {
+            balancer = other;
+        }
+        let node = self.route(balancer)?;
         let timeout = self.sources[source].timeout;
         Some(self.launch_attempt(now, node, owner, timeout))
     }

@@ -593,8 +593,9 @@ impl World<'_> {
             return; // cancelled by a scale-in
         }
         x.provisioning = false;
-        let spec = self.scenario.services[x.service].autoscaling.as_ref().expect("provisioned by an autoscaler");
-        if !spec.warmup.is_zero() {
+        if let Some(spec) = self.scenario.services[x.service].autoscaling.as_ref()
+            && !spec.warmup.is_zero()
+        {
             x.warming_until = Some(now + spec.warmup);
         }
         self.bring_up(now, node, "provisioned");
@@ -607,10 +608,13 @@ impl World<'_> {
         let spec = &self.scenario.faults[fault];
         let service = &self.services[spec.service];
         let first = service.first_node as u32;
-        let nodes: Vec<u32> = match &spec.nodes {
-            NodeSelection::All => (first..first + service.nodes as u32).collect(),
-            NodeSelection::List(list) => list.iter().map(|i| first + i).collect(),
-            NodeSelection::Random(k) => {
+        let nodes: Vec<u32> = match (&spec.kind, &spec.nodes) {
+            (FaultKind::RegionOutage { region }, _) => (0..self.nodes.len() as u32)
+                .filter(|&n| self.scenario.services[self.extra[n as usize].service].region == *region)
+                .collect(),
+            (_, NodeSelection::All) => (first..first + service.nodes as u32).collect(),
+            (_, NodeSelection::List(list)) => list.iter().map(|i| first + i).collect(),
+            (_, NodeSelection::Random(k)) => {
                 let mut chosen: Vec<u32> = sample(&mut self.fault_rng, service.nodes, *k as usize)
                     .into_iter()
                     .map(|i| first + i as u32)
@@ -627,17 +631,24 @@ impl World<'_> {
             (_, None) => "until the end of the run".to_string(),
             (_, Some(d)) => format!("for {d}"),
         };
-        let detail = format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", ")).trim_end().to_string();
+        let detail = match &spec.kind {
+            FaultKind::RegionOutage { region } => format!("region-outage of {region} {until}"),
+            _ => format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", ")).trim_end().to_string(),
+        };
         self.log_service(now, spec.service, "fault-start", detail);
         self.faults[fault] = FaultState { nodes: nodes.clone(), end };
         if spec.duration.is_some() {
             self.engine.schedule_at(end, Event::FaultEnd { fault: fault as u32 });
         }
         match &spec.kind {
-            FaultKind::Crash => {
+            FaultKind::Crash | FaultKind::RegionOutage { .. } => {
+                let cause = if spec.kind == FaultKind::Crash { "fault: crash" } else { "fault: region outage" };
                 for &n in &nodes {
                     self.extra[n as usize].held_down += 1;
-                    self.crash(now, n as usize, "fault: crash");
+                    self.crash(now, n as usize, cause);
+                }
+                if let FaultKind::RegionOutage { region } = &spec.kind {
+                    self.region_lost(now, &region.clone());
                 }
             }
             FaultKind::RollingRestart { .. } => {
@@ -676,7 +687,7 @@ impl World<'_> {
         self.log_service(now, spec.service, "fault-end", spec.kind.name().to_string());
         let nodes = self.faults[fault].nodes.clone();
         match spec.kind {
-            FaultKind::Crash => {
+            FaultKind::Crash | FaultKind::RegionOutage { .. } => {
                 for n in nodes {
                     let x = &mut self.extra[n as usize];
                     x.held_down -= 1;
@@ -739,7 +750,8 @@ impl World<'_> {
                 FaultKind::Crash
                 | FaultKind::RandomCrashes { .. }
                 | FaultKind::RollingRestart { .. }
-                | FaultKind::Redeploy => {}
+                | FaultKind::Redeploy
+                | FaultKind::RegionOutage { .. } => {}
             }
         }
         self.nodes[node].degradation = d;

@@ -9,6 +9,7 @@
 mod balancing;
 mod clients;
 mod database;
+mod dr;
 mod fleet;
 mod slab;
 
@@ -140,6 +141,10 @@ enum Event {
     FailoverDone {
         service: u32,
     },
+    /// The disaster is detected: the standby region is made ready.
+    DrDetected,
+    /// Clients follow the DNS change to the standby region.
+    DrShift,
 }
 
 /// Who is waiting for an attempt's answer.
@@ -237,6 +242,9 @@ struct Source {
     single_shot: bool,
     /// A circuit breaker or throttling may refuse attempts.
     defended: bool,
+    /// Active/active disaster recovery: (the other region's balancer, the
+    /// share of this source's traffic it gets) until a failover.
+    split: Option<(usize, f64)>,
     /// The service the source's requests reach (for event logs).
     service: usize,
     name: String,
@@ -362,6 +370,8 @@ struct World<'s> {
     error_rng: SimRng,
     drift_rng: SimRng,
     db_rng: SimRng,
+    dr_rng: SimRng,
+    dr: Option<dr::DrState>,
     restart_rng: SimRng,
     requests: Slab<Request>,
     attempts: Slab<Attempt>,
@@ -422,6 +432,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     }
     summary.conservation.in_flight = in_flight_counted;
     summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
+    summary.disaster_recovery = world.dr.as_ref().and_then(|d| d.summary.clone());
     summary.recovery.rto_breakdown = rto_breakdown(scenario, &summary);
     Ok(RunRecord {
         scenario: scenario.name.clone(),
@@ -444,6 +455,17 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
 fn rto_breakdown(scenario: &Scenario, summary: &crate::metrics::RunSummary) -> Option<crate::metrics::RtoBreakdown> {
     let rec = &summary.recovery;
     let (disrupted, rto) = (rec.disrupted_at_s?, rec.rto_s?);
+    if let Some(d) = &summary.disaster_recovery
+        && (d.disaster_at_s - disrupted).abs() < 1e-9
+    {
+        let detected = d.detected_at_s? - d.disaster_at_s;
+        let serving = d.traffic_shifted_at_s?.max(d.standby_ready_at_s?) - d.disaster_at_s;
+        return Some(crate::metrics::RtoBreakdown {
+            detection_s: detected,
+            failover_s: serving - detected,
+            catch_up_s: (rto - serving).max(0.0),
+        });
+    }
     for db in &summary.databases {
         let Some(f) = db.failovers.first() else { continue };
         if (f.primary_failed_at_s - disrupted).abs() > 1e-9 {
@@ -575,6 +597,14 @@ impl<'s> World<'s> {
                 retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
                 single_shot: t.retry.is_none() && t.deadline.is_none(),
                 defended: t.circuit_breaker.is_some() || t.throttling.is_some(),
+                split: scenario.disaster_recovery.as_ref().and_then(|d| {
+                    let balancer = match t.target {
+                        Target::Balancer(b) => b,
+                        Target::Service(s) => implicit_base + s,
+                    };
+                    (d.strategy == crate::model::DrStrategy::ActiveActive && balancer == d.primary)
+                        .then_some((d.standby, d.active_share))
+                }),
                 breaker: t.circuit_breaker.clone().map(|b| Box::new(CircuitBreaker::new(b))),
                 throttle: t.throttling.as_ref().map(|t| Box::new(Throttle::new(t))),
                 throttle_rng: stream(seed, run_index, StreamKind::Throttle, i as u64),
@@ -584,6 +614,17 @@ impl<'s> World<'s> {
             .collect();
         let faults = scenario.faults.iter().map(|_| FaultState { nodes: Vec::new(), end: horizon }).collect();
         let node_count = nodes.len();
+        let mut dr_rng = stream(seed, run_index, StreamKind::Disaster, 0);
+        let dr = scenario.disaster_recovery.as_ref().map(|spec| dr::DrState::new(spec, &mut dr_rng));
+        // The standby service starts with only the nodes its strategy keeps running.
+        if let Some(spec) = &scenario.disaster_recovery {
+            let standby = &services[scenario.balancers[spec.standby].service];
+            let running = dr::DrState::standby_running(spec, standby.nodes as u32) as usize;
+            for node in standby.first_node + running..standby.first_node + standby.nodes {
+                extra[node].present = false;
+                nodes[node].crash(SimTime::ZERO);
+            }
+        }
         let mut recorder = Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon);
         recorder.set_sources(scenario.traffic.len());
         recorder.set_slo(scenario.slo.clone());
@@ -600,6 +641,8 @@ impl<'s> World<'s> {
             error_rng: stream(seed, run_index, StreamKind::Errors, 0),
             drift_rng: stream(seed, run_index, StreamKind::Drift, 0),
             db_rng: stream(seed, run_index, StreamKind::Database, 0),
+            dr_rng,
+            dr,
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Slab::new(),
             attempts: Slab::new(),
@@ -682,6 +725,8 @@ impl<'s> World<'s> {
             Event::RollingStep { fault, step } => self.on_rolling_step(now, fault as usize, step as usize),
             Event::FailoverStart { service } => self.on_failover_start(now, service as usize),
             Event::FailoverDone { service } => self.on_failover_done(now, service as usize),
+            Event::DrDetected => self.on_dr_detected(now),
+            Event::DrShift => self.on_dr_shift(now),
         }
     }
 
