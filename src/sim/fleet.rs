@@ -113,7 +113,7 @@ impl World<'_> {
     pub(super) fn release_worker(&mut self, now: SimTime, node: usize) {
         let next = self.nodes[node].finish(now);
         self.take_next(now, node, next);
-        if self.extra[node].memory.is_some() {
+        if self.extra[node].has_memory {
             let x = &mut self.extra[node];
             x.leaked_mb += x.memory.as_ref().map_or(0.0, |m| m.leak_per_request_mb);
             self.check_memory(now, node);
@@ -153,7 +153,7 @@ impl World<'_> {
     /// OOM kill when the node's memory reaches its limit.
     #[inline(always)]
     fn check_memory(&mut self, now: SimTime, node: usize) {
-        if self.extra[node].memory.is_some() {
+        if self.extra[node].has_memory {
             self.check_memory_limit(now, node);
         }
     }

@@ -290,11 +290,24 @@ struct BalancerState {
 }
 
 /// Per-node state the world keeps beside the [`Node`] component.
+/// `repr(C)` keeps the fields read for every request (first) together on
+/// the first cache lines.
+#[repr(C)]
 struct NodeExtra {
-    service: usize,
-    local: u32,
     sampler: DurationSampler,
     rng: SimRng,
+    /// Service times need adjusting (a degradation fault or slowdown).
+    adjusted: bool,
+    /// The node's service queries a database for every request.
+    uses_db: bool,
+    queue_timeout: Option<SimDuration>,
+    /// `memory` is set (checked on every request; the spec itself is cold).
+    has_memory: bool,
+    /// Taken out of rotation to finish its work, then removed or restarted.
+    draining: Option<Drain>,
+    service: usize,
+    memory: Option<crate::model::MemorySpec>,
+    local: u32,
     crash_loop: CrashLoop,
     /// Faults currently holding the node down; it cannot restart before 0.
     held_down: u32,
@@ -305,9 +318,7 @@ struct NodeExtra {
     last_busy_area: u128,
     last_queue_area: u128,
     hot_since: Option<SimTime>,
-    queue_timeout: Option<SimDuration>,
     slowdown: Option<crate::model::SlowdownSpec>,
-    memory: Option<crate::model::MemorySpec>,
     /// Memory leaked by served requests since the last start [MB].
     leaked_mb: f64,
     /// When the process last started (time-based leaks count from here).
@@ -318,12 +329,8 @@ struct NodeExtra {
     restarting: bool,
     /// Recent (time [s], memory [MB]) samples for the predictive monitor.
     memory_samples: std::collections::VecDeque<(f64, f64)>,
-    /// Service times need adjusting (a degradation fault or slowdown).
-    adjusted: bool,
     /// The node exists (is provisioned); autoscaled services have absent slots.
     present: bool,
-    /// Taken out of rotation to finish its work, then removed or restarted.
-    draining: Option<Drain>,
     /// Scaled out and not running yet.
     provisioning: bool,
     /// Freshly started: not counted by the autoscaler, possibly slower.
@@ -338,8 +345,6 @@ struct NodeExtra {
     pool_waiters: std::collections::VecDeque<u32>,
     /// Write-time sampler of a database instance.
     write_sampler: Option<DurationSampler>,
-    /// The node's service queries a database for every request.
-    uses_db: bool,
 }
 
 /// Why a node is draining, and so what happens when it is empty.
@@ -525,6 +530,7 @@ impl<'s> World<'s> {
                     queue_timeout: service.queue_timeout,
                     slowdown: service.slowdown.clone(),
                     memory: service.memory.clone(),
+                    has_memory: service.memory.is_some(),
                     leaked_mb: 0.0,
                     up_since: SimTime::ZERO,
                     liveness_failures: 0,
