@@ -127,3 +127,71 @@ fn feature_combinations_conserve_requests_and_are_deterministic() {
     }
     assert_eq!(ran, 400);
 }
+
+#[test]
+fn disaster_recovery_combinations_conserve_requests() {
+    for (i, strategy) in ["active-active", "warm-standby", "pilot-light", "backup-restore"].iter().enumerate() {
+        for (j, outage) in ["duration = \"3m\"", ""].iter().enumerate() {
+            for (k, extra) in ["", "retry = { max_attempts = 3 }", "deadline = \"1s\"\nretry = { max_attempts = 2 }"]
+                .iter()
+                .enumerate()
+            {
+                let seed = (i * 100 + j * 10 + k) as u64;
+                let text = format!(
+                    r#"version = 1
+[simulation]
+duration = "8m"
+seed = {seed}
+[traffic.users]
+rate = "200/s"
+timeout = "1s"
+target = "lb-a"
+{extra}
+[balancers.lb-a]
+service = "api-a"
+health_check = {{ interval = "5s" }}
+[balancers.lb-b]
+service = "api-b"
+[services.api-a]
+region = "a"
+nodes = 3
+workers = 4
+service_time = {{ distribution = "exponential", mean = "20ms" }}
+database = {{ name = "db", write_ratio = 0.2, pool = 4 }}
+[services.api-b]
+region = "b"
+nodes = 3
+workers = 4
+service_time = {{ distribution = "exponential", mean = "20ms" }}
+[databases.db]
+region = "a"
+replicas = 1
+read_time = {{ distribution = "exponential", mean = "3ms" }}
+write_time = {{ distribution = "exponential", mean = "5ms" }}
+[disaster_recovery]
+strategy = "{strategy}"
+primary = "lb-a"
+standby = "lb-b"
+detection = "20s"
+dns_ttl = "10s"
+scale_up = "30s"
+provisioning = "1m"
+data_gb = 10
+[[faults]]
+kind = "region-outage"
+region = "a"
+at = "1m"
+{outage}
+"#
+                );
+                let scenario = Scenario::from_toml(&text, "<dr>", Some("dr")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+                let r = run(&scenario, 0).unwrap_or_else(|e| panic!("{strategy} {j} {k}: {e}"));
+                let c = &r.summary.conservation;
+                assert_eq!(c.arrivals, c.completed + c.failed + c.in_flight);
+                let dr = r.summary.disaster_recovery.as_ref().expect("the disaster happened");
+                assert!(dr.traffic_shifted_at_s.is_some(), "{strategy}");
+                assert!(r.bins.last().unwrap().completed > 150, "{strategy} {j} {k}: the standby serves at the end");
+            }
+        }
+    }
+}
