@@ -23,6 +23,7 @@ pub mod model;
 pub mod report;
 pub mod rng;
 pub mod sim;
+pub mod stats;
 pub mod time;
 
 pub use metrics::RunRecord;
