@@ -20,6 +20,7 @@ pub mod components;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod monte_carlo;
 pub mod report;
 pub mod rng;
 pub mod sim;

@@ -25,6 +25,7 @@ pub enum StreamKind {
     Drift = 9,
     Database = 10,
     Disaster = 11,
+    Aggregation = 12,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

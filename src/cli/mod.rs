@@ -53,6 +53,15 @@ struct RunArgs {
     /// Simulated duration (overrides `simulation.duration`), e.g. "10m", "90s".
     #[arg(long, value_name = "D")]
     duration: Option<String>,
+    /// Independent replications to run (a Monte Carlo batch). Run i draws
+    /// from streams seeded by (seed, i), so results do not depend on the
+    /// thread count. With more than one run the outputs are runs.csv,
+    /// summary.csv, summary.json and timeseries.csv with bands.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    runs: u64,
+    /// Worker threads for a batch [default: all cores].
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
     /// Print nothing on success (files are still written).
     #[arg(long, short)]
     quiet: bool,
@@ -85,8 +94,22 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let d = parse_duration(text).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
         apply_duration(&mut scenario, d)?;
     }
+    let dir = args.out.clone().unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    if args.runs == 0 {
+        bail!("--runs: must be at least 1");
+    }
+    if args.runs > 1 {
+        let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let batch = faultline::monte_carlo::run_batch(&scenario, args.runs, threads)?;
+        report::write_files(&dir, &report::batch_files(&batch))
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+        if !args.quiet {
+            print!("{}", report::batch_summary_text(&batch));
+            println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}", dir.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let record = faultline::run(&scenario, 0)?;
-    let dir = args.out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
     report::write_files(&dir, &report::run_files(&record))
         .with_context(|| format!("writing results to {}", dir.display()))?;
     if !args.quiet {

@@ -8,6 +8,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+mod batch;
+
+pub use batch::*;
+
 use crate::metrics::{RunRecord, RunSummary};
 use crate::time::SimTime;
 
@@ -24,7 +28,7 @@ pub fn secs_text(ns: u64) -> String {
 }
 
 /// Fixed-precision float for CSV cells; empty when there is no value.
-fn num(v: Option<f64>) -> String {
+pub(crate) fn num(v: Option<f64>) -> String {
     match v {
         Some(x) if x.is_finite() => {
             let text = format!("{x:.6}");
@@ -35,7 +39,7 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
+pub(crate) fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).expect("writing to memory");
     for row in rows {

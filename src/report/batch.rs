@@ -1,0 +1,146 @@
+//! Output files of a Monte Carlo batch: runs.csv, summary.csv, summary.json
+//! and timeseries.csv with per-bin bands, plus the text summary.
+
+use super::{csv_bytes, num};
+
+/// `runs.csv`: one row per run, with its seed and every scalar metric.
+pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
+    let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered"];
+    header.extend(crate::monte_carlo::RUN_METRICS);
+    let seed = b.summary.seed;
+    let rows = b.rows.iter().map(|r| {
+        let mut row = vec![
+            r.run.to_string(),
+            seed.to_string(),
+            (r.cascade as u8).to_string(),
+            (r.disrupted as u8).to_string(),
+            (r.recovered as u8).to_string(),
+        ];
+        row.extend(r.values.iter().map(|v| num(*v)));
+        row
+    });
+    csv_bytes(&header, rows)
+}
+
+pub const BATCH_SUMMARY_COLUMNS: [&str; 9] = ["metric", "n", "mean", "sd", "ci95_low", "ci95_high", "p5", "p50", "p95"];
+
+/// `summary.csv`: one row per metric across runs (tidy), then one per
+/// proportion (mean = the proportion, CI = Wilson).
+pub fn batch_summary_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
+    let s = &b.summary;
+    let mut rows: Vec<Vec<String>> = s
+        .metrics
+        .iter()
+        .map(|(name, d)| {
+            vec![
+                name.clone(),
+                d.n.to_string(),
+                num(Some(d.mean)),
+                num(Some(d.sd)),
+                num(Some(d.ci95_low)),
+                num(Some(d.ci95_high)),
+                num(Some(d.p5)),
+                num(Some(d.p50)),
+                num(Some(d.p95)),
+            ]
+        })
+        .collect();
+    let mut proportions = vec![("p_cascade", &s.cascade), ("p_recovered", &s.recovered), ("p_locked_in", &s.locked_in)];
+    if let Some(p) = &s.rto_within_objective {
+        proportions.push(("p_rto_within_objective", p));
+    }
+    for (name, p) in proportions {
+        rows.push(vec![
+            name.to_string(),
+            p.n.to_string(),
+            num(Some(p.p)),
+            String::new(),
+            num(Some(p.ci95_low)),
+            num(Some(p.ci95_high)),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    csv_bytes(&BATCH_SUMMARY_COLUMNS, rows.into_iter())
+}
+
+/// `summary.json` of a batch.
+pub fn batch_summary_json(b: &crate::monte_carlo::Batch) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&b.summary).expect("summary serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// `timeseries.csv` of a batch: per bin, each metric's mean and p5–p95 band.
+pub fn batch_timeseries_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
+    let mut header: Vec<String> = vec!["bin".into(), "t_start_s".into(), "t_end_s".into(), "runs".into()];
+    for m in crate::monte_carlo::BAND_METRICS {
+        header.extend([format!("{m}_mean"), format!("{m}_p5"), format!("{m}_p95")]);
+    }
+    let header_refs: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
+    let rows = b.bands.iter().map(|band| {
+        let mut row = vec![
+            band.bin.to_string(),
+            num(Some(band.t_start_s)),
+            num(Some(band.t_end_s)),
+            band.values[0].0.to_string(),
+        ];
+        for (n, mean, p5, p95) in &band.values {
+            let has = *n > 0;
+            row.extend([num(has.then_some(*mean)), num(has.then_some(*p5)), num(has.then_some(*p95))]);
+        }
+        row
+    });
+    csv_bytes(&header_refs, rows)
+}
+
+/// The output files of a batch, by name.
+pub fn batch_files(b: &crate::monte_carlo::Batch) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("runs.csv", batch_runs_csv(b)),
+        ("summary.csv", batch_summary_csv(b)),
+        ("timeseries.csv", batch_timeseries_csv(b)),
+        ("summary.json", batch_summary_json(b)),
+    ]
+}
+
+/// The text summary of a batch.
+pub fn batch_summary_text(b: &crate::monte_carlo::Batch) -> String {
+    let s = &b.summary;
+    let mut out = format!("{}: {} runs from seed {}\n", s.scenario, s.runs, s.seed);
+    for (name, d) in &s.metrics {
+        if [
+            "success_fraction",
+            "throughput_rps",
+            "latency_p99_ms",
+            "mean_wait_ms",
+            "rto_s",
+            "rpo_s",
+            "retry_amplification",
+        ]
+        .contains(&name.as_str())
+        {
+            out.push_str(&format!(
+                "  {name:<22} mean {:>10.3}  95% CI [{:.3}, {:.3}]  p5 {:.3}  p50 {:.3}  p95 {:.3}\n",
+                d.mean, d.ci95_low, d.ci95_high, d.p5, d.p50, d.p95
+            ));
+        }
+    }
+    let p = |name: &str, p: &crate::stats::Proportion| {
+        format!("  {name:<22} {}/{} = {:.3}  95% CI [{:.3}, {:.3}]\n", p.successes, p.n, p.p, p.ci95_low, p.ci95_high)
+    };
+    out.push_str(&p("P(cascade)", &s.cascade));
+    if s.recovered.n > 0 {
+        out.push_str(&p("P(recovered)", &s.recovered));
+        out.push_str(&format!(
+            "  RTO censored           {} runs; Kaplan–Meier median {}\n",
+            s.rto_censored,
+            s.rto_km_median_s.map_or("not reached".to_string(), |m| format!("{m:.1}s"))
+        ));
+    }
+    if let Some(o) = &s.rto_within_objective {
+        out.push_str(&p("P(RTO <= objective)", o));
+    }
+    out
+}
