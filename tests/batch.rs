@@ -51,3 +51,38 @@ fn batch_summary_matches_its_runs() {
     assert_eq!(d.n, 30);
     assert!(d.ci95_low < d.mean && d.mean < d.ci95_high);
 }
+
+#[test]
+fn batch_confidence_intervals_cover_the_analytic_mean_wait() {
+    // M/M/1 at rho = 0.5, mean service 1 s: Wq = 1 s. 200 independent
+    // batches (base seeds 1..=200) of 10 runs of ~10,000 customers each.
+    let text = |seed: u64| {
+        format!(
+            r#"version = 1
+[simulation]
+duration = "20000s"
+warmup = "200s"
+seed = {seed}
+bin = "1h"
+[traffic.arrivals]
+rate = "0.5/s"
+target = "station"
+[services.station]
+queue_capacity = "unbounded"
+service_time = {{ distribution = "exponential", mean = "1s" }}
+"#
+        )
+    };
+    let mut covered = 0;
+    for seed in 1..=200u64 {
+        let s = faultline::Scenario::from_toml(&text(seed), "<mm1>", Some("mm1")).unwrap();
+        let batch = faultline::monte_carlo::run_batch(&s, 10, 2).unwrap();
+        let (_, d) = batch.summary.metrics.iter().find(|(m, _)| m == "mean_wait_ms").unwrap();
+        if d.ci95_low <= 1000.0 && 1000.0 <= d.ci95_high {
+            covered += 1;
+        }
+    }
+    eprintln!("coverage: {covered} of 200");
+    // Nominal 95%: the binomial sd over 200 batches is 1.5 points.
+    assert!((180..=198).contains(&covered), "the 95% CI covered Wq in {covered} of 200 batches");
+}
