@@ -108,8 +108,8 @@ impl Node {
 
     /// (∫ busy dt, ∫ queued dt) from the start until `now`.
     pub fn areas(&mut self, now: SimTime) -> (u128, u128) {
-        self.integrate(now);
-        (self.busy_area, self.queue_area)
+        let t = self.totals(now);
+        (t.busy, t.queued)
     }
 
     /// All integrals from the start until `now`.

@@ -19,9 +19,6 @@ use crate::components::node::NodeTotals;
 use crate::model::{FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
-/// Failure causes in output order; `FailureCause as usize` indexes them.
-pub const CAUSES: [FailureCause; 8] = FailureCause::ALL;
-
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
 /// significant digits bound the relative error of any quantile by 0.1%.
 const RUN_SIGFIG: u8 = 3;
@@ -59,7 +56,7 @@ pub struct BinRow {
     /// Requests answered successfully in the bin.
     pub completed: u64,
     /// Requests that failed for good in the bin, by the cause of the last
-    /// attempt, indexed like [`CAUSES`].
+    /// attempt, indexed by `FailureCause as usize` (the order of [`FailureCause::ALL`]).
     pub failed: [u64; 8],
     /// Responses that came back after the client had given up (wasted work).
     pub late_responses: u64,

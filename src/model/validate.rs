@@ -1015,6 +1015,34 @@ fn validate_budget(ctx: &Ctx, path: &str, raw: &raw::RawBudget) -> Result<Budget
     })
 }
 
+/// A fault's start (`at`, before the end of the run) and optional
+/// duration (> 0; permanent when left out). `at_hint` explains `at`,
+/// `what` names the fault in messages.
+fn fault_timing(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawFault,
+    simulation: &Simulation,
+    at_hint: &str,
+    what: &str,
+) -> Result<(raw::Duration, Option<SimDuration>), ScenarioError> {
+    let Some(at) = raw.at else {
+        return Err(ctx.err(path, format!("missing `at`: {at_hint}")));
+    };
+    if at.0 >= simulation.duration {
+        return Err(ctx.err(
+            &format!("{path}.at"),
+            format!("{} is not before the end of the run ({})", at.0, simulation.duration),
+        ));
+    }
+    match raw.duration {
+        Some(d) if d.0.is_zero() => {
+            Err(ctx.err(&format!("{path}.duration"), format!("must be > 0 (leave it out for a permanent {what})")))
+        }
+        d => Ok((at, d.map(|d| d.0))),
+    }
+}
+
 fn validate_region_outage(
     ctx: &Ctx,
     path: &str,
@@ -1050,21 +1078,8 @@ fn validate_region_outage(
             ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a region-outage (it takes: region)"))
         );
     }
-    let Some(at) = raw.at else {
-        return Err(ctx.err(path, "missing `at`: when the region goes down, e.g. at = \"10m\""));
-    };
-    if at.0 >= simulation.duration {
-        return Err(ctx.err(
-            &format!("{path}.at"),
-            format!("{} is not before the end of the run ({})", at.0, simulation.duration),
-        ));
-    }
-    let duration = match raw.duration {
-        Some(d) if d.0.is_zero() => {
-            return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent outage)"));
-        }
-        d => d.map(|d| d.0),
-    };
+    let (at, duration) =
+        fault_timing(ctx, path, raw, simulation, "when the region goes down, e.g. at = \"10m\"", "outage")?;
     Ok(Fault {
         kind: FaultKind::RegionOutage { region: region.clone() },
         service,
@@ -1240,21 +1255,7 @@ fn validate_fault(
             NodeSelection::Random(k as u32)
         }
     };
-    let Some(at) = raw.at else {
-        return Err(ctx.err(path, "missing `at`: when the fault starts, e.g. at = \"60s\""));
-    };
-    if at.0 >= simulation.duration {
-        return Err(ctx.err(
-            &format!("{path}.at"),
-            format!("{} is not before the end of the run ({})", at.0, simulation.duration),
-        ));
-    }
-    let duration = match raw.duration {
-        Some(d) if d.0.is_zero() => {
-            return Err(ctx.err(&format!("{path}.duration"), "must be > 0 (leave it out for a permanent fault)"));
-        }
-        d => d.map(|d| d.0),
-    };
+    let (at, duration) = fault_timing(ctx, path, raw, simulation, "when the fault starts, e.g. at = \"60s\"", "fault")?;
     // Parameters belong to one kind each; refuse the others so a typo'd kind is caught.
     let params: [(&str, bool, &[K]); 7] = [
         ("interval", raw.interval.is_some(), &[K::RollingRestart]),

@@ -89,7 +89,7 @@ impl World<'_> {
 
     /// Sends `parent`'s query (it holds a connection of `node`'s pool).
     fn send_db_query(&mut self, now: SimTime, node: usize, parent: u32) {
-        let use_db = self.services[self.extra[node].service].uses_db.clone().expect("a service that uses a database");
+        let use_db = self.scenario.services[self.extra[node].service].uses_database.clone().expect("a database user");
         let write = self.db_rng.random::<f64>() < use_db.write_ratio;
         let target = self.db_target(use_db.database, write);
         let call = self.launch_attempt(now, target, Owner::DbCall { parent, write }, None);

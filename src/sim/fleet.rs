@@ -78,7 +78,7 @@ impl World<'_> {
         if d.slowdown != 1.0 || d.extra_ns != 0 {
             service = SimDuration((service.0 as f64 * d.slowdown) as u64 + d.extra_ns);
         }
-        if let Some(sd) = &self.extra[node].slowdown {
+        if let Some(sd) = &self.scenario.services[self.extra[node].service].slowdown {
             // Contention: slower the more loaded the node is as the work starts.
             let n = &self.nodes[node];
             let load = if sd.by_queue { n.queued() } else { n.busy() } as f64 / n.workers() as f64;
@@ -115,7 +115,7 @@ impl World<'_> {
         self.take_next(now, node, next);
         if self.extra[node].has_memory {
             let x = &mut self.extra[node];
-            x.leaked_mb += x.memory.as_ref().map_or(0.0, |m| m.leak_per_request_mb);
+            x.leaked_mb += self.scenario.services[x.service].memory.as_ref().map_or(0.0, |m| m.leak_per_request_mb);
             self.check_memory(now, node);
         }
         if self.extra[node].draining.is_some() && self.nodes[node].outstanding() == 0 {
@@ -161,7 +161,7 @@ impl World<'_> {
     /// The node's memory now [MB] (0 without a memory model).
     fn memory_mb(&self, now: SimTime, node: usize) -> f64 {
         let x = &self.extra[node];
-        let Some(m) = &x.memory else { return 0.0 };
+        let Some(m) = &self.scenario.services[x.service].memory else { return 0.0 };
         m.baseline_mb
             + m.per_request_mb * self.nodes[node].outstanding() as f64
             + x.leaked_mb
@@ -174,7 +174,7 @@ impl World<'_> {
             return;
         }
         let used = self.memory_mb(now, node);
-        let Some(m) = &self.extra[node].memory else { return };
+        let Some(m) = &self.scenario.services[self.extra[node].service].memory else { return };
         if used >= m.limit_mb {
             let detail = format!("oom: {used:.0} MB of {:.0} MB", m.limit_mb);
             self.crash(now, node, &detail);
@@ -251,7 +251,7 @@ impl World<'_> {
         }
         // A restarted process opens a fresh connection pool.
         let service = self.extra[node].service;
-        if let Some(u) = &self.services[service].uses_db {
+        if let Some(u) = &self.scenario.services[service].uses_database {
             self.extra[node].pool_free = u.pool;
             self.extra[node].pool_waiters.clear();
         }
@@ -263,7 +263,7 @@ impl World<'_> {
     /// crash-loop back-off, then the start-up delay.
     fn schedule_restart(&mut self, now: SimTime, node: usize) {
         let x = &mut self.extra[node];
-        let spec = &self.services[x.service].restart;
+        let spec = &self.scenario.services[x.service].restart;
         let backoff = x.crash_loop.on_crash(now, spec);
         let startup = DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
         let incarnation = self.nodes[node].incarnation();
@@ -320,7 +320,7 @@ impl World<'_> {
     // ---- overload watchdog
 
     pub(super) fn on_overload_tick(&mut self, now: SimTime, service: usize) {
-        let spec = self.services[service].overload.clone().expect("tick only for services with overload_crash");
+        let spec = self.scenario.services[service].overload_crash.clone().expect("tick only with overload_crash");
         let capacity = self.scenario.services[service].queue_capacity;
         let first = self.services[service].first_node;
         for node in first..first + self.services[service].nodes {
@@ -428,7 +428,7 @@ impl World<'_> {
             Drain::Restart => {
                 self.extra[node].restarting = true;
                 self.log(now, node, "stopped", "drained for a restart".to_string());
-                let spec = &self.services[service].restart;
+                let spec = &self.scenario.services[service].restart;
                 let startup = DurationSampler::new(&spec.delay).sample(&mut self.restart_rng);
                 let incarnation = self.nodes[node].incarnation();
                 self.engine.schedule_at(now + startup, Event::Restart { node: node as u32, incarnation });
@@ -733,8 +733,9 @@ impl World<'_> {
     /// Whether sampled service times of the node need adjusting.
     fn recompute_adjusted(&mut self, node: usize) {
         let x = &self.extra[node];
+        let slowdown = self.scenario.services[x.service].slowdown.is_some();
         self.extra[node].adjusted =
-            self.nodes[node].degradation != Degradation::default() || x.slowdown.is_some() || x.warming_until.is_some();
+            self.nodes[node].degradation != Degradation::default() || slowdown || x.warming_until.is_some();
     }
 
     /// Recomputes a node's degradation from the faults active on it.

@@ -256,14 +256,9 @@ struct ServiceState {
     first_node: usize,
     /// Node slots (the autoscaling maximum, else the node count).
     nodes: usize,
-    mean_service_s: f64,
-    restart: crate::model::RestartSpec,
-    overload: Option<crate::model::OverloadCrashSpec>,
     autoscaler: Option<Autoscaler>,
     /// When the service's configuration was last deployed (drift is measured from here).
     last_deploy: SimTime,
-    /// The database this service queries.
-    uses_db: Option<crate::model::DbUse>,
     /// This service is a database.
     db: Option<Box<database::DbState>>,
 }
@@ -301,12 +296,11 @@ struct NodeExtra {
     /// The node's service queries a database for every request.
     uses_db: bool,
     queue_timeout: Option<SimDuration>,
-    /// `memory` is set (checked on every request; the spec itself is cold).
+    /// The service has a memory model (checked on every request).
     has_memory: bool,
     /// Taken out of rotation to finish its work, then removed or restarted.
     draining: Option<Drain>,
     service: usize,
-    memory: Option<crate::model::MemorySpec>,
     local: u32,
     crash_loop: CrashLoop,
     /// Faults currently holding the node down; it cannot restart before 0.
@@ -318,7 +312,6 @@ struct NodeExtra {
     last_busy_area: u128,
     last_queue_area: u128,
     hot_since: Option<SimTime>,
-    slowdown: Option<crate::model::SlowdownSpec>,
     /// Memory leaked by served requests since the last start [MB].
     leaked_mb: f64,
     /// When the process last started (time-based leaks count from here).
@@ -505,12 +498,8 @@ impl<'s> World<'s> {
                 name: service.name.clone(),
                 first_node: nodes.len(),
                 nodes: service.slots() as usize,
-                mean_service_s: service.service_time.mean_secs(),
-                restart: service.restart.clone(),
-                overload: service.overload_crash.clone(),
                 autoscaler: service.autoscaling.clone().map(Autoscaler::new),
                 last_deploy: SimTime::ZERO,
-                uses_db: service.uses_database.clone(),
                 db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
             });
             for i in 0..service.slots() {
@@ -528,8 +517,6 @@ impl<'s> World<'s> {
                     last_queue_area: 0,
                     hot_since: None,
                     queue_timeout: service.queue_timeout,
-                    slowdown: service.slowdown.clone(),
-                    memory: service.memory.clone(),
                     has_memory: service.memory.is_some(),
                     leaked_mb: 0.0,
                     up_since: SimTime::ZERO,
@@ -677,7 +664,7 @@ impl<'s> World<'s> {
             }
         }
         for s in 0..self.services.len() {
-            if let Some(o) = &self.services[s].overload {
+            if let Some(o) = &self.scenario.services[s].overload_crash {
                 let first = SimTime::ZERO + o.window;
                 self.engine.schedule_at(first, Event::OverloadTick { service: s as u32 });
             }
@@ -762,7 +749,7 @@ impl<'s> World<'s> {
                 routed_around |= !b.panic && (unhealthy || ejected);
             }
             if !routed_around {
-                let mean_s = self.services[x.service].mean_service_s * node.degradation.slowdown
+                let mean_s = self.scenario.services[x.service].service_time.mean_secs() * node.degradation.slowdown
                     + node.degradation.extra_ns as f64 / 1e9;
                 if mean_s > 0.0 {
                     snap.capacity_rps +=
