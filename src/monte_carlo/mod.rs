@@ -1,0 +1,413 @@
+//! Monte Carlo batches: N independent replications of a scenario, run in
+//! parallel with rayon and folded into a [`Partial`] (per-run rows plus
+//! per-bin band aggregates) as they finish. Every aggregate merges exactly
+//! and independently of order (integer sums, multiset sketches, rows sorted
+//! by run), so a batch gives the same bytes whatever the thread count, and
+//! partials of disjoint run sets (sweep shards) merge into exactly the
+//! unsharded result. Memory stays flat in the number of runs: runs are
+//! simulated a chunk at a time and no run's time series is kept.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::RunRecord;
+use crate::model::Scenario;
+use crate::sim::{SimError, run};
+use crate::stats::{Describe, Proportion, describe, kaplan_meier_median, wilson};
+
+mod sketch;
+
+pub use sketch::Sketch;
+
+/// Runs simulated at once before they are folded into the aggregate.
+const CHUNK: u64 = 64;
+
+/// Scalar metrics kept per run, in output order.
+pub const RUN_METRICS: [&str; 20] = [
+    "offered",
+    "completed",
+    "success_fraction",
+    "throughput_rps",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "mean_response_ms",
+    "mean_wait_ms",
+    "p_wait",
+    "rejection_fraction",
+    "timeout_fraction",
+    "retry_amplification",
+    "peak_retry_amplification",
+    "late_responses",
+    "node_deaths",
+    "writes_lost",
+    "rto_s",
+    "rpo_s",
+];
+
+/// Per-bin series with bands, in output order.
+pub const BAND_METRICS: [&str; 6] =
+    ["offered_rps", "attempts_rps", "goodput_rps", "latency_p99_ms", "capacity_rps", "nodes_up"];
+
+/// One run's scalars (`None` where the run has no finite value, e.g. no RTO).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub run: u64,
+    pub values: Vec<Option<f64>>,
+    pub cascade: bool,
+    pub disrupted: bool,
+    pub recovered: bool,
+    pub rto_met: Option<bool>,
+    /// For Kaplan–Meier: time from disruption to restoration, or to the end
+    /// of the run when censored.
+    pub rto_observed: Option<(f64, bool)>,
+}
+
+/// A per-bin band across runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandRow {
+    pub bin: usize,
+    pub t_start_s: f64,
+    pub t_end_s: f64,
+    /// Per metric of [`BAND_METRICS`]: (runs with a value, mean, p5, p95).
+    pub values: Vec<(u64, f64, f64, f64)>,
+}
+
+/// Band sums are kept in fixed point (2^-32 resolution) so that adding runs
+/// in any order or grouping gives the same bits.
+const SUM_SCALE: f64 = 4_294_967_296.0;
+
+/// One bin and metric across runs: how many runs had a value, their sum and
+/// a quantile sketch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BandCell {
+    pub n: u64,
+    #[serde(with = "i128_text")]
+    pub sum: i128,
+    pub sketch: Sketch,
+}
+
+impl BandCell {
+    fn add(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        self.n += 1;
+        self.sum += (v * SUM_SCALE).round() as i128;
+        self.sketch.add(v);
+    }
+
+    fn merge(&mut self, other: &BandCell) {
+        self.n += other.n;
+        self.sum += other.sum;
+        self.sketch.merge(&other.sketch);
+    }
+
+    fn mean(&self) -> f64 {
+        if self.n == 0 { f64::NAN } else { self.sum as f64 / SUM_SCALE / self.n as f64 }
+    }
+}
+
+/// JSON numbers cannot hold an i128 portably; store it as decimal text.
+mod i128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Per-bin band aggregates: bin bounds [s] and one cell per [`BAND_METRICS`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bands {
+    pub bins: Vec<(f64, f64)>,
+    pub cells: Vec<[BandCell; 6]>,
+}
+
+impl Bands {
+    fn add(&mut self, r: &RunRecord) {
+        for (i, b) in r.bins.iter().enumerate() {
+            if i >= self.bins.len() {
+                self.bins.push((b.start.as_secs_f64(), b.end.as_secs_f64()));
+                self.cells.push(Default::default());
+            }
+            let width = (b.end - b.start).as_secs_f64().max(1e-12);
+            let values = [
+                Some(b.offered as f64 / width),
+                Some((b.offered + b.retries) as f64 / width),
+                Some(b.completed as f64 / width),
+                b.latency_p99.map(|d| d.as_millis_f64()),
+                Some(b.fleet.capacity_rps),
+                Some(b.fleet.up as f64),
+            ];
+            for (cell, v) in self.cells[i].iter_mut().zip(values) {
+                if let Some(v) = v {
+                    cell.add(v);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &Bands) -> Result<(), String> {
+        if other.bins.is_empty() {
+            return Ok(());
+        }
+        if self.bins.is_empty() {
+            *self = other.clone();
+            return Ok(());
+        }
+        if self.bins != other.bins {
+            return Err(format!(
+                "the runs have different time bins ({} vs {}): they come from different scenarios or durations",
+                self.bins.len(),
+                other.bins.len()
+            ));
+        }
+        for (mine, theirs) in self.cells.iter_mut().zip(&other.cells) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                a.merge(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> Vec<BandRow> {
+        self.bins
+            .iter()
+            .zip(&self.cells)
+            .enumerate()
+            .map(|(i, ((start, end), cells))| BandRow {
+                bin: i,
+                t_start_s: *start,
+                t_end_s: *end,
+                values: cells
+                    .iter()
+                    .map(|c| (c.n, c.mean(), c.sketch.percentile(0.05), c.sketch.percentile(0.95)))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// What some runs of a batch leave behind: their rows (sorted by run) and
+/// band aggregates. Partials of disjoint run sets merge exactly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    pub rows: Vec<RunRow>,
+    pub bands: Bands,
+}
+
+impl Partial {
+    pub fn add(&mut self, record: &RunRecord) {
+        self.bands.add(record);
+        let row = row_of(record);
+        let at = self.rows.partition_point(|r| r.run < row.run);
+        self.rows.insert(at, row);
+    }
+
+    /// Folds in another partial; refuses runs present in both.
+    pub fn merge(&mut self, other: &Partial) -> Result<(), String> {
+        self.bands.merge(&other.bands)?;
+        self.rows.extend(other.rows.iter().cloned());
+        self.rows.sort_by_key(|r| r.run);
+        if let Some(w) = self.rows.windows(2).find(|w| w[0].run == w[1].run) {
+            return Err(format!("run {} appears twice", w[0].run));
+        }
+        Ok(())
+    }
+}
+
+/// What the summary needs to know about the scenario besides the runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchInfo {
+    pub scenario: String,
+    pub seed: u64,
+    /// Lock-in is only counted for scenarios without injected faults.
+    pub has_faults: bool,
+}
+
+impl BatchInfo {
+    pub fn of(scenario: &Scenario) -> BatchInfo {
+        BatchInfo {
+            scenario: scenario.name.clone(),
+            seed: scenario.simulation.seed,
+            has_faults: !scenario.faults.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchSummary {
+    pub scenario: String,
+    pub seed: u64,
+    pub runs: u64,
+    /// Per metric of [`RUN_METRICS`] with at least one value.
+    pub metrics: Vec<(String, Describe)>,
+    pub cascade: Proportion,
+    /// Among disrupted runs: the SLO was restored before the end.
+    pub recovered: Proportion,
+    /// Among disrupted runs of a scenario with an RTO objective.
+    pub rto_within_objective: Option<Proportion>,
+    /// Disrupted without an injected fault and never recovered: the system
+    /// stayed in its bad state (metastable lock-in).
+    pub locked_in: Proportion,
+    pub rto_censored: u64,
+    /// Kaplan–Meier median RTO [s] (censored runs included as such).
+    pub rto_km_median_s: Option<f64>,
+}
+
+pub struct Batch {
+    pub rows: Vec<RunRow>,
+    pub bands: Vec<BandRow>,
+    pub summary: BatchSummary,
+}
+
+/// How a batch runs: its thread pool, an optional stop flag (checked before
+/// each run starts) and an optional callback after each finished run.
+pub struct Controls<'a> {
+    pool: rayon::ThreadPool,
+    pub stop: Option<&'a AtomicBool>,
+    pub on_run_done: Option<&'a (dyn Fn() + Sync)>,
+}
+
+impl<'a> Controls<'a> {
+    pub fn new(threads: usize) -> Result<Controls<'a>, String> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
+        Ok(Controls { pool, stop: None, on_run_done: None })
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+fn row_of(r: &RunRecord) -> RunRow {
+    let s = &r.summary;
+    let rec = &s.recovery;
+    let horizon = r.duration.as_secs_f64();
+    let values = vec![
+        Some(s.offered as f64),
+        Some(s.completed as f64),
+        Some(s.success_fraction),
+        Some(s.throughput_rps),
+        s.latency_ms.p50,
+        s.latency_ms.p90,
+        s.latency_ms.p99,
+        s.latency_ms.p999,
+        s.mean_response_ms,
+        s.mean_wait_ms,
+        s.p_wait,
+        Some(s.rejection_fraction),
+        Some(s.timeout_fraction),
+        Some(s.retry_amplification),
+        Some(s.peak_retry_amplification),
+        Some(s.late_responses as f64),
+        Some(s.node_deaths.len() as f64),
+        Some(s.databases.iter().map(|d| d.writes_lost as f64).sum()),
+        rec.rto_s,
+        s.disaster_recovery
+            .as_ref()
+            .map(|d| d.rpo_s)
+            .or_else(|| s.databases.iter().flat_map(|d| d.failovers.first()).map(|f| f.rpo_s).next()),
+    ];
+    RunRow {
+        run: r.run_index,
+        values: values.into_iter().map(|v| v.filter(|x| x.is_finite())).collect(),
+        cascade: s.cascade.happened,
+        disrupted: rec.disrupted_at_s.is_some(),
+        recovered: rec.disrupted_at_s.is_some() && !rec.censored,
+        rto_met: rec.rto_met,
+        rto_observed: rec.disrupted_at_s.map(|d| match rec.rto_s {
+            Some(rto) => (rto, true),
+            None => (horizon - d, false),
+        }),
+    }
+}
+
+/// Runs replications `runs` of `scenario` and folds them into a partial.
+/// The flag says whether every run finished (false when stopped).
+pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> Result<(Partial, bool), SimError> {
+    let mut partial = Partial::default();
+    let mut start = runs.start;
+    while start < runs.end {
+        let end = (start + CHUNK).min(runs.end);
+        let chunk: Vec<Option<Result<RunRecord, SimError>>> = controls.pool.install(|| {
+            (start..end)
+                .into_par_iter()
+                .map(|i| {
+                    if controls.stopped() {
+                        return None;
+                    }
+                    let record = run(scenario, i);
+                    if let Some(done) = controls.on_run_done {
+                        done();
+                    }
+                    Some(record)
+                })
+                .collect()
+        });
+        for record in chunk.into_iter().flatten() {
+            partial.add(&record?);
+        }
+        if controls.stopped() {
+            return Ok((partial, false));
+        }
+        start = end;
+    }
+    Ok((partial, true))
+}
+
+/// Runs replications 0..runs of `scenario` on `threads` threads.
+pub fn run_batch(scenario: &Scenario, runs: u64, threads: usize) -> Result<Batch, SimError> {
+    let controls = Controls::new(threads).expect("a thread pool");
+    let (partial, _) = run_range(scenario, 0..runs, &controls)?;
+    Ok(finish(&BatchInfo::of(scenario), &partial))
+}
+
+/// The batch results from the partial holding all its runs.
+pub fn finish(info: &BatchInfo, partial: &Partial) -> Batch {
+    Batch { rows: partial.rows.clone(), bands: partial.bands.rows(), summary: summarize(info, &partial.rows) }
+}
+
+fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
+    let metrics = RUN_METRICS
+        .iter()
+        .enumerate()
+        .filter_map(|(m, name)| {
+            let xs: Vec<f64> = rows.iter().filter_map(|r| r.values[m]).collect();
+            describe(&xs).map(|d| (name.to_string(), d))
+        })
+        .collect();
+    let n = rows.len() as u64;
+    let disrupted = rows.iter().filter(|r| r.disrupted).count() as u64;
+    let recovered = rows.iter().filter(|r| r.recovered).count() as u64;
+    let with_objective: Vec<bool> = rows.iter().filter(|r| r.disrupted).filter_map(|r| r.rto_met).collect();
+    let observed: Vec<(f64, bool)> = rows.iter().filter_map(|r| r.rto_observed).collect();
+    let censored = observed.iter().filter(|(_, event)| !event).count() as u64;
+    let locked = if info.has_faults { 0 } else { disrupted - recovered };
+    BatchSummary {
+        scenario: info.scenario.clone(),
+        seed: info.seed,
+        runs: n,
+        metrics,
+        cascade: wilson(rows.iter().filter(|r| r.cascade).count() as u64, n),
+        recovered: wilson(recovered, disrupted),
+        rto_within_objective: (!with_objective.is_empty())
+            .then(|| wilson(with_objective.iter().filter(|&&m| m).count() as u64, with_objective.len() as u64)),
+        locked_in: wilson(locked, n),
+        rto_censored: censored,
+        rto_km_median_s: kaplan_meier_median(&observed),
+    }
+}
