@@ -5,7 +5,7 @@
 //! by run), so a batch gives the same bytes whatever the thread count, and
 //! partials of disjoint run sets (sweep shards) merge into exactly the
 //! unsharded result. Memory stays flat in the number of runs: runs are
-//! simulated a chunk at a time and no run's time series is kept.
+//! folded as they finish and no run's time series is kept.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +21,6 @@ use crate::stats::{Describe, Proportion, describe, kaplan_meier_median, wilson};
 mod sketch;
 
 pub use sketch::Sketch;
-
-/// Runs simulated at once before they are folded into the aggregate.
-const CHUNK: u64 = 64;
 
 /// Scalar metrics kept per run, in output order.
 pub const RUN_METRICS: [&str; 20] = [
@@ -276,7 +273,7 @@ pub struct Batch {
 pub struct Controls<'a> {
     pool: rayon::ThreadPool,
     pub stop: Option<&'a AtomicBool>,
-    pub on_run_done: Option<&'a (dyn Fn() + Sync)>,
+    pub on_run_done: Option<&'a dyn Fn()>,
 }
 
 impl<'a> Controls<'a> {
@@ -286,10 +283,6 @@ impl<'a> Controls<'a> {
             .build()
             .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
         Ok(Controls { pool, stop: None, on_run_done: None })
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 
@@ -338,35 +331,54 @@ fn row_of(r: &RunRecord) -> RunRow {
 
 /// Runs replications `runs` of `scenario` and folds them into a partial.
 /// The flag says whether every run finished (false when stopped).
+///
+/// Workers simulate runs and hand each record over a bounded channel to
+/// this thread, which folds it in and drops it: at most about twice the
+/// thread count of records exist at once, and folding overlaps simulation.
 pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> Result<(Partial, bool), SimError> {
+    let threads = controls.pool.current_num_threads();
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<RunRecord, SimError>>(threads);
+    // Set when a run fails, so the others stop starting.
+    let failed = AtomicBool::new(false);
     let mut partial = Partial::default();
-    let mut start = runs.start;
-    while start < runs.end {
-        let end = (start + CHUNK).min(runs.end);
-        let chunk: Vec<Option<Result<RunRecord, SimError>>> = controls.pool.install(|| {
-            (start..end)
-                .into_par_iter()
-                .map(|i| {
-                    if controls.stopped() {
-                        return None;
+    let mut first_error: Option<SimError> = None;
+    // The workers see only the pool and the flags (the callback need not be Sync).
+    let (pool, stop, failed, work) = (&controls.pool, controls.stop, &failed, runs.clone());
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            pool.install(|| {
+                work.into_par_iter().for_each_with(sender, |sender, i| {
+                    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) || failed.load(Ordering::Relaxed) {
+                        return;
                     }
                     let record = run(scenario, i);
+                    if record.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    // The receiver outlives the workers; a send cannot fail.
+                    let _ = sender.send(record);
+                })
+            })
+        });
+        for record in receiver {
+            match record {
+                Ok(record) => {
+                    partial.add(&record);
                     if let Some(done) = controls.on_run_done {
                         done();
                     }
-                    Some(record)
-                })
-                .collect()
-        });
-        for record in chunk.into_iter().flatten() {
-            partial.add(&record?);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        if controls.stopped() {
-            return Ok((partial, false));
-        }
-        start = end;
+    });
+    if let Some(e) = first_error {
+        return Err(e);
     }
-    Ok((partial, true))
+    let complete = partial.rows.len() as u64 == runs.end - runs.start;
+    Ok((partial, complete))
 }
 
 /// Runs replications 0..runs of `scenario` on `threads` threads.
