@@ -7,6 +7,7 @@
 //! needs to re-check user input.
 
 pub mod error;
+pub mod overrides;
 pub mod raw;
 mod validate;
 
