@@ -25,6 +25,7 @@ pub mod report;
 pub mod rng;
 pub mod sim;
 pub mod stats;
+pub mod sweep;
 pub mod time;
 
 pub use metrics::RunRecord;

@@ -1,0 +1,540 @@
+//! Parameter sweeps: a grid of scenario variants (points), each a Monte
+//! Carlo batch, run one point after another with each point's files written
+//! as soon as it finishes; resumable, and shardable across machines.
+//!
+//! Layout of a sweep's output folder:
+//!
+//! ```text
+//! sweep.json               the sweep: scenario, seed, runs, parameters, points
+//! points.csv               one row per point: its parameter values
+//! runs.csv                 one row per (point, run)
+//! summary.csv              one row per (point, metric), with CIs
+//! timeseries.csv           one row per (point, bin), with bands
+//! points/<k>/              point k's batch files, and point.json last (the
+//!                          marker `--resume` trusts)
+//! ```
+//!
+//! A shard (`--shard I/N`) takes a contiguous slice of the (point, run)
+//! work list and writes `shard.json` and `parts/<k>.json` (rows and band
+//! aggregates of its runs of point k). `merge` folds the parts of all N
+//! shards into exactly the files of the unsharded sweep: the aggregates
+//! merge exactly (see [`crate::monte_carlo`]) and both paths write through
+//! the same functions.
+//!
+//! Common random numbers: run i of every point draws from streams seeded by
+//! (seed, i), so differences between points are not blurred by different
+//! luck.
+
+pub mod grid;
+
+use std::fs;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::overrides::Override;
+use crate::model::{Scenario, ScenarioError};
+use crate::monte_carlo::{self, BatchInfo, Controls, Partial};
+use crate::report;
+use crate::sim::SimError;
+
+pub use grid::Parameter;
+
+/// Everything that can stop a sweep or a merge.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
+    move |source| SweepError::Io { path: path.to_path_buf(), source }
+}
+
+/// The sweep as written to `sweep.json`: everything that determines its
+/// results, and nothing that does not (no paths, threads or shards), so the
+/// same sweep gives the same file wherever and however it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub faultline_version: String,
+    pub scenario: String,
+    /// FNV-1a of the scenario document (comments and layout ignored).
+    pub scenario_digest: String,
+    pub seed: u64,
+    pub runs: u64,
+    /// Overrides applied to every point (`--seed`, `--duration`).
+    pub fixed: Vec<String>,
+    pub parameters: Vec<Parameter>,
+    pub points: Vec<PointSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointSpec {
+    pub point: usize,
+    /// Folder under the sweep's output folder, e.g. "points/07".
+    pub dir: String,
+    pub values: Vec<String>,
+}
+
+/// A validated sweep: the manifest and each point's scenario.
+pub struct Sweep {
+    pub manifest: Manifest,
+    pub scenarios: Vec<Scenario>,
+}
+
+fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Sweep {
+    /// Builds and validates every point of a sweep of scenario `text`.
+    pub fn new(
+        text: &str,
+        file: &str,
+        default_name: Option<&str>,
+        fixed: &[Override],
+        parameters: Vec<Parameter>,
+        runs: u64,
+    ) -> Result<Sweep, SweepError> {
+        let base = Scenario::from_toml_with(text, file, default_name, fixed)?;
+        for (i, p) in parameters.iter().enumerate() {
+            if parameters[..i].iter().any(|q| q.path == p.path) || fixed.iter().any(|o| o.path == p.path) {
+                return Err(SweepError::Invalid(format!("--set {}: the path is set twice", p.path)));
+            }
+        }
+        if runs == 0 {
+            return Err(SweepError::Invalid("--runs: must be at least 1".into()));
+        }
+        let count = grid::point_count(&parameters);
+        if count > 1_000_000 {
+            return Err(SweepError::Invalid(format!("the grid has {count} points; at most 1,000,000 are supported")));
+        }
+        let canonical = crate::model::overrides::apply_all(text, fixed).map_err(SweepError::Invalid)?;
+        let width = count.saturating_sub(1).to_string().len();
+        let mut points = Vec::new();
+        let mut scenarios = Vec::new();
+        for (k, values) in grid::points(&parameters).into_iter().enumerate() {
+            let mut overrides = fixed.to_vec();
+            overrides.extend(
+                parameters.iter().zip(&values).map(|(p, v)| Override { path: p.path.clone(), value: v.clone() }),
+            );
+            scenarios.push(Scenario::from_toml_with(text, file, default_name, &overrides)?);
+            points.push(PointSpec { point: k, dir: format!("points/{k:0width$}"), values });
+        }
+        let manifest = Manifest {
+            faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: base.name.clone(),
+            scenario_digest: fnv1a(canonical.as_bytes()),
+            seed: base.simulation.seed,
+            runs,
+            fixed: fixed.iter().map(|o| o.to_string()).collect(),
+            parameters,
+            points,
+        };
+        Ok(Sweep { manifest, scenarios })
+    }
+}
+
+/// `--shard I/N`: shard `index` (0-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let usage = "expected I/N with 0 <= I < N, e.g. 0/4 for the first of four shards";
+        let (i, n) = text.split_once('/').ok_or_else(|| format!("\"{text}\": {usage}"))?;
+        let (Ok(index), Ok(count)) = (i.trim().parse::<u64>(), n.trim().parse::<u64>()) else {
+            return Err(format!("\"{text}\": {usage}"));
+        };
+        if count == 0 || index >= count {
+            return Err(format!("\"{text}\": {usage}"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// The (point, runs) work of a shard: a contiguous slice of the list of
+/// every (point, run) pair, point-major, so each shard holds about the same
+/// number of runs and touches few points.
+pub fn share(points: usize, runs: u64, shard: Shard) -> Vec<(usize, Range<u64>)> {
+    let total = points as u128 * runs as u128;
+    let from = total * shard.index as u128 / shard.count as u128;
+    let to = total * (shard.index + 1) as u128 / shard.count as u128;
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let point = (at / runs as u128) as usize;
+        let first = (at % runs as u128) as u64;
+        let end = (to - point as u128 * runs as u128).min(runs as u128) as u64;
+        out.push((point, first..end));
+        at = point as u128 * runs as u128 + end as u128;
+    }
+    out
+}
+
+/// What happened to a point, for progress output.
+pub enum PointEvent<'a> {
+    /// Finished earlier (found by `--resume`).
+    Skipped { point: &'a PointSpec },
+    /// Finished now; `batch` is set for whole points (not shard parts).
+    Finished { point: &'a PointSpec, runs: Range<u64>, batch: Option<&'a monte_carlo::Batch> },
+}
+
+/// How a sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Complete,
+    /// Stopped by the stop flag; finished points are on disk.
+    Interrupted { points_done: usize },
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("plain data serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, SweepError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| SweepError::Invalid(format!("{}: not a faultline file ({e})", path.display())))
+}
+
+#[derive(Serialize)]
+struct PointFile<'a> {
+    point: usize,
+    parameters: Vec<(&'a str, &'a str)>,
+    runs: u64,
+    /// Digest of the sweep manifest: a resumed sweep reuses a point only
+    /// when the sweep is the same.
+    sweep: String,
+}
+
+fn point_marker(manifest: &Manifest, point: &PointSpec) -> Vec<u8> {
+    json_bytes(&PointFile {
+        point: point.point,
+        parameters: manifest.parameters.iter().map(|p| p.path.as_str()).zip(point.values.iter().map(|v| v.as_str())).collect(),
+        runs: manifest.runs,
+        sweep: fnv1a(&json_bytes(manifest)),
+    })
+}
+
+const POINT_FILES: [&str; 4] = ["runs.csv", "summary.csv", "timeseries.csv", "summary.json"];
+
+fn point_is_done(out: &Path, manifest: &Manifest, point: &PointSpec) -> bool {
+    let dir = out.join(&point.dir);
+    fs::read(dir.join("point.json")).is_ok_and(|b| b == point_marker(manifest, point))
+        && POINT_FILES.iter().all(|f| dir.join(f).is_file())
+}
+
+/// Writes a finished point's batch files, then its marker.
+fn write_point(out: &Path, manifest: &Manifest, point: &PointSpec, batch: &monte_carlo::Batch) -> Result<(), SweepError> {
+    let dir = out.join(&point.dir);
+    report::write_files(&dir, &report::batch_files(batch)).map_err(io_error(&dir))?;
+    report::write_files(&dir, &[("point.json", point_marker(manifest, point))]).map_err(io_error(&dir))
+}
+
+/// Prepares the output folder: with `resume`, an existing manifest must be
+/// this sweep's; without, a previous sweep's points are cleared.
+fn prepare(out: &Path, file: &str, manifest_bytes: &[u8], resume: bool, clear: &[&str]) -> Result<(), SweepError> {
+    let path = out.join(file);
+    match fs::read(&path) {
+        Ok(existing) if resume && existing != manifest_bytes => {
+            return Err(SweepError::Invalid(format!(
+                "{}: holds a different sweep (scenario, seed, runs, parameters or shard differ); \
+                 run without --resume to start over",
+                path.display()
+            )));
+        }
+        Ok(_) if !resume => {
+            for dir in clear {
+                let dir = out.join(dir);
+                if dir.is_dir() {
+                    fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    report::write_files(out, &[(file, manifest_bytes.to_vec())]).map_err(io_error(out))
+}
+
+/// Runs a whole sweep into `out`.
+pub fn run(
+    sweep: &Sweep,
+    out: &Path,
+    resume: bool,
+    controls: &Controls,
+    on_point: &mut dyn FnMut(PointEvent),
+) -> Result<Outcome, SweepError> {
+    let m = &sweep.manifest;
+    prepare(out, "sweep.json", &json_bytes(m), resume, &["points"])?;
+    for (point, scenario) in m.points.iter().zip(&sweep.scenarios) {
+        if resume && point_is_done(out, m, point) {
+            on_point(PointEvent::Skipped { point });
+            continue;
+        }
+        let (partial, complete) = monte_carlo::run_range(scenario, 0..m.runs, controls)?;
+        if !complete {
+            return Ok(Outcome::Interrupted { points_done: point.point });
+        }
+        let batch = monte_carlo::finish(&BatchInfo::of(scenario), &partial);
+        write_point(out, m, point, &batch)?;
+        on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
+    }
+    write_combined(out, m)?;
+    Ok(Outcome::Complete)
+}
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct ShardFile {
+    shard: Shard,
+    sweep: Manifest,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PartFile {
+    point: usize,
+    runs: Range<u64>,
+    info: BatchInfo,
+    partial: Partial,
+}
+
+fn part_path(out: &Path, point: &PointSpec) -> PathBuf {
+    let name = point.dir.trim_start_matches("points/");
+    out.join("parts").join(format!("{name}.json"))
+}
+
+/// Runs one shard's share of a sweep into `out`.
+pub fn run_shard(
+    sweep: &Sweep,
+    shard: Shard,
+    out: &Path,
+    resume: bool,
+    controls: &Controls,
+    on_point: &mut dyn FnMut(PointEvent),
+) -> Result<Outcome, SweepError> {
+    let m = &sweep.manifest;
+    let header = ShardFile { shard, sweep: m.clone() };
+    prepare(out, "shard.json", &json_bytes(&header), resume, &["parts"])?;
+    let mut done = 0;
+    for (k, runs) in share(m.points.len(), m.runs, shard) {
+        let point = &m.points[k];
+        let path = part_path(out, point);
+        if resume && read_json::<PartFile>(&path).is_ok_and(|p| p.point == k && p.runs == runs) {
+            on_point(PointEvent::Skipped { point });
+            done += 1;
+            continue;
+        }
+        let scenario = &sweep.scenarios[k];
+        let (partial, complete) = monte_carlo::run_range(scenario, runs.clone(), controls)?;
+        if !complete {
+            return Ok(Outcome::Interrupted { points_done: done });
+        }
+        let part = PartFile { point: k, runs: runs.clone(), info: BatchInfo::of(scenario), partial };
+        let bytes = serde_json::to_vec(&part).expect("plain data serialises");
+        let dir = out.join("parts");
+        report::write_files(&dir, &[(path.file_name().unwrap().to_str().unwrap(), bytes)]).map_err(io_error(&dir))?;
+        on_point(PointEvent::Finished { point, runs, batch: None });
+        done += 1;
+    }
+    Ok(Outcome::Complete)
+}
+
+/// Combines the outputs of shards 0..N of one sweep into `out`: exactly the
+/// files the unsharded sweep writes.
+pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointEvent)) -> Result<(), SweepError> {
+    let invalid = |s: String| SweepError::Invalid(s);
+    let Some(first_dir) = shard_dirs.first() else {
+        return Err(invalid("name the shard output folders to merge".into()));
+    };
+    let shard_file = |dir: &PathBuf| -> Result<ShardFile, SweepError> {
+        let path = dir.join("shard.json");
+        if !path.is_file() {
+            return Err(invalid(format!("{}: no shard.json; is this the --out folder of a --shard run?", dir.display())));
+        }
+        read_json(&path)
+    };
+    let first = shard_file(first_dir)?;
+    let m = first.sweep.clone();
+    let count = first.shard.count;
+    let mut by_index: Vec<Option<&PathBuf>> = vec![None; count as usize];
+    for dir in shard_dirs {
+        let s = shard_file(dir)?;
+        if s.sweep != m {
+            return Err(invalid(format!(
+                "{} and {} come from different sweeps (scenario, seed, runs, parameters or faultline version differ)",
+                first_dir.display(),
+                dir.display()
+            )));
+        }
+        if s.shard.count != count {
+            return Err(invalid(format!(
+                "{} is shard {}/{} but {} is one of {count}",
+                dir.display(),
+                s.shard.index,
+                s.shard.count,
+                first_dir.display()
+            )));
+        }
+        if let Some(other) = by_index[s.shard.index as usize].replace(dir) {
+            return Err(invalid(format!(
+                "{} and {} are both shard {}/{count}",
+                other.display(),
+                dir.display(),
+                s.shard.index
+            )));
+        }
+    }
+    let missing: Vec<String> =
+        (0..count).filter(|&i| by_index[i as usize].is_none()).map(|i| format!("{i}/{count}")).collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!("shard {} missing: name every shard's output folder", missing.join(", "))));
+    }
+    // Which shards hold which points.
+    let mut parts_of: Vec<Vec<(&PathBuf, Range<u64>)>> = vec![Vec::new(); m.points.len()];
+    for (i, dir) in by_index.iter().enumerate() {
+        let dir = dir.expect("checked above");
+        for (k, runs) in share(m.points.len(), m.runs, Shard { index: i as u64, count }) {
+            parts_of[k].push((dir, runs));
+        }
+    }
+    fs::create_dir_all(out).map_err(io_error(out))?;
+    report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
+    for (point, parts) in m.points.iter().zip(&parts_of) {
+        let mut all = Partial::default();
+        let mut info = None;
+        for (dir, runs) in parts {
+            let path = part_path(dir, point);
+            if !path.is_file() {
+                return Err(invalid(format!(
+                    "{}: missing; that shard has not finished point {} (rerun it with --resume)",
+                    path.display(),
+                    point.point
+                )));
+            }
+            let part: PartFile = read_json(&path)?;
+            let expected: Vec<u64> = runs.clone().collect();
+            let got: Vec<u64> = part.partial.rows.iter().map(|r| r.run).collect();
+            if part.point != point.point || part.runs != *runs || got != expected {
+                return Err(invalid(format!("{}: does not hold runs {runs:?} of point {}", path.display(), point.point)));
+            }
+            all.merge(&part.partial).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            info = Some(part.info);
+        }
+        let info = info.expect("every point has at least one run, so one part");
+        let batch = monte_carlo::finish(&info, &all);
+        write_point(out, &m, point, &batch)?;
+        on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
+    }
+    write_combined(out, &m)
+}
+
+/// Writes the sweep-level tables from the per-point files: each row of a
+/// point's file, prefixed with the point and its parameter values.
+fn write_combined(out: &Path, m: &Manifest) -> Result<(), SweepError> {
+    let prefix_header: Vec<String> =
+        std::iter::once("point".to_string()).chain(m.parameters.iter().map(|p| p.path.clone())).collect();
+    let prefix = |p: &PointSpec| -> Vec<String> { std::iter::once(p.point.to_string()).chain(p.values.clone()).collect() };
+    write_csv_streaming(out, "points.csv", |w| {
+        let mut header = prefix_header.clone();
+        header.extend(["runs".to_string(), "dir".to_string()]);
+        w.write_record(&header)?;
+        for p in &m.points {
+            let mut row = prefix(p);
+            row.extend([m.runs.to_string(), p.dir.clone()]);
+            w.write_record(&row)?;
+        }
+        Ok(())
+    })?;
+    for file in ["runs.csv", "summary.csv", "timeseries.csv"] {
+        write_csv_streaming(out, file, |w| {
+            for (i, p) in m.points.iter().enumerate() {
+                let path = out.join(&p.dir).join(file);
+                let mut reader = csv::Reader::from_path(&path)?;
+                if i == 0 {
+                    let mut header = prefix_header.clone();
+                    header.extend(reader.headers()?.iter().map(str::to_string));
+                    w.write_record(&header)?;
+                }
+                let head = prefix(p);
+                for record in reader.records() {
+                    let record = record?;
+                    w.write_record(head.iter().map(String::as_str).chain(record.iter()))?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes a CSV file through a temporary file and a rename, row by row (a
+/// sweep's tables can be larger than memory should hold).
+fn write_csv_streaming(
+    out: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut csv::Writer<std::io::BufWriter<fs::File>>) -> Result<(), csv::Error>,
+) -> Result<(), SweepError> {
+    let path = out.join(name);
+    let tmp = out.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<(), SweepError> {
+        let file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        fill(&mut w).map_err(|e| SweepError::Invalid(format!("{}: {e}", path.display())))?;
+        let mut inner = w.into_inner().map_err(|e| SweepError::Io { path: tmp.clone(), source: e.into_error() })?;
+        inner.flush().map_err(io_error(&tmp))?;
+        inner.get_ref().sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_error(&path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_run_once() {
+        for (points, runs, count) in [(1, 10, 3), (7, 13, 4), (3, 2, 9), (5, 100, 1)] {
+            let mut seen = vec![vec![0u32; runs as usize]; points];
+            for index in 0..count {
+                for (k, r) in share(points, runs, Shard { index, count }) {
+                    assert!(!r.is_empty());
+                    for i in r {
+                        seen[k][i as usize] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().flatten().all(|&n| n == 1), "{points} x {runs} over {count}");
+        }
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!("2/5".parse::<Shard>(), Ok(Shard { index: 2, count: 5 }));
+        for bad in ["5/5", "1", "a/b", "0/0", "-1/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}
