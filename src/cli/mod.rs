@@ -1,5 +1,9 @@
-//! Command-line interface: clap definitions and the subcommands `run` and
-//! `check`. Binary-only, so the library never depends on clap.
+//! Command-line interface: clap definitions and the subcommands `run`,
+//! `check`, `sweep` and `merge`. Binary-only, so the library never depends
+//! on clap.
+
+mod exec;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +40,19 @@ enum Command {
     /// service's average load is below its capacity with all nodes up, 1 if
     /// a service is over capacity on average, 2 on a bad scenario.
     Check(CheckArgs),
+    /// Run a Monte Carlo batch at every point of a parameter grid
+    ///
+    /// Each --set PATH=VALUES adds a parameter; the points are the cross
+    /// product. Every point's batch files are written to points/<k>/ as soon
+    /// as it finishes, and the tables points.csv, runs.csv, summary.csv and
+    /// timeseries.csv (one row per point and run / metric / bin) at the end.
+    /// Exit code 0 when done, 130 when interrupted (finished points are
+    /// kept; --resume continues), 2 on bad input.
+    Sweep(sweep::SweepArgs),
+    /// Combine the output folders of every shard of a sweep
+    ///
+    /// Writes exactly the files the sweep would have written unsharded.
+    Merge(sweep::MergeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,7 +79,11 @@ struct RunArgs {
     /// Worker threads for a batch [default: all cores].
     #[arg(long, value_name = "T")]
     threads: Option<usize>,
-    /// Print nothing on success (files are still written).
+    /// Run even when the estimate says the batch would take more than a day
+    /// or more memory than the machine has.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing on success (files are still written; no progress bar).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -78,6 +99,8 @@ pub fn main() -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Merge(args) => sweep::merge(args),
     }
 }
 
@@ -98,14 +121,31 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if args.runs == 0 {
         bail!("--runs: must be at least 1");
     }
+    let threads = exec::threads(args.threads)?;
+    exec::guard(&[&scenario], args.runs, threads, args.force, args.quiet)?;
     if args.runs > 1 {
-        let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let batch = faultline::monte_carlo::run_batch(&scenario, args.runs, threads)?;
+        let bar = exec::progress_bar(args.runs, args.quiet);
+        exec::catch_interrupt();
+        let on_run = || bar.inc(1);
+        let mut controls = faultline::monte_carlo::Controls::new(threads).map_err(|e| anyhow::anyhow!(e))?;
+        controls.stop = Some(&exec::INTERRUPTED);
+        controls.on_run_done = Some(&on_run);
+        let (partial, complete) = faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls)?;
+        bar.finish_and_clear();
+        let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), &partial);
         report::write_files(&dir, &report::batch_files(&batch))
             .with_context(|| format!("writing results to {}", dir.display()))?;
         if !args.quiet {
             print!("{}", report::batch_summary_text(&batch));
             println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}", dir.display());
+        }
+        if !complete {
+            eprintln!(
+                "interrupted: {} of {} runs finished; the files hold those runs (see the run column of runs.csv)",
+                batch.rows.len(),
+                args.runs
+            );
+            return Ok(ExitCode::from(exec::EXIT_INTERRUPTED));
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -20,6 +20,39 @@ use crate::time::{SimDuration, SimTime};
 /// The scenario-file format version this build reads.
 pub const FORMAT_VERSION: i64 = 1;
 
+/// A scenario file's text, read with the same checks and messages as
+/// [`Scenario::from_file`], for callers that edit it before validation.
+pub struct ScenarioSource {
+    pub text: String,
+    /// The path as the user wrote it, for messages.
+    pub label: String,
+    /// The file stem: the scenario's name when the file has no `name`.
+    pub stem: Option<String>,
+}
+
+impl ScenarioSource {
+    pub fn read(path: &Path) -> Result<ScenarioSource, ScenarioError> {
+        let label = path.display().to_string();
+        let whole_file =
+            |message: String| ScenarioError { file: label.clone(), position: None, key: String::new(), message };
+        let meta = std::fs::metadata(path).map_err(|e| {
+            whole_file(if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file".to_string()
+            } else {
+                format!("cannot read: {e}")
+            })
+        })?;
+        if meta.is_dir() {
+            return Err(whole_file("is a directory, expected a scenario .toml file".to_string()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| whole_file("is not UTF-8 text, so not a TOML scenario file".to_string()))?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        Ok(ScenarioSource { text, label, stem })
+    }
+}
+
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -686,24 +719,8 @@ impl Distribution {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
-        let label = path.display().to_string();
-        let whole_file =
-            |message: String| ScenarioError { file: label.clone(), position: None, key: String::new(), message };
-        let meta = std::fs::metadata(path).map_err(|e| {
-            whole_file(if e.kind() == std::io::ErrorKind::NotFound {
-                "no such file".to_string()
-            } else {
-                format!("cannot read: {e}")
-            })
-        })?;
-        if meta.is_dir() {
-            return Err(whole_file("is a directory, expected a scenario .toml file".to_string()));
-        }
-        let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| whole_file("is not UTF-8 text, so not a TOML scenario file".to_string()))?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        Scenario::from_toml(&text, &label, stem.as_deref())
+        let source = ScenarioSource::read(path)?;
+        Scenario::from_toml(&source.text, &source.label, source.stem.as_deref())
     }
 
     /// Parses and validates scenario text. `file` labels error messages;

@@ -423,3 +423,48 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         rto_km_median_s: kaplan_meier_median(&observed),
     }
 }
+
+/// A rough cost of one run, from the scenario alone: enough to refuse a
+/// batch that would take days or not fit in memory, not a prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunCost {
+    /// Requests offered, counting every allowed retry of a client with retries.
+    pub requests: f64,
+    /// CPU seconds on one core of a current laptop.
+    pub seconds: f64,
+    /// Bytes of one finished run's record (time series and node rows).
+    pub record_bytes: f64,
+}
+
+/// Measured on the models: ~100–150 ns per request through one service.
+const SECONDS_PER_REQUEST: f64 = 150e-9;
+
+pub fn estimate(scenario: &Scenario) -> RunCost {
+    let sim = &scenario.simulation;
+    let horizon = crate::time::SimTime(sim.duration.0);
+    let seconds = sim.duration.as_secs_f64();
+    let requests: f64 = scenario
+        .traffic
+        .iter()
+        .map(|t| {
+            let attempts = t.retry.as_ref().map_or(1.0, |r| r.max_attempts.max(1) as f64);
+            t.rate.mean(horizon) * seconds * attempts
+        })
+        .sum();
+    let bins = sim.duration.0.div_ceil(sim.bin.0.max(1)) as f64;
+    let slots: f64 = scenario.services.iter().map(|s| s.slots() as f64).sum();
+    let record_bytes = bins * std::mem::size_of::<crate::metrics::BinRow>() as f64
+        + bins * slots * std::mem::size_of::<crate::metrics::NodeBinRow>() as f64
+        + 1e6;
+    RunCost { requests, seconds: requests * SECONDS_PER_REQUEST + bins * slots * 1e-7 + bins * 1e-6, record_bytes }
+}
+
+/// Peak bytes of a batch of `runs` on `threads` threads: records in flight,
+/// band aggregates (worst case: every sketch full) and the per-run rows.
+pub fn batch_bytes(scenario: &Scenario, runs: u64, threads: usize) -> f64 {
+    let cost = estimate(scenario);
+    let bins = scenario.simulation.duration.0.div_ceil(scenario.simulation.bin.0.max(1)) as f64;
+    let band_bytes = bins * BAND_METRICS.len() as f64 * (std::mem::size_of::<BandCell>() + 16 * sketch::EXACT_LIMIT) as f64;
+    let row_bytes = std::mem::size_of::<RunRow>() as f64 + 16.0 * RUN_METRICS.len() as f64;
+    (2 * threads + 2) as f64 * cost.record_bytes + band_bytes + runs as f64 * row_bytes
+}

@@ -220,17 +220,28 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, SweepError>
 #[derive(Serialize)]
 struct PointFile<'a> {
     point: usize,
-    parameters: Vec<(&'a str, &'a str)>,
+    parameters: Vec<PointValue<'a>>,
     runs: u64,
     /// Digest of the sweep manifest: a resumed sweep reuses a point only
     /// when the sweep is the same.
     sweep: String,
 }
 
+#[derive(Serialize)]
+struct PointValue<'a> {
+    path: &'a str,
+    value: &'a str,
+}
+
 fn point_marker(manifest: &Manifest, point: &PointSpec) -> Vec<u8> {
     json_bytes(&PointFile {
         point: point.point,
-        parameters: manifest.parameters.iter().map(|p| p.path.as_str()).zip(point.values.iter().map(|v| v.as_str())).collect(),
+        parameters: manifest
+            .parameters
+            .iter()
+            .zip(&point.values)
+            .map(|(p, v)| PointValue { path: &p.path, value: v })
+            .collect(),
         runs: manifest.runs,
         sweep: fnv1a(&json_bytes(manifest)),
     })
@@ -358,6 +369,22 @@ pub fn run_shard(
     Ok(Outcome::Complete)
 }
 
+fn read_shard_file(dir: &Path) -> Result<ShardFile, SweepError> {
+    let path = dir.join("shard.json");
+    if !path.is_file() {
+        return Err(SweepError::Invalid(format!(
+            "{}: no shard.json; is this the --out folder of a sweep --shard run?",
+            dir.display()
+        )));
+    }
+    read_json(&path)
+}
+
+/// The sweep a shard's output folder belongs to.
+pub fn shard_manifest(dir: &Path) -> Result<Manifest, SweepError> {
+    Ok(read_shard_file(dir)?.sweep)
+}
+
 /// Combines the outputs of shards 0..N of one sweep into `out`: exactly the
 /// files the unsharded sweep writes.
 pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointEvent)) -> Result<(), SweepError> {
@@ -365,13 +392,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
     let Some(first_dir) = shard_dirs.first() else {
         return Err(invalid("name the shard output folders to merge".into()));
     };
-    let shard_file = |dir: &PathBuf| -> Result<ShardFile, SweepError> {
-        let path = dir.join("shard.json");
-        if !path.is_file() {
-            return Err(invalid(format!("{}: no shard.json; is this the --out folder of a --shard run?", dir.display())));
-        }
-        read_json(&path)
-    };
+    let shard_file = |dir: &PathBuf| read_shard_file(dir);
     let first = shard_file(first_dir)?;
     let m = first.sweep.clone();
     let count = first.shard.count;
