@@ -244,7 +244,8 @@ fn bad_sweeps_fail_in_one_line_and_write_nothing() {
         ("faults[4].at=10s", "faults has 1 entries"),
         ("traffic.web.rate=100:50:10", "start is above stop"),
     ] {
-        let out = faultline(&["sweep", "models/three-node-cascade.toml", "--set", set, "--out", out_dir.to_str().unwrap()]);
+        let out =
+            faultline(&["sweep", "models/three-node-cascade.toml", "--set", set, "--out", out_dir.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
         assert!(stderr.contains(needle), "{set}: {stderr}");
@@ -252,7 +253,14 @@ fn bad_sweeps_fail_in_one_line_and_write_nothing() {
         assert!(!out_dir.exists(), "{set}: nothing may be written");
     }
     // Refused as absurd unless forced.
-    let out = faultline(&["run", "models/three-node-cascade.toml", "--runs", "100000000", "--out", out_dir.to_str().unwrap()]);
+    let out = faultline(&[
+        "run",
+        "models/three-node-cascade.toml",
+        "--runs",
+        "100000000",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     assert!(!out_dir.exists());

@@ -24,7 +24,9 @@ pub fn catch_interrupt() {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(EXIT_INTERRUPTED as i32);
         }
-        eprintln!("\ninterrupted: finishing the runs in progress and keeping finished results (Ctrl-C again to quit now)");
+        eprintln!(
+            "\ninterrupted: finishing the runs in progress and keeping finished results (Ctrl-C again to quit now)"
+        );
     });
 }
 

@@ -121,7 +121,9 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let threads = exec::threads(args.threads)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-sweep", m.scenario)));
     let work: Vec<(usize, u64)> = match args.shard {
-        Some(shard) => sweep::share(m.points.len(), m.runs, shard).into_iter().map(|(k, r)| (k, r.end - r.start)).collect(),
+        Some(shard) => {
+            sweep::share(m.points.len(), m.runs, shard).into_iter().map(|(k, r)| (k, r.end - r.start)).collect()
+        }
         None => (0..m.points.len()).map(|k| (k, m.runs)).collect(),
     };
     let scenarios: Vec<_> = work.iter().map(|(k, _)| &sweep.scenarios[*k]).collect();
@@ -138,7 +140,9 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         PointEvent::Skipped { point } => {
             bar.inc(work.iter().find(|(k, _)| *k == point.point).map_or(0, |(_, n)| *n));
             if !quiet {
-                bar.suspend(|| println!("point {}  {}: done earlier (resumed)", point.point + 1, point_label(m, &point.values)));
+                bar.suspend(|| {
+                    println!("point {}  {}: done earlier (resumed)", point.point + 1, point_label(m, &point.values))
+                });
             }
         }
         PointEvent::Finished { point, runs, batch } => {

@@ -26,7 +26,9 @@ impl std::fmt::Display for Override {
 /// Parses `services.app.nodes` or `faults[0].at` into segments; keys are
 /// letters, digits, `-` and `_` (the characters of names in a scenario).
 pub fn parse_key_path(text: &str) -> Result<Vec<KeySegment>, String> {
-    let bad = |why: &str| format!("path \"{text}\" {why}; write keys separated by dots, e.g. services.app.nodes or faults[0].at");
+    let bad = |why: &str| {
+        format!("path \"{text}\" {why}; write keys separated by dots, e.g. services.app.nodes or faults[0].at")
+    };
     let mut segments = Vec::new();
     for part in text.split('.') {
         let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
@@ -41,7 +43,8 @@ pub fn parse_key_path(text: &str) -> Result<Vec<KeySegment>, String> {
             let Some(inside) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) else {
                 return Err(bad("has a malformed [index]"));
             };
-            let index = inside.0.parse().map_err(|_| bad(&format!("has an index \"[{}]\" that is not a number", inside.0)))?;
+            let index =
+                inside.0.parse().map_err(|_| bad(&format!("has an index \"[{}]\" that is not a number", inside.0)))?;
             segments.push(KeySegment::Index(index));
             rest = inside.1;
         }
@@ -106,7 +109,9 @@ pub fn apply(doc: &mut toml::Table, o: &Override) -> Result<(), String> {
         }
         if last {
             if matches!(next, toml::Value::Table(_) | toml::Value::Array(_)) {
-                return Err(format!("{here} holds a table or array; --set sets single values (address a key inside it)"));
+                return Err(format!(
+                    "{here} holds a table or array; --set sets single values (address a key inside it)"
+                ));
             }
             *next = typed_value(&o.value, Some(next));
             return Ok(());
@@ -143,12 +148,14 @@ impl Scenario {
         }
         // The file itself first, so its own mistakes keep their line numbers.
         Scenario::from_toml(text, file, default_name)?;
-        let label = format!(
-            "{file} with {}",
-            overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" ")
-        );
-        let edited = apply_all(text, overrides)
-            .map_err(|message| ScenarioError { file: label.clone(), position: None, key: String::new(), message })?;
+        let label =
+            format!("{file} with {}", overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" "));
+        let edited = apply_all(text, overrides).map_err(|message| ScenarioError {
+            file: label.clone(),
+            position: None,
+            key: String::new(),
+            message,
+        })?;
         Scenario::from_toml(&edited, &label, default_name).map_err(|e| ScenarioError { position: None, ..e })
     }
 }

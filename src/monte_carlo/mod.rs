@@ -464,7 +464,8 @@ pub fn estimate(scenario: &Scenario) -> RunCost {
 pub fn batch_bytes(scenario: &Scenario, runs: u64, threads: usize) -> f64 {
     let cost = estimate(scenario);
     let bins = scenario.simulation.duration.0.div_ceil(scenario.simulation.bin.0.max(1)) as f64;
-    let band_bytes = bins * BAND_METRICS.len() as f64 * (std::mem::size_of::<BandCell>() + 16 * sketch::EXACT_LIMIT) as f64;
+    let band_bytes =
+        bins * BAND_METRICS.len() as f64 * (std::mem::size_of::<BandCell>() + 16 * sketch::EXACT_LIMIT) as f64;
     let row_bytes = std::mem::size_of::<RunRow>() as f64 + 16.0 * RUN_METRICS.len() as f64;
     (2 * threads + 2) as f64 * cost.record_bytes + band_bytes + runs as f64 * row_bytes
 }

@@ -59,7 +59,7 @@ impl Sketch {
             Sketch::Exact(values) => {
                 add_sorted(values, v, 1);
                 if values.len() > EXACT_LIMIT {
-                    self.to_buckets();
+                    self.switch_to_buckets();
                 }
             }
             Sketch::Buckets { zeros, buckets } => {
@@ -84,11 +84,11 @@ impl Sketch {
                     }
                 }
                 if matches!(self, Sketch::Exact(mine) if mine.len() > EXACT_LIMIT) {
-                    self.to_buckets();
+                    self.switch_to_buckets();
                 }
             }
             Sketch::Buckets { zeros, buckets } => {
-                self.to_buckets();
+                self.switch_to_buckets();
                 let Sketch::Buckets { zeros: my_zeros, buckets: mine } = self else { unreachable!() };
                 *my_zeros += zeros;
                 for &(k, c) in buckets {
@@ -98,7 +98,7 @@ impl Sketch {
         }
     }
 
-    fn to_buckets(&mut self) {
+    fn switch_to_buckets(&mut self) {
         if let Sketch::Exact(values) = self {
             let mut zeros = 0;
             let mut buckets = Vec::new();

@@ -202,7 +202,9 @@ pub enum PointEvent<'a> {
 pub enum Outcome {
     Complete,
     /// Stopped by the stop flag; finished points are on disk.
-    Interrupted { points_done: usize },
+    Interrupted {
+        points_done: usize,
+    },
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
@@ -256,7 +258,12 @@ fn point_is_done(out: &Path, manifest: &Manifest, point: &PointSpec) -> bool {
 }
 
 /// Writes a finished point's batch files, then its marker.
-fn write_point(out: &Path, manifest: &Manifest, point: &PointSpec, batch: &monte_carlo::Batch) -> Result<(), SweepError> {
+fn write_point(
+    out: &Path,
+    manifest: &Manifest,
+    point: &PointSpec,
+    batch: &monte_carlo::Batch,
+) -> Result<(), SweepError> {
     let dir = out.join(&point.dir);
     report::write_files(&dir, &report::batch_files(batch)).map_err(io_error(&dir))?;
     report::write_files(&dir, &[("point.json", point_marker(manifest, point))]).map_err(io_error(&dir))
@@ -455,7 +462,11 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
             let expected: Vec<u64> = runs.clone().collect();
             let got: Vec<u64> = part.partial.rows.iter().map(|r| r.run).collect();
             if part.point != point.point || part.runs != *runs || got != expected {
-                return Err(invalid(format!("{}: does not hold runs {runs:?} of point {}", path.display(), point.point)));
+                return Err(invalid(format!(
+                    "{}: does not hold runs {runs:?} of point {}",
+                    path.display(),
+                    point.point
+                )));
             }
             all.merge(&part.partial).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
             info = Some(part.info);
@@ -473,7 +484,8 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
 fn write_combined(out: &Path, m: &Manifest) -> Result<(), SweepError> {
     let prefix_header: Vec<String> =
         std::iter::once("point".to_string()).chain(m.parameters.iter().map(|p| p.path.clone())).collect();
-    let prefix = |p: &PointSpec| -> Vec<String> { std::iter::once(p.point.to_string()).chain(p.values.clone()).collect() };
+    let prefix =
+        |p: &PointSpec| -> Vec<String> { std::iter::once(p.point.to_string()).chain(p.values.clone()).collect() };
     write_csv_streaming(out, "points.csv", |w| {
         let mut header = prefix_header.clone();
         header.extend(["runs".to_string(), "dir".to_string()]);
