@@ -132,7 +132,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         controls.on_run_done = Some(&on_run);
         let (partial, complete) = faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls)?;
         bar.finish_and_clear();
-        let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), &partial);
+        let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), partial);
         report::write_files(&dir, &report::batch_files(&batch))
             .with_context(|| format!("writing results to {}", dir.display()))?;
         if !args.quiet {

@@ -20,9 +20,10 @@ pub struct SweepArgs {
     /// A parameter and its values, PATH=VALUES. PATH names a scenario key
     /// the way error messages do (services.app.nodes, traffic.web.rate,
     /// faults[0].at); VALUES is a comma-separated list whose items are a
-    /// value, an inclusive integer range 3..10, or start:stop:step
-    /// (200:600:50, 0.1:0.5:0.1, 100ms:1s... with one unit: 100ms:900ms:100ms).
-    /// Repeat --set for the cross product (the first varies slowest).
+    /// value, an inclusive integer range 3..10, or start:stop:step with an
+    /// optional unit shared by all three (200:600:50, 0.1:0.5:0.1,
+    /// 100ms:900ms:100ms). Repeat --set for the cross product (the first
+    /// varies slowest).
     #[arg(long = "set", value_name = "PATH=VALUES")]
     sets: Vec<String>,
     /// Replications per point; run i of every point uses the same seed

@@ -385,12 +385,13 @@ pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> 
 pub fn run_batch(scenario: &Scenario, runs: u64, threads: usize) -> Result<Batch, SimError> {
     let controls = Controls::new(threads).expect("a thread pool");
     let (partial, _) = run_range(scenario, 0..runs, &controls)?;
-    Ok(finish(&BatchInfo::of(scenario), &partial))
+    Ok(finish(&BatchInfo::of(scenario), partial))
 }
 
 /// The batch results from the partial holding all its runs.
-pub fn finish(info: &BatchInfo, partial: &Partial) -> Batch {
-    Batch { rows: partial.rows.clone(), bands: partial.bands.rows(), summary: summarize(info, &partial.rows) }
+pub fn finish(info: &BatchInfo, partial: Partial) -> Batch {
+    let summary = summarize(info, &partial.rows);
+    Batch { bands: partial.bands.rows(), rows: partial.rows, summary }
 }
 
 fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {

@@ -313,7 +313,7 @@ pub fn run(
         if !complete {
             return Ok(Outcome::Interrupted { points_done: point.point });
         }
-        let batch = monte_carlo::finish(&BatchInfo::of(scenario), &partial);
+        let batch = monte_carlo::finish(&BatchInfo::of(scenario), partial);
         write_point(out, m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
@@ -472,7 +472,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
             info = Some(part.info);
         }
         let info = info.expect("every point has at least one run, so one part");
-        let batch = monte_carlo::finish(&info, &all);
+        let batch = monte_carlo::finish(&info, all);
         write_point(out, &m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
