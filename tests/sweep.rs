@@ -107,6 +107,21 @@ fn three_shards_merged_equal_the_unsharded_sweep() {
     let out = faultline(&["merge", shards[0].to_str().unwrap(), shards[1].to_str().unwrap(), "--out", "/tmp/x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shard 2/3 missing"));
+    // An unfinished shard: merge names the missing part and writes nothing.
+    std::fs::remove_file(shards[1].join("parts/1.json")).unwrap();
+    let fresh = scratch("merged-unfinished");
+    let out = faultline(&[
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        shards[2].to_str().unwrap(),
+        "--out",
+        fresh.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("parts/1.json: missing; that shard has not finished point 1"), "{stderr}");
+    assert!(!fresh.exists(), "nothing is written when a part is missing");
     for dir in shards.iter().chain([&whole, &merged]) {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -444,12 +444,9 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
             parts_of[k].push((dir, runs));
         }
     }
-    fs::create_dir_all(out).map_err(io_error(out))?;
-    report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
+    // Every part must be there before anything is written.
     for (point, parts) in m.points.iter().zip(&parts_of) {
-        let mut all = Partial::default();
-        let mut info = None;
-        for (dir, runs) in parts {
+        for (dir, _) in parts {
             let path = part_path(dir, point);
             if !path.is_file() {
                 return Err(invalid(format!(
@@ -458,6 +455,15 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
                     point.point
                 )));
             }
+        }
+    }
+    fs::create_dir_all(out).map_err(io_error(out))?;
+    report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
+    for (point, parts) in m.points.iter().zip(&parts_of) {
+        let mut all = Partial::default();
+        let mut info = None;
+        for (dir, runs) in parts {
+            let path = part_path(dir, point);
             let part: PartFile = read_json(&path)?;
             let expected: Vec<u64> = runs.clone().collect();
             let got: Vec<u64> = part.partial.rows.iter().map(|r| r.run).collect();
