@@ -85,6 +85,30 @@ pub struct FleetSnapshot {
     pub capacity_rps: f64,
 }
 
+/// The scenario's SLO, as the output files state it (charts draw it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct SloSummary {
+    pub goodput: f64,
+    pub latency_p99_ms: Option<f64>,
+    pub window_s: f64,
+    pub hold_s: f64,
+    pub rto_objective_s: Option<f64>,
+    pub rpo_objective_s: Option<f64>,
+}
+
+impl SloSummary {
+    pub fn of(slo: &crate::model::Slo) -> SloSummary {
+        SloSummary {
+            goodput: slo.goodput,
+            latency_p99_ms: slo.latency_p99.map(|d| d.as_millis_f64()),
+            window_s: slo.window.as_secs_f64(),
+            hold_s: slo.hold.as_secs_f64(),
+            rto_objective_s: slo.rto_objective.map(|d| d.as_secs_f64()),
+            rpo_objective_s: slo.rpo_objective.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
 /// One line of `events.csv`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedEvent {
@@ -337,6 +361,7 @@ pub struct RunRecord {
     pub warmup: SimDuration,
     pub bin: SimDuration,
     pub nodes: Vec<NodeLabel>,
+    pub slo: SloSummary,
     pub summary: RunSummary,
     pub bins: Vec<BinRow>,
     pub node_bins: Vec<NodeBinRow>,

@@ -123,7 +123,8 @@ impl DrStrategy {
 /// The service-level objective recovery is judged by: per SLI `window`,
 /// at least `goodput` of the offered requests succeed (and, if set, the
 /// p99 latency stays within `latency_p99`); restored means the SLO held for
-/// `hold`. `rto_objective` is the recovery time the design promises.
+/// `hold`. `rto_objective` is the recovery time the design promises,
+/// `rpo_objective` the data loss.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     pub goodput: f64,
@@ -131,6 +132,8 @@ pub struct Slo {
     pub window: SimDuration,
     pub hold: SimDuration,
     pub rto_objective: Option<SimDuration>,
+    /// The data-loss window the design promises (charts draw it).
+    pub rpo_objective: Option<SimDuration>,
 }
 
 impl Default for Slo {
@@ -141,6 +144,7 @@ impl Default for Slo {
             window: SimDuration::from_secs(10),
             hold: SimDuration::from_secs(60),
             rto_objective: None,
+            rpo_objective: None,
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct RawSlo {
     pub window: Option<Duration>,
     pub hold: Option<Duration>,
     pub rto_objective: Option<Duration>,
+    pub rpo_objective: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

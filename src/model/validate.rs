@@ -302,6 +302,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 window: positive_duration(ctx, "slo.window", r.window, d.window)?,
                 hold: r.hold.map_or(d.hold, |x| x.0),
                 rto_objective: r.rto_objective.map(|x| x.0),
+                rpo_objective: r.rpo_objective.map(|x| x.0),
             }
         }
     };

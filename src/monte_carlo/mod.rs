@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::RunRecord;
+use crate::metrics::{RunRecord, SloSummary};
 use crate::model::Scenario;
 use crate::sim::{SimError, run};
 use crate::stats::{Describe, Proportion, describe, kaplan_meier_median, wilson};
@@ -230,6 +230,7 @@ pub struct BatchInfo {
     pub seed: u64,
     /// Lock-in is only counted for scenarios without injected faults.
     pub has_faults: bool,
+    pub slo: SloSummary,
 }
 
 impl BatchInfo {
@@ -238,6 +239,7 @@ impl BatchInfo {
             scenario: scenario.name.clone(),
             seed: scenario.simulation.seed,
             has_faults: !scenario.faults.is_empty(),
+            slo: SloSummary::of(&scenario.slo),
         }
     }
 }
@@ -247,6 +249,7 @@ pub struct BatchSummary {
     pub scenario: String,
     pub seed: u64,
     pub runs: u64,
+    pub slo: SloSummary,
     /// Per metric of [`RUN_METRICS`] with at least one value.
     pub metrics: Vec<(String, Describe)>,
     pub cascade: Proportion,
@@ -414,6 +417,7 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         scenario: info.scenario.clone(),
         seed: info.seed,
         runs: n,
+        slo: info.slo.clone(),
         metrics,
         cascade: wilson(rows.iter().filter(|r| r.cascade).count() as u64, n),
         recovered: wilson(recovered, disrupted),

@@ -7,6 +7,8 @@ use super::{csv_bytes, num};
 pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
     let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered"];
     header.extend(crate::monte_carlo::RUN_METRICS);
+    // For Kaplan–Meier curves: how long a never-recovered run was watched.
+    header.push("rto_censored_s");
     let seed = b.summary.seed;
     let rows = b.rows.iter().map(|r| {
         let mut row = vec![
@@ -17,6 +19,7 @@ pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
             (r.recovered as u8).to_string(),
         ];
         row.extend(r.values.iter().map(|v| num(*v)));
+        row.push(num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t)));
         row
     });
     csv_bytes(&header, rows)

@@ -190,6 +190,7 @@ struct SummaryFile<'a> {
     duration_s: f64,
     warmup_s: f64,
     bin_s: f64,
+    slo: &'a crate::metrics::SloSummary,
     #[serde(flatten)]
     summary: &'a RunSummary,
 }
@@ -204,6 +205,7 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
         duration_s: r.duration.as_secs_f64(),
         warmup_s: r.warmup.as_secs_f64(),
         bin_s: r.bin.as_secs_f64(),
+        slo: &r.slo,
         summary: &r.summary,
     };
     let mut bytes = serde_json::to_vec_pretty(&file).expect("summary serialises");

@@ -440,6 +440,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         warmup: sim.warmup,
         bin: sim.bin,
         nodes: labels,
+        slo: crate::metrics::SloSummary::of(&scenario.slo),
         summary,
         bins,
         node_bins,
