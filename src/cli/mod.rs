@@ -53,6 +53,35 @@ enum Command {
     ///
     /// Writes exactly the files the sweep would have written unsharded.
     Merge(sweep::MergeArgs),
+    /// Re-render the charts of an output folder from its files
+    ///
+    /// Works on the folder of a single run, a batch (run --runs) or a sweep,
+    /// without simulating anything. Writes NAME.png and NAME.svg into the
+    /// folder. Exit code 0 on success, 2 when the folder holds no complete
+    /// output or the chart does not exist.
+    Plot(PlotArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PlotArgs {
+    /// An output folder of `run`, `run --runs` or `sweep`.
+    dir: PathBuf,
+    /// Only this chart: herd, timeline, latency (a run); bands, rto, rpo (a
+    /// batch); sweep-<metric>, heatmap-cascade, dr (a sweep).
+    #[arg(long, value_name = "NAME")]
+    chart: Option<String>,
+    /// Start of the time window of time-series charts, e.g. 60s or 2m.
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+    /// End of the time window of time-series charts.
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+    /// Title to use instead of the scenario name.
+    #[arg(long, value_name = "TEXT")]
+    title: Option<String>,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,6 +112,9 @@ struct RunArgs {
     /// or more memory than the machine has.
     #[arg(long)]
     force: bool,
+    /// Do not draw charts (herd, timeline, latency; bands, rto, rpo for a batch).
+    #[arg(long)]
+    no_charts: bool,
     /// Print nothing on success (files are still written; no progress bar).
     #[arg(long, short)]
     quiet: bool,
@@ -101,6 +133,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Check(args) => check(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => sweep::merge(args),
+        Command::Plot(args) => plot(args),
     }
 }
 
@@ -135,9 +168,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), partial);
         report::write_files(&dir, &report::batch_files(&batch))
             .with_context(|| format!("writing results to {}", dir.display()))?;
+        let charts = charts(&dir, args.no_charts)?;
         if !args.quiet {
             print!("{}", report::batch_summary_text(&batch));
-            println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}", dir.display());
+            println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}{charts}", dir.display());
         }
         if !complete {
             eprintln!(
@@ -152,9 +186,56 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let record = faultline::run(&scenario, 0)?;
     report::write_files(&dir, &report::run_files(&record))
         .with_context(|| format!("writing results to {}", dir.display()))?;
+    let charts = charts(&dir, args.no_charts)?;
     if !args.quiet {
         print!("{}", report::summary_text(&record));
-        println!("  wrote      {}/{{timeseries.csv, nodes.csv, events.csv, summary.json}}", dir.display());
+        println!("  wrote      {}/{{timeseries.csv, nodes.csv, events.csv, summary.json}}{charts}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Draws the charts of a finished output folder; returns the text for the
+/// "wrote" line.
+pub(crate) fn charts(dir: &Path, skip: bool) -> Result<String> {
+    if skip {
+        return Ok(String::new());
+    }
+    let files = faultline::plot::render(dir, &faultline::plot::PlotOptions::default())?;
+    Ok(chart_list(&files))
+}
+
+fn chart_list(files: &[PathBuf]) -> String {
+    let mut names: Vec<String> =
+        files.iter().filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
+    names.dedup();
+    if names.is_empty() { String::new() } else { format!(" and charts {{{}}}.png/.svg", names.join(", ")) }
+}
+
+/// A time for --from/--to: seconds ("90") or a duration ("1m30s").
+fn seconds(flag: &str, text: &str) -> Result<f64> {
+    if let Ok(s) = text.trim().parse::<f64>()
+        && s.is_finite()
+        && s >= 0.0
+    {
+        return Ok(s);
+    }
+    parse_duration(text).map(|d| d.as_secs_f64()).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+fn plot(args: PlotArgs) -> Result<ExitCode> {
+    let opts = faultline::plot::PlotOptions {
+        only: args.chart.clone(),
+        from: args.from.as_deref().map(|t| seconds("--from", t)).transpose()?,
+        to: args.to.as_deref().map(|t| seconds("--to", t)).transpose()?,
+        title: args.title.clone(),
+    };
+    let files = faultline::plot::render(&args.dir, &opts)?;
+    if !args.quiet {
+        if files.is_empty() {
+            println!("{}: no charts apply to this folder", args.dir.display());
+        } else {
+            println!("wrote {}{}", args.dir.display(), chart_list(&files).replacen(" and charts", "", 1));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

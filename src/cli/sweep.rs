@@ -54,6 +54,9 @@ pub struct SweepArgs {
     /// more memory than the machine has.
     #[arg(long)]
     force: bool,
+    /// Do not draw the sweep charts.
+    #[arg(long)]
+    no_charts: bool,
     /// Print nothing but errors (no progress bar, no per-point lines).
     #[arg(long, short)]
     quiet: bool,
@@ -67,6 +70,9 @@ pub struct MergeArgs {
     /// Output folder [default: output/<scenario name>-sweep/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Do not draw the sweep charts.
+    #[arg(long)]
+    no_charts: bool,
     /// Print nothing on success.
     #[arg(long, short)]
     quiet: bool,
@@ -180,6 +186,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(exec::EXIT_INTERRUPTED))
         }
         Outcome::Complete => {
+            let charts = if args.shard.is_none() { super::charts(&out, args.no_charts)? } else { String::new() };
             if !args.quiet {
                 match args.shard {
                     Some(shard) => println!(
@@ -192,8 +199,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
                         out.display()
                     ),
                     None => println!(
-                        "{} points x {} runs: wrote {}/{{sweep.json, points.csv, runs.csv, summary.csv, timeseries.csv}} \
-                         and points/*/",
+                        "{} points x {} runs: wrote {}/{{sweep.json, points.csv, runs.csv, summary.csv, timeseries.csv}}, \
+                         points/*/{charts}",
                         m.points.len(),
                         m.runs,
                         out.display()
@@ -221,9 +228,11 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
             points += 1;
         }
     })?;
+    let charts = super::charts(&out, args.no_charts)?;
     if !quiet {
         println!(
-            "merged {} shards: {points} points into {}/{{sweep.json, points.csv, runs.csv, summary.csv, timeseries.csv}} and points/*/",
+            "merged {} shards: {points} points into {}/{{sweep.json, points.csv, runs.csv, summary.csv, timeseries.csv}}, \
+             points/*/{charts}",
             args.shards.len(),
             out.display()
         );

@@ -1,0 +1,190 @@
+//! Charts of a Monte Carlo batch: offered load, goodput and capacity over
+//! time as means with p5–p95 bands across runs, and the distributions of
+//! RTO (Kaplan–Meier, censored runs marked) and RPO across runs with their
+//! objectives.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::data::{Band, BandBin, BatchData};
+use super::style::{self, Mark, number_label, series};
+use super::{DrawResult, Window, with_legend_column};
+
+pub fn bands<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let in_window: Vec<&BandBin> = b.bands.iter().filter(|x| x.t1 > win.from && x.t0 < win.to).collect();
+    let top = in_window
+        .iter()
+        .flat_map(|x| [x.offered, x.goodput, x.capacity])
+        .flatten()
+        .map(|band| band.p95.max(band.mean))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(win.from..win.to, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("time [s]")
+        .y_desc("requests per second")
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| number_label(*v))
+        .y_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    let mut entries = Vec::new();
+    let layers: [(&str, fn(&BandBin) -> Option<Band>, RGBColor); 3] = [
+        ("offered", |x| x.offered, series::OFFERED),
+        ("goodput", |x| x.goodput, series::GOODPUT),
+        ("capacity", |x| x.capacity, series::CAPACITY),
+    ];
+    for (name, get, colour) in layers {
+        let mid = |x: &BandBin| (x.t0 + x.t1) / 2.0;
+        let pts: Vec<(f64, Band)> = in_window.iter().filter_map(|x| get(x).map(|band| (mid(x), band))).collect();
+        if pts.is_empty() {
+            continue;
+        }
+        // The band as one polygon: p95 forwards, p5 backwards.
+        let mut outline: Vec<(f64, f64)> = pts.iter().map(|(t, band)| (*t, band.p95)).collect();
+        outline.extend(pts.iter().rev().map(|(t, band)| (*t, band.p5)));
+        chart.draw_series(std::iter::once(Polygon::new(outline, style::tint(colour, 0.7).mix(0.6).filled())))?;
+        chart.draw_series(LineSeries::new(pts.iter().map(|(t, band)| (*t, band.mean)), colour.stroke_width(2)))?;
+        entries.push((format!("{name}: mean"), Mark::Line(colour)));
+        entries.push((format!("{name}: p5–p95"), Mark::Fill(style::tint(colour, 0.7))));
+    }
+    entries.push((format!("{} runs, seed {}", b.runs, b.seed), Mark::Dot(style::WHITE_ISH)));
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+/// Kaplan–Meier estimate of P(recovered by t): steps at each recovery time.
+fn recovered_curve(observations: &[(f64, bool)]) -> Vec<(f64, f64)> {
+    let mut obs = observations.to_vec();
+    obs.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut at_risk = obs.len() as f64;
+    let mut survival = 1.0;
+    let mut curve = vec![(0.0, 0.0)];
+    let mut i = 0;
+    while i < obs.len() {
+        let t = obs[i].0;
+        let (mut events, mut leaving) = (0.0, 0.0);
+        while i < obs.len() && obs[i].0 == t {
+            events += if obs[i].1 { 1.0 } else { 0.0 };
+            leaving += 1.0;
+            i += 1;
+        }
+        if events > 0.0 {
+            curve.push((t, 1.0 - survival));
+            survival *= 1.0 - events / at_risk;
+            curve.push((t, 1.0 - survival));
+        }
+        at_risk -= leaving;
+    }
+    curve
+}
+
+fn cdf_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    curve: Vec<(f64, f64)>,
+    censored: &[(f64, f64)],
+    objective: Option<f64>,
+    colour: RGBColor,
+    mut entries: Vec<(String, Mark)>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let right = curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max) * 1.08;
+    let last = curve.last().map_or(0.0, |p| p.1);
+    let mut curve = curve;
+    curve.push((right, last));
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0.0..right, 0.0..1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| number_label(*v))
+        .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    chart.draw_series(LineSeries::new(curve, colour.stroke_width(3)))?;
+    if !censored.is_empty() {
+        chart.draw_series(censored.iter().map(|&(t, y)| Cross::new((t, y), 7, style::BLACK.stroke_width(2))))?;
+    }
+    if let Some(o) = objective {
+        chart.draw_series(DashedLineSeries::new(vec![(o, 0.0), (o, 1.05)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+        entries.push((format!("objective {}s", number_label(o)), Mark::Dashed(series::OBJECTIVE)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+pub fn rto<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let curve = recovered_curve(&b.rto);
+    // Censored runs sit on the curve at the time observation stopped.
+    let level = |t: f64| curve.iter().filter(|p| p.0 <= t).map(|p| p.1).last().unwrap_or(0.0);
+    let censored: Vec<(f64, f64)> = b.rto.iter().filter(|o| !o.1).map(|o| (o.0, level(o.0))).collect();
+    let recovered = b.rto.iter().filter(|o| o.1).count();
+    let mut entries = vec![(format!("recovered (Kaplan–Meier), {recovered} of {}", b.rto.len()), Mark::Line(series::RTO))];
+    if !censored.is_empty() {
+        entries.push((format!("censored: {} never recovered", censored.len()), Mark::Cross(style::BLACK)));
+    }
+    cdf_chart(
+        root,
+        title,
+        "time from disruption to restored SLO [s]",
+        "disrupted runs recovered",
+        curve,
+        &censored,
+        b.slo.rto_objective_s,
+        series::RTO,
+        entries,
+    )
+}
+
+pub fn rpo<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let mut values = b.rpo.clone();
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let mut curve = vec![(0.0, 0.0)];
+    for (i, v) in values.iter().enumerate() {
+        curve.push((*v, i as f64 / n));
+        curve.push((*v, (i + 1) as f64 / n));
+    }
+    let entries = vec![(format!("runs with data loss measured: {}", values.len()), Mark::Line(series::RPO))];
+    cdf_chart(
+        root,
+        title,
+        "data-loss window (RPO) [s]",
+        "runs with RPO at most x",
+        curve,
+        &[],
+        b.slo.rpo_objective_s,
+        series::RPO,
+        entries,
+    )
+}

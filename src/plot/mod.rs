@@ -1,0 +1,227 @@
+//! Charts for postmortems and capacity reviews, drawn with plotters from the
+//! files of an output folder (never from simulation state), so `faultline
+//! plot DIR` re-renders exactly what `run`, `run --runs` and `sweep` wrote.
+//! Every chart is written as PNG and SVG, 1200x800.
+//!
+//! A single run gets `herd` (offered load with retries stacked against
+//! capacity, goodput and event markers), `timeline` (each node's state) and
+//! `latency` (p50/p99 with the SLO); a batch gets `bands` (means with p5–p95
+//! bands) and, when runs were disrupted or lost data, `rto` and `rpo`
+//! (distributions across runs with the objective); a sweep gets one
+//! `sweep-<metric>` chart per headline metric against its first parameter,
+//! `heatmap-cascade` for two numeric parameters, and `dr` when it sweeps the
+//! disaster-recovery strategy.
+
+pub mod data;
+mod style;
+
+mod batch_charts;
+mod run_charts;
+mod sweep_charts;
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use data::{BatchData, RunData, SweepData};
+
+pub const WIDTH: u32 = 1200;
+pub const HEIGHT: u32 = 800;
+
+pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("{}: missing; the folder holds no complete faultline output to chart", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: {}", .0.display(), .1)]
+    Malformed(PathBuf, String),
+    #[error(
+        "{}: not a faultline output folder (expected summary.json with timeseries.csv from `run`, or sweep.json from `sweep`)",
+        .0.display()
+    )]
+    NotOutput(PathBuf),
+    #[error("{}: cannot draw: {}", .0.display(), .1)]
+    Draw(PathBuf, String),
+    #[error("no chart named \"{0}\" for this folder; it has: {1}")]
+    NoSuchChart(String, String),
+    #[error("--from/--to: {0}")]
+    Window(String),
+}
+
+/// What to draw and how.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOptions {
+    /// Only this chart (by file stem, e.g. "herd").
+    pub only: Option<String>,
+    /// Time window [s] of the time-series charts.
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    /// Replaces the scenario name at the start of every title.
+    pub title: Option<String>,
+}
+
+/// The charts of one output folder, with the data they read.
+enum Folder {
+    Run(RunData),
+    Batch(BatchData),
+    Sweep(SweepData),
+}
+
+/// One chart to render.
+pub(crate) enum Chart {
+    Herd,
+    Timeline,
+    Latency,
+    Bands,
+    Rto,
+    Rpo,
+    SweepMetric(&'static str),
+    Heatmap,
+    Dr,
+}
+
+impl Chart {
+    fn name(&self) -> String {
+        match self {
+            Chart::Herd => "herd".into(),
+            Chart::Timeline => "timeline".into(),
+            Chart::Latency => "latency".into(),
+            Chart::Bands => "bands".into(),
+            Chart::Rto => "rto".into(),
+            Chart::Rpo => "rpo".into(),
+            Chart::SweepMetric(m) => format!("sweep-{}", sweep_charts::short_name(m)),
+            Chart::Heatmap => "heatmap-cascade".into(),
+            Chart::Dr => "dr".into(),
+        }
+    }
+}
+
+fn detect(dir: &Path) -> Result<Folder, PlotError> {
+    if !dir.is_dir() {
+        return Err(PlotError::NotOutput(dir.to_path_buf()));
+    }
+    if dir.join("sweep.json").is_file() {
+        return Ok(Folder::Sweep(SweepData::read(dir)?));
+    }
+    if !dir.join("summary.json").is_file() {
+        // A folder with some output files but no summary is partial.
+        for f in ["timeseries.csv", "runs.csv", "events.csv"] {
+            if dir.join(f).is_file() {
+                return Err(PlotError::Missing(dir.join("summary.json")));
+            }
+        }
+        return Err(PlotError::NotOutput(dir.to_path_buf()));
+    }
+    if dir.join("runs.csv").is_file() {
+        Ok(Folder::Batch(BatchData::read(dir)?))
+    } else {
+        Ok(Folder::Run(RunData::read(dir)?))
+    }
+}
+
+/// The time window [from, to) for time-series charts.
+pub(crate) struct Window {
+    pub from: f64,
+    pub to: f64,
+}
+
+fn window(opts: &PlotOptions, end: f64) -> Result<Window, PlotError> {
+    let from = opts.from.unwrap_or(0.0);
+    let to = opts.to.unwrap_or(end);
+    if !(from >= 0.0 && to > from) {
+        return Err(PlotError::Window(format!("the window {from}s..{to}s is empty")));
+    }
+    if from >= end {
+        return Err(PlotError::Window(format!("--from {from}s is after the end of the data ({end}s)")));
+    }
+    Ok(Window { from, to: to.min(end) })
+}
+
+/// Renders the folder's charts (or the one named) as PNG and SVG into it;
+/// returns the files written.
+pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError> {
+    style::register_fonts();
+    let folder = detect(dir)?;
+    let charts: Vec<Chart> = match &folder {
+        Folder::Run(_) => vec![Chart::Herd, Chart::Timeline, Chart::Latency],
+        Folder::Batch(b) => {
+            let mut c = vec![Chart::Bands];
+            if !b.rto.is_empty() {
+                c.push(Chart::Rto);
+            }
+            if !b.rpo.is_empty() {
+                c.push(Chart::Rpo);
+            }
+            c
+        }
+        Folder::Sweep(s) => sweep_charts::charts_for(s),
+    };
+    let charts: Vec<Chart> = match &opts.only {
+        None => charts,
+        Some(name) => {
+            let names: Vec<String> = charts.iter().map(Chart::name).collect();
+            let Some(at) = names.iter().position(|n| n == name) else {
+                return Err(PlotError::NoSuchChart(name.clone(), names.join(", ")));
+            };
+            charts.into_iter().skip(at).take(1).collect()
+        }
+    };
+    let end = match &folder {
+        Folder::Run(r) => r.bins.last().map_or(0.0, |b| b.t1),
+        Folder::Batch(b) => b.bands.last().map_or(0.0, |b| b.t1),
+        Folder::Sweep(_) => f64::INFINITY,
+    };
+    let win = window(opts, end)?;
+    let mut written = Vec::new();
+    for chart in &charts {
+        let name = chart.name();
+        let fail = |e: String| PlotError::Draw(dir.join(format!("{name}.svg")), e);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            draw(&folder, chart, &root, &win, opts).map_err(|e| fail(e.to_string()))?;
+            root.present().map_err(|e| fail(e.to_string()))?;
+        }
+        let png = style::rasterize(&svg).map_err(fail)?;
+        let files = [(format!("{name}.png"), png), (format!("{name}.svg"), svg.into_bytes())];
+        let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        crate::report::write_files(dir, &refs).map_err(|e| fail(e.to_string()))?;
+        written.extend(files.iter().map(|(n, _)| dir.join(n)));
+    }
+    Ok(written)
+}
+
+fn draw<DB: DrawingBackend>(
+    folder: &Folder,
+    chart: &Chart,
+    root: &DrawingArea<DB, Shift>,
+    win: &Window,
+    opts: &PlotOptions,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let title = |scenario: &str, what: &str| format!("{}: {what}", opts.title.as_deref().unwrap_or(scenario));
+    match (folder, chart) {
+        (Folder::Run(r), Chart::Herd) => run_charts::herd(root, r, win, &title(&r.scenario, "offered load vs capacity")),
+        (Folder::Run(r), Chart::Timeline) => run_charts::timeline(root, r, win, &title(&r.scenario, "node states")),
+        (Folder::Run(r), Chart::Latency) => run_charts::latency(root, r, win, &title(&r.scenario, "latency")),
+        (Folder::Batch(b), Chart::Bands) => {
+            batch_charts::bands(root, b, win, &title(&b.scenario, &format!("load across {} runs", b.runs)))
+        }
+        (Folder::Batch(b), Chart::Rto) => batch_charts::rto(root, b, &title(&b.scenario, "recovery time (RTO) across runs")),
+        (Folder::Batch(b), Chart::Rpo) => batch_charts::rpo(root, b, &title(&b.scenario, "data loss (RPO) across runs")),
+        (Folder::Sweep(s), chart) => sweep_charts::draw(root, s, chart, &|what| title(&s.scenario, what)),
+        _ => Err("this chart does not apply to this folder".into()),
+    }
+}
+
+/// Splits the root into the plot (left) and the legend column (right).
+pub(crate) fn with_legend_column<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    root.split_horizontally(WIDTH as i32 - 240)
+}

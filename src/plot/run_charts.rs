@@ -1,0 +1,396 @@
+//! Charts of a single run: the thundering herd (offered load, first
+//! attempts and retries stacked, against capacity, with goodput and event
+//! markers), the node timeline (each node's state over time, with a
+//! utilization strip) and latency (p50 and p99 per bin with the SLO).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::data::{Event, RunBin, RunData};
+use super::style::{self, Mark, number_label, series};
+use super::{DrawResult, Window, with_legend_column};
+use crate::time::parse_duration;
+
+/// The bins overlapping the window, as steps clipped to it.
+fn steps(bins: &[RunBin], win: &Window, value: impl Fn(&RunBin) -> f64) -> Vec<(f64, f64)> {
+    bins.iter()
+        .filter(|b| b.t1 > win.from && b.t0 < win.to)
+        .flat_map(|b| {
+            let v = value(b);
+            [(b.t0.max(win.from), v), (b.t1.min(win.to), v)]
+        })
+        .collect()
+}
+
+/// Runs of consecutive values, split where a value is missing (so lines
+/// show gaps instead of bridging them).
+fn segments(points: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64)>> {
+    points
+        .split(Option::is_none)
+        .filter(|run| !run.is_empty())
+        .map(|run| run.iter().flatten().copied().collect())
+        .collect()
+}
+
+/// Event markers on the herd chart: which events, drawn how, in which lane
+/// (fraction of the y range from the top).
+const MARKERS: [(&str, &[&str], Mark, f64); 5] = [
+    ("node crash", &["crash", "join-failed"], Mark::Cross(style::VERMILLION), 0.04),
+    ("ejection", &["ejected"], Mark::Dot(style::REDDISH_PURPLE), 0.08),
+    ("node up (restart)", &["up"], Mark::Triangle(style::BLUISH_GREEN), 0.12),
+    ("scale event", &["scale-out", "scale-in"], Mark::Triangle(style::BLUE), 0.16),
+    ("failover", &["failover-start", "promoted", "dr-detected", "dr-shift"], Mark::Dot(style::BLACK), 0.20),
+];
+
+pub fn herd<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let in_window: Vec<&RunBin> = r.bins.iter().filter(|b| b.t1 > win.from && b.t0 < win.to).collect();
+    let top = in_window.iter().map(|b| b.attempts_rps.max(b.capacity_rps).max(b.goodput_rps)).fold(1.0, f64::max);
+    // Headroom above the data for the marker lanes.
+    let ymax = top * 1.3;
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(win.from..win.to, 0.0..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("time [s]")
+        .y_desc("requests per second")
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| number_label(*v))
+        .y_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    // Retries stacked on top of first attempts: the attempts area first,
+    // then the first attempts over it.
+    chart.draw_series(AreaSeries::new(
+        steps(&r.bins, win, |b| b.attempts_rps),
+        0.0,
+        style::tint(series::RETRIES, 0.35).filled(),
+    ))?;
+    chart.draw_series(AreaSeries::new(
+        steps(&r.bins, win, |b| b.offered_rps),
+        0.0,
+        style::tint(series::OFFERED, 0.55).filled(),
+    ))?;
+    chart.draw_series(LineSeries::new(steps(&r.bins, win, |b| b.goodput_rps), series::GOODPUT.stroke_width(2)))?;
+    chart.draw_series(LineSeries::new(steps(&r.bins, win, |b| b.capacity_rps), series::CAPACITY.stroke_width(3)))?;
+
+    // Faults: a dashed vertical line and a label beside its top.
+    let in_time = |e: &&Event| e.t >= win.from && e.t <= win.to;
+    for e in r.events.iter().filter(in_time).filter(|e| e.event == "fault-start") {
+        chart.draw_series(DashedLineSeries::new(vec![(e.t, 0.0), (e.t, ymax)], 8, 6, style::BLACK.stroke_width(1)))?;
+        let label = if e.detail.is_empty() { "fault".to_string() } else { e.detail.clone() };
+        let label: String = label.chars().take(48).collect();
+        let x = e.t + (win.to - win.from) * 0.006;
+        chart.draw_series(std::iter::once(Text::new(label, (x, ymax * 0.985), style::small_style())))?;
+    }
+    let mut entries = vec![("first attempts".to_string(), Mark::Fill(style::tint(series::OFFERED, 0.55)))];
+    if in_window.iter().any(|b| b.attempts_rps > b.offered_rps) {
+        entries.push(("retries".to_string(), Mark::Fill(style::tint(series::RETRIES, 0.35))));
+    }
+    entries.push(("goodput".to_string(), Mark::Line(series::GOODPUT)));
+    entries.push(("capacity".to_string(), Mark::Line(series::CAPACITY)));
+    if r.events.iter().any(|e| e.event == "fault-start") {
+        entries.push(("fault injected".to_string(), Mark::Dashed(style::BLACK)));
+    }
+    for (label, kinds, mark, lane) in MARKERS {
+        let at: Vec<(f64, f64)> = r
+            .events
+            .iter()
+            .filter(in_time)
+            .filter(|e| kinds.contains(&e.event.as_str()))
+            .map(|e| (e.t, ymax * (0.93 - lane)))
+            .collect();
+        if at.is_empty() {
+            continue;
+        }
+        match mark {
+            Mark::Cross(c) => chart.draw_series(at.iter().map(|p| Cross::new(*p, 6, c.stroke_width(2))))?,
+            Mark::Triangle(c) => chart.draw_series(at.iter().map(|p| TriangleMarker::new(*p, 7, c.filled())))?,
+            Mark::Dot(c) | Mark::Line(c) | Mark::Dashed(c) | Mark::Fill(c) => {
+                chart.draw_series(at.iter().map(|p| Circle::new(*p, 5, c.filled())))?
+            }
+        };
+        entries.push((label.to_string(), mark));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+/// A node's state, as the timeline colours it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum State {
+    Off,
+    Up,
+    Warming,
+    Unhealthy,
+    Ejected,
+    Draining,
+    Restarting,
+    Down,
+    Failed,
+}
+
+impl State {
+    const DRAWN: [State; 8] = [
+        State::Up,
+        State::Warming,
+        State::Unhealthy,
+        State::Ejected,
+        State::Draining,
+        State::Restarting,
+        State::Down,
+        State::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            State::Off => "not provisioned",
+            State::Up => "up",
+            State::Warming => "warming up",
+            State::Unhealthy => "up, failing checks",
+            State::Ejected => "ejected",
+            State::Draining => "draining",
+            State::Restarting => "restarting",
+            State::Down => "down",
+            State::Failed => "failed to join",
+        }
+    }
+
+    fn colour(self) -> RGBColor {
+        match self {
+            State::Off => style::WHITE_ISH,
+            State::Up => style::BLUISH_GREEN,
+            State::Warming => style::YELLOW,
+            State::Unhealthy => style::ORANGE,
+            State::Ejected => style::REDDISH_PURPLE,
+            State::Draining => style::SKY_BLUE,
+            State::Restarting => style::BLUE,
+            State::Down => style::VERMILLION,
+            State::Failed => style::BLACK,
+        }
+    }
+}
+
+/// A node's states over [0, end): (from, to, state).
+pub fn node_states(events: &[Event], service: &str, node: u32, initially_up: bool, end: f64) -> Vec<(f64, f64, State)> {
+    let mut changes: Vec<(f64, State)> = vec![(0.0, if initially_up { State::Up } else { State::Off })];
+    let mut warm_until: Option<f64> = None;
+    for e in events.iter().filter(|e| e.service == service && e.node == Some(node)) {
+        let now = changes.last().map_or(State::Off, |c| c.1);
+        // A warm-up that ended before this event.
+        if let Some(t) = warm_until.take() {
+            if t <= e.t && now == State::Warming {
+                changes.push((t, State::Up));
+            } else if t > e.t {
+                warm_until = Some(t);
+            }
+        }
+        let now = changes.last().map_or(State::Off, |c| c.1);
+        let next = match e.event.as_str() {
+            "crash" => Some(State::Down),
+            "restart-scheduled" | "stopped" => Some(State::Restarting),
+            "up" => {
+                let warm = e.detail.split("warming up for ").nth(1).and_then(|d| parse_duration(d.trim()).ok());
+                match warm {
+                    Some(d) => {
+                        warm_until = Some(e.t + d.as_secs_f64());
+                        Some(State::Warming)
+                    }
+                    None => Some(State::Up),
+                }
+            }
+            "join-failed" => Some(State::Failed),
+            "unhealthy" if matches!(now, State::Up | State::Warming) => Some(State::Unhealthy),
+            "healthy" if now == State::Unhealthy => Some(State::Up),
+            "ejected" if !matches!(now, State::Down | State::Restarting | State::Failed) => Some(State::Ejected),
+            "returned" if now == State::Ejected => Some(State::Up),
+            "drain" => Some(State::Draining),
+            "removed" => Some(State::Off),
+            _ => None,
+        };
+        if let Some(s) = next {
+            changes.push((e.t, s));
+        }
+    }
+    if let Some(t) = warm_until
+        && changes.last().is_some_and(|c| c.1 == State::Warming)
+    {
+        changes.push((t.min(end), State::Up));
+    }
+    let mut out: Vec<(f64, f64, State)> = Vec::new();
+    for (i, (t, s)) in changes.iter().enumerate() {
+        let until = changes.get(i + 1).map_or(end, |n| n.0).min(end);
+        if until > *t {
+            out.push((*t, until, *s));
+        }
+    }
+    out
+}
+
+pub fn timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let (top, bottom) = plot.split_vertically((HEIGHT_SPLIT * super::HEIGHT as f64) as i32);
+    let rows = r.nodes.len().max(1);
+    let end = r.bins.last().map_or(0.0, |b| b.t1);
+    let labels: Vec<String> = r.nodes.iter().map(|n| format!("{}/{}", n.service, n.node)).collect();
+    let mut chart = ChartBuilder::on(&top)
+        .caption(title, style::title_style())
+        .margin(20)
+        .margin_bottom(5)
+        .x_label_area_size(30)
+        .y_label_area_size(90)
+        .build_cartesian_2d(win.from..win.to, 0.0..rows as f64)?;
+    let label_of = |y: &f64| {
+        let i = y.floor() as usize;
+        if (y - y.floor() - 0.5).abs() < 1e-6 && i < labels.len() { labels[rows - 1 - i].clone() } else { String::new() }
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows * 2 + 1)
+        .y_label_formatter(&label_of)
+        .x_label_formatter(&|v| number_label(*v))
+        .y_desc("node (service/index)")
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    let mut seen: Vec<State> = Vec::new();
+    for (i, n) in r.nodes.iter().enumerate() {
+        let initially_up = n.bins.first().is_some_and(|b| b.3 > 0.0);
+        let y = (rows - 1 - i) as f64;
+        for (from, to, state) in node_states(&r.events, &n.service, n.node, initially_up, end) {
+            let (from, to) = (from.max(win.from), to.min(win.to));
+            if to <= from || state == State::Off {
+                continue;
+            }
+            if !seen.contains(&state) {
+                seen.push(state);
+            }
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(from, y + 0.15), (to, y + 0.85)],
+                state.colour().filled(),
+            )))?;
+        }
+    }
+    // The strip: mean utilization of the nodes that were up, per service.
+    let mut strip = ChartBuilder::on(&bottom)
+        .margin(20)
+        .margin_top(5)
+        .x_label_area_size(55)
+        .y_label_area_size(90)
+        .build_cartesian_2d(win.from..win.to, 0.0..100.0)?;
+    strip
+        .configure_mesh()
+        .x_desc("time [s]")
+        .y_desc("utilization [%]")
+        .y_labels(5)
+        .y_label_formatter(&|v| number_label(*v))
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    let mut services: Vec<&str> = r.nodes.iter().map(|n| n.service.as_str()).collect();
+    services.dedup();
+    let mut entries: Vec<(String, Mark)> =
+        State::DRAWN.iter().filter(|s| seen.contains(s)).map(|s| (s.label().to_string(), Mark::Fill(s.colour()))).collect();
+    for (k, service) in services.iter().enumerate() {
+        let nodes: Vec<_> = r.nodes.iter().filter(|n| n.service == *service).collect();
+        let bins = nodes.first().map_or(0, |n| n.bins.len());
+        let width = r.bins.first().map_or(1.0, |b| b.t1 - b.t0);
+        let points: Vec<Option<(f64, f64)>> = (0..bins)
+            .filter_map(|b| {
+                let t = nodes[0].bins[b].0;
+                let (sum, up) = nodes
+                    .iter()
+                    .filter_map(|n| n.bins.get(b))
+                    .filter(|x| x.3 > 0.0)
+                    .fold((0.0, 0.0), |(s, c), x| (s + x.1 * x.3, c + x.3));
+                let mid = t + width / 2.0;
+                // No node up: no utilization to show (a gap, not 0%).
+                (mid >= win.from && mid <= win.to).then_some((up > 0.0).then(|| (mid, 100.0 * sum / up)))
+            })
+            .collect();
+        let colour = series::CYCLE[k % series::CYCLE.len()];
+        for segment in segments(&points) {
+            strip.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
+        }
+        entries.push((format!("{service} utilization"), Mark::Line(colour)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+/// Share of the height given to the state rows (the rest is the strip).
+const HEIGHT_SPLIT: f64 = 0.68;
+
+pub fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    // One value per bin in the window, None where no request succeeded.
+    let points = |f: fn(&RunBin) -> Option<f64>| -> Vec<Option<(f64, f64)>> {
+        r.bins
+            .iter()
+            .filter(|b| {
+                let mid = (b.t0 + b.t1) / 2.0;
+                mid >= win.from && mid <= win.to
+            })
+            .map(|b| f(b).map(|v| ((b.t0 + b.t1) / 2.0, v)))
+            .collect()
+    };
+    let (p50, p99) = (points(|b| b.p50_ms), points(|b| b.p99_ms));
+    let objective = r.slo.latency_p99_ms;
+    let top = p99.iter().flatten().map(|p| p.1).chain(objective).fold(1.0, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(win.from..win.to, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("time [s]")
+        .y_desc("latency of successful requests [ms]")
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| number_label(*v))
+        .y_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    for segment in segments(&p50) {
+        chart.draw_series(LineSeries::new(segment, series::P50.stroke_width(2)))?;
+    }
+    for segment in segments(&p99) {
+        chart.draw_series(LineSeries::new(segment, series::P99.stroke_width(2)))?;
+    }
+    let mut entries =
+        vec![("p50 per bin".to_string(), Mark::Line(series::P50)), ("p99 per bin".to_string(), Mark::Line(series::P99))];
+    if let Some(slo) = objective {
+        chart.draw_series(DashedLineSeries::new(
+            vec![(win.from, slo), (win.to, slo)],
+            10,
+            6,
+            series::OBJECTIVE.stroke_width(2),
+        ))?;
+        entries.push((format!("SLO p99 {} ms", number_label(slo)), Mark::Dashed(series::OBJECTIVE)));
+    }
+    if p99.iter().any(Option::is_none) {
+        entries.push(("gaps: no request succeeded".to_string(), Mark::Dot(style::WHITE_ISH)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}

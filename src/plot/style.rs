@@ -1,0 +1,138 @@
+//! The look shared by every chart: the embedded font, the colour-blind-safe
+//! Okabe–Ito palette with one colour per series everywhere, text sizes, and
+//! the legend drawn in its own column beside the plot so it never covers
+//! data.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// DejaVu Sans (Bitstream Vera licence, see fonts/LICENSE), embedded so
+/// text renders without system font libraries.
+const FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+
+pub const FAMILY: &str = "sans-serif";
+
+/// Registers the embedded font for plotters' text (once per process).
+pub fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in, so it parses; a failure would show as
+        // missing text, not a crash.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// Renders a chart's SVG to PNG with resvg and the embedded font: the same
+/// drawing as the SVG, with properly shaped and kerned text.
+pub fn rasterize(svg: &str) -> Result<Vec<u8>, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_font_data(FONT.to_vec());
+    fonts.set_sans_serif_family("DejaVu Sans");
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| e.to_string())?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("empty chart")?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| e.to_string())
+}
+
+// Okabe & Ito (2008), safe for the common colour-vision deficiencies.
+pub const BLACK: RGBColor = RGBColor(0, 0, 0);
+pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+pub const SKY_BLUE: RGBColor = RGBColor(86, 180, 233);
+pub const BLUISH_GREEN: RGBColor = RGBColor(0, 158, 115);
+pub const YELLOW: RGBColor = RGBColor(240, 228, 66);
+pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+pub const REDDISH_PURPLE: RGBColor = RGBColor(204, 121, 167);
+pub const GREY: RGBColor = RGBColor(150, 150, 150);
+pub const LIGHT_GREY: RGBColor = RGBColor(225, 225, 225);
+pub const WHITE_ISH: RGBColor = RGBColor(250, 250, 250);
+
+/// The colour of each series, the same in every chart.
+pub mod series {
+    use super::*;
+    /// First attempts (offered load).
+    pub const OFFERED: RGBColor = BLUE;
+    pub const RETRIES: RGBColor = ORANGE;
+    pub const GOODPUT: RGBColor = BLUISH_GREEN;
+    pub const CAPACITY: RGBColor = BLACK;
+    pub const P50: RGBColor = SKY_BLUE;
+    pub const P99: RGBColor = VERMILLION;
+    pub const OBJECTIVE: RGBColor = BLACK;
+    pub const RTO: RGBColor = BLUE;
+    pub const RPO: RGBColor = REDDISH_PURPLE;
+    /// Lines of a sweep chart, one per value of the second parameter.
+    pub const CYCLE: [RGBColor; 7] = [BLUE, VERMILLION, BLUISH_GREEN, REDDISH_PURPLE, ORANGE, SKY_BLUE, BLACK];
+}
+
+/// A colour lightened towards white (for filled areas behind lines).
+pub fn tint(c: RGBColor, amount: f64) -> RGBColor {
+    let mix = |v: u8| (v as f64 + (255.0 - v as f64) * amount).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
+}
+
+pub fn title_style() -> TextStyle<'static> {
+    (FAMILY, 26).into_font().color(&BLACK)
+}
+
+pub fn label_style() -> TextStyle<'static> {
+    (FAMILY, 18).into_font().color(&BLACK)
+}
+
+pub fn small_style() -> TextStyle<'static> {
+    (FAMILY, 15).into_font().color(&BLACK)
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+pub enum Mark {
+    Line(RGBColor),
+    Dashed(RGBColor),
+    Fill(RGBColor),
+    Dot(RGBColor),
+    Cross(RGBColor),
+    Triangle(RGBColor),
+}
+
+/// Draws a legend in its own area (a column right of the plot).
+pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, Mark)]) -> super::DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let style = small_style();
+    for (i, (label, mark)) in entries.iter().enumerate() {
+        let y = 70 + i as i32 * 28;
+        let (x0, x1) = (6, 36);
+        match *mark {
+            Mark::Line(c) => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(3)))?,
+            Mark::Dashed(c) => {
+                for k in 0..3 {
+                    area.draw(&PathElement::new(vec![(x0 + k * 11, y), (x0 + k * 11 + 7, y)], c.stroke_width(2)))?;
+                }
+            }
+            Mark::Fill(c) => area.draw(&Rectangle::new([(x0, y - 8), (x1, y + 8)], c.filled()))?,
+            Mark::Dot(c) => area.draw(&Circle::new(((x0 + x1) / 2, y), 5, c.filled()))?,
+            Mark::Cross(c) => area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))?,
+            Mark::Triangle(c) => area.draw(&TriangleMarker::new(((x0 + x1) / 2, y), 7, c.filled()))?,
+        }
+        area.draw(&Text::new(label.clone(), (x1 + 10, y - 8), style.clone()))?;
+    }
+    Ok(())
+}
+
+/// Seconds as an axis label: "90", "1m30s" style is left to the unit in the
+/// axis title; here trailing zeros are trimmed.
+pub fn number_label(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{:.1e}", v)
+    } else if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}

@@ -1,0 +1,323 @@
+//! Charts of a sweep: a headline metric against the first parameter with
+//! 95% confidence-interval error bars (one line per combination of the
+//! other parameters), a heatmap of P(cascade) over two numeric parameters,
+//! and RTO and RPO side by side per disaster-recovery tier.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::data::SweepData;
+use super::style::{self, Mark, number_label, series};
+use super::{Chart, DrawResult, with_legend_column};
+
+/// Headline metrics drawn against the swept parameter: (metric, axis title).
+const METRICS: [(&str, &str); 5] = [
+    ("success_fraction", "success fraction"),
+    ("latency_p99_ms", "p99 latency [ms]"),
+    ("p_cascade", "P(cascade)"),
+    ("rto_s", "RTO [s]"),
+    ("retry_amplification", "retry amplification"),
+];
+
+const DR_PATH: &str = "disaster_recovery.strategy";
+
+pub fn short_name(metric: &str) -> &str {
+    match metric {
+        "success_fraction" => "success",
+        "latency_p99_ms" => "p99",
+        "p_cascade" => "cascade",
+        "rto_s" => "rto",
+        "retry_amplification" => "amplification",
+        other => other,
+    }
+}
+
+fn numeric(values: &[String]) -> Option<Vec<f64>> {
+    values.iter().map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite())).collect()
+}
+
+pub fn charts_for(s: &SweepData) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    if s.parameters.is_empty() {
+        return charts;
+    }
+    for (metric, _) in METRICS {
+        // Only metrics some point has, and retry amplification only when it varies from 1.
+        let values: Vec<f64> = s.stats.iter().filter(|x| x.metric == metric).map(|x| x.mean).collect();
+        let informative = match metric {
+            "retry_amplification" => values.iter().any(|v| (v - 1.0).abs() > 1e-9),
+            _ => !values.is_empty(),
+        };
+        if informative {
+            charts.push(Chart::SweepMetric(metric));
+        }
+    }
+    if s.parameters.len() == 2 && s.parameters.iter().all(|p| numeric(&p.values).is_some()) {
+        charts.push(Chart::Heatmap);
+    }
+    if s.parameters.iter().any(|p| p.path == DR_PATH) {
+        charts.push(Chart::Dr);
+    }
+    charts
+}
+
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &SweepData,
+    chart: &Chart,
+    title: &dyn Fn(&str) -> String,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    match chart {
+        Chart::SweepMetric(metric) => {
+            let desc = METRICS.iter().find(|m| m.0 == *metric).map_or(*metric, |m| m.1);
+            metric_chart(root, s, metric, desc, &title(&format!("{desc} vs {}", s.parameters[0].path)))
+        }
+        Chart::Heatmap => heatmap(root, s, &title("P(cascade)")),
+        Chart::Dr => dr(root, s, &title("RTO and RPO per disaster-recovery tier")),
+        _ => Err("not a sweep chart".into()),
+    }
+}
+
+/// The x position of each value of the first parameter: its number, or its
+/// index for text values.
+fn x_positions(s: &SweepData) -> (Vec<f64>, bool) {
+    let values = &s.parameters[0].values;
+    match numeric(values) {
+        Some(xs) => (xs, true),
+        None => ((0..values.len()).map(|i| i as f64).collect(), false),
+    }
+}
+
+/// Label of the other parameters' values at a point.
+fn others_label(s: &SweepData, point: usize) -> String {
+    s.parameters
+        .iter()
+        .zip(&s.points[point])
+        .skip(1)
+        .map(|(p, v)| format!("{}={v}", p.path.rsplit('.').next().unwrap_or(&p.path)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn metric_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &SweepData,
+    metric: &str,
+    desc: &str,
+    title: &str,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let (xs, is_numeric) = x_positions(s);
+    let first = &s.parameters[0];
+    // Group points into lines by the values of the other parameters.
+    let mut lines: Vec<(String, Vec<(f64, f64, f64, f64)>)> = Vec::new();
+    for (k, values) in s.points.iter().enumerate() {
+        let Some(stat) = s.stat(k, metric) else { continue };
+        let xi = first.values.iter().position(|v| *v == values[0]).unwrap_or(0);
+        let label = others_label(s, k);
+        let low = stat.low.unwrap_or(stat.mean);
+        let high = stat.high.unwrap_or(stat.mean);
+        let point = (xs[xi], stat.mean, low, high);
+        match lines.iter_mut().find(|l| l.0 == label) {
+            Some(l) => l.1.push(point),
+            None => lines.push((label, vec![point])),
+        }
+    }
+    let (xmin, xmax) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let pad = if xmax > xmin { (xmax - xmin) * 0.05 } else { 0.5 };
+    let all = lines.iter().flat_map(|l| l.1.iter());
+    let (ylo, yhi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.2), b.max(p.3)));
+    let (ylo, yhi) = if ylo.is_finite() { (ylo, yhi) } else { (0.0, 1.0) };
+    let ypad = if yhi > ylo { (yhi - ylo) * 0.08 } else { ylo.abs().max(1.0) * 0.1 };
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(100)
+        .build_cartesian_2d((xmin - pad)..(xmax + pad), (ylo - ypad)..(yhi + ypad))?;
+    let names = first.values.clone();
+    let x_label = move |v: &f64| {
+        if is_numeric {
+            number_label(*v)
+        } else {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        }
+    };
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(first.path.as_str())
+        .y_desc(format!("{desc} (mean, 95% CI)"))
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5));
+    if !is_numeric {
+        mesh.x_labels(first.values.len() * 4 + 1);
+    }
+    mesh.draw()?;
+    let mut entries = Vec::new();
+    for (i, (label, mut points)) in lines.into_iter().enumerate() {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let colour = series::CYCLE[i % series::CYCLE.len()];
+        chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), colour.stroke_width(2)))?;
+        chart.draw_series(
+            points.iter().map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, colour.stroke_width(2), 12)),
+        )?;
+        chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 5, colour.filled())))?;
+        let name = if label.is_empty() { desc.to_string() } else { label };
+        entries.push((name, Mark::Line(colour)));
+    }
+    entries.push((format!("{} runs per point", s.runs), Mark::Dot(style::WHITE_ISH)));
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+/// Viridis at t in [0, 1] (a perceptually uniform, colour-blind-safe map),
+/// by linear interpolation of five anchors.
+fn viridis(t: f64) -> RGBColor {
+    const ANCHORS: [(f64, f64, f64); 5] =
+        [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let t = t.clamp(0.0, 1.0) * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+fn heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &SweepData, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let (px, py) = (&s.parameters[0], &s.parameters[1]);
+    let (nx, ny) = (px.values.len(), py.values.len());
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(100)
+        .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)?;
+    let (xv, yv) = (px.values.clone(), py.values.clone());
+    let cell_label = |values: &Vec<String>, v: f64| {
+        let i = v - 0.5;
+        if (i - i.round()).abs() < 1e-6 && i >= 0.0 { values.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() }
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(nx * 2 + 1)
+        .y_labels(ny * 2 + 1)
+        .x_label_formatter(&|v| cell_label(&xv, *v))
+        .y_label_formatter(&|v| cell_label(&yv, *v))
+        .x_desc(px.path.as_str())
+        .y_desc(py.path.as_str())
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .draw()?;
+    let annotate = nx * ny <= 400;
+    for (k, values) in s.points.iter().enumerate() {
+        let (Some(i), Some(j)) =
+            (px.values.iter().position(|v| *v == values[0]), py.values.iter().position(|v| *v == values[1]))
+        else {
+            continue;
+        };
+        let Some(stat) = s.stat(k, "p_cascade") else { continue };
+        let (x, y) = (i as f64, j as f64);
+        chart.draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(stat.mean).filled())))?;
+        if annotate {
+            let ink = if stat.mean > 0.6 { style::BLACK } else { WHITE };
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{:.2}", stat.mean),
+                (x + 0.5, y + 0.5),
+                style::small_style().color(&ink).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                )),
+            )))?;
+        }
+    }
+    // The colour scale in the legend column.
+    let entries: Vec<(String, Mark)> =
+        [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|&p| (format!("P(cascade) = {p:.2}"), Mark::Fill(viridis(p)))).collect();
+    let mut entries = entries;
+    entries.push((format!("{} runs per cell", s.runs), Mark::Dot(style::WHITE_ISH)));
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+fn dr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &SweepData, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let at = s.parameters.iter().position(|p| p.path == DR_PATH).unwrap_or(0);
+    let tiers = s.parameters[at].values.clone();
+    // One point per tier: the first point with that tier (other parameters
+    // at their first values).
+    let reference: Vec<&String> =
+        s.points.first().map(|p| p.iter().collect()).unwrap_or_default();
+    let point_of = |tier: &String| {
+        s.points.iter().position(|p| {
+            p.iter().enumerate().all(|(i, v)| if i == at { v == tier } else { Some(&v) == reference.get(i) })
+        })
+    };
+    let (plot, side) = with_legend_column(root);
+    let titled = plot.titled(title, style::title_style())?;
+    let (left, right) = titled.split_horizontally((WIDTH_HALF) as i32);
+    let mut entries = Vec::new();
+    for (area, metric, desc, colour, objective) in [
+        (&left, "rto_s", "RTO [s]", series::RTO, s.slo.rto_objective_s),
+        (&right, "rpo_s", "RPO [s]", series::RPO, s.slo.rpo_objective_s),
+    ] {
+        let bars: Vec<(usize, f64, f64, f64)> = tiers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| point_of(t).and_then(|k| s.stat(k, metric)).map(|x| (i, x.mean, x.low.unwrap_or(x.mean), x.high.unwrap_or(x.mean))))
+            .collect();
+        let top = bars.iter().map(|b| b.3).chain(objective).fold(1.0, f64::max) * 1.15;
+        let names = tiers.clone();
+        let mut chart = ChartBuilder::on(area)
+            .margin(15)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5..(tiers.len() as f64 - 0.5), 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(tiers.len() * 2 + 1)
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            })
+            .y_label_formatter(&|v| number_label(*v))
+            .y_desc(format!("{desc} (mean, 95% CI)"))
+            .axis_desc_style(style::label_style())
+            .label_style(style::small_style())
+            .light_line_style(style::LIGHT_GREY.mix(0.5))
+            .draw()?;
+        chart.draw_series(
+            bars.iter().map(|b| Rectangle::new([(b.0 as f64 - 0.3, 0.0), (b.0 as f64 + 0.3, b.1)], colour.filled())),
+        )?;
+        chart.draw_series(bars.iter().map(|b| ErrorBar::new_vertical(b.0 as f64, b.2, b.1, b.3, style::BLACK.stroke_width(2), 14)))?;
+        if let Some(o) = objective {
+            chart.draw_series(DashedLineSeries::new(vec![(-0.5, o), (tiers.len() as f64 - 0.5, o)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+            entries.push((format!("{} objective {}s", &desc[..3], number_label(o)), Mark::Dashed(series::OBJECTIVE)));
+        }
+        if bars.is_empty() {
+            chart.draw_series(std::iter::once(Text::new(format!("no {desc} in any run"), (0.0, top / 2.0), style::label_style())))?;
+        }
+        entries.push((desc.to_string(), Mark::Fill(colour)));
+    }
+    entries.push((format!("{} runs per tier", s.runs), Mark::Dot(style::WHITE_ISH)));
+    style::legend(&side, &entries)?;
+    Ok(())
+}
+
+const WIDTH_HALF: u32 = (super::WIDTH - 240) / 2;
