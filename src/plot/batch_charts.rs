@@ -105,7 +105,8 @@ where
     DB::ErrorType: 'static,
 {
     let (plot, side) = with_legend_column(root);
-    let right = curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max) * 1.08;
+    let right =
+        curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max) * 1.08;
     let last = curve.last().map_or(0.0, |p| p.1);
     let mut curve = curve;
     curve.push((right, last));
@@ -130,7 +131,12 @@ where
         chart.draw_series(censored.iter().map(|&(t, y)| Cross::new((t, y), 7, style::BLACK.stroke_width(2))))?;
     }
     if let Some(o) = objective {
-        chart.draw_series(DashedLineSeries::new(vec![(o, 0.0), (o, 1.05)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(o, 0.0), (o, 1.05)],
+            10,
+            6,
+            series::OBJECTIVE.stroke_width(2),
+        ))?;
         entries.push((format!("objective {}s", number_label(o)), Mark::Dashed(series::OBJECTIVE)));
     }
     style::legend(&side, &entries)?;
@@ -146,7 +152,10 @@ where
     let level = |t: f64| curve.iter().filter(|p| p.0 <= t).map(|p| p.1).last().unwrap_or(0.0);
     let censored: Vec<(f64, f64)> = b.rto.iter().filter(|o| !o.1).map(|o| (o.0, level(o.0))).collect();
     let recovered = b.rto.iter().filter(|o| o.1).count();
-    let mut entries = vec![(format!("recovered (Kaplan–Meier), {recovered} of {}", b.rto.len()), Mark::Line(series::RTO))];
+    let mut entries = vec![(
+        format!("recovered: {recovered} of {} disrupted runs (Kaplan–Meier)", b.rto.len()),
+        Mark::Line(series::RTO),
+    )];
     if !censored.is_empty() {
         entries.push((format!("censored: {} never recovered", censored.len()), Mark::Cross(style::BLACK)));
     }

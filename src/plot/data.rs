@@ -261,7 +261,9 @@ impl BatchData {
         );
         let rto = (0..disrupted.len())
             .filter(|&i| disrupted[i] > 0.0)
-            .filter_map(|i| if recovered[i] > 0.0 { rto[i].map(|t| (t, true)) } else { censored[i].map(|t| (t, false)) })
+            .filter_map(
+                |i| if recovered[i] > 0.0 { rto[i].map(|t| (t, true)) } else { censored[i].map(|t| (t, false)) },
+            )
             .collect();
         Ok(BatchData {
             scenario: summary["scenario"].as_str().unwrap_or("scenario").to_string(),

@@ -206,14 +206,20 @@ where
     root.fill(&WHITE)?;
     let title = |scenario: &str, what: &str| format!("{}: {what}", opts.title.as_deref().unwrap_or(scenario));
     match (folder, chart) {
-        (Folder::Run(r), Chart::Herd) => run_charts::herd(root, r, win, &title(&r.scenario, "offered load vs capacity")),
+        (Folder::Run(r), Chart::Herd) => {
+            run_charts::herd(root, r, win, &title(&r.scenario, "offered load vs capacity"))
+        }
         (Folder::Run(r), Chart::Timeline) => run_charts::timeline(root, r, win, &title(&r.scenario, "node states")),
         (Folder::Run(r), Chart::Latency) => run_charts::latency(root, r, win, &title(&r.scenario, "latency")),
         (Folder::Batch(b), Chart::Bands) => {
             batch_charts::bands(root, b, win, &title(&b.scenario, &format!("load across {} runs", b.runs)))
         }
-        (Folder::Batch(b), Chart::Rto) => batch_charts::rto(root, b, &title(&b.scenario, "recovery time (RTO) across runs")),
-        (Folder::Batch(b), Chart::Rpo) => batch_charts::rpo(root, b, &title(&b.scenario, "data loss (RPO) across runs")),
+        (Folder::Batch(b), Chart::Rto) => {
+            batch_charts::rto(root, b, &title(&b.scenario, "recovery time (RTO) across runs"))
+        }
+        (Folder::Batch(b), Chart::Rpo) => {
+            batch_charts::rpo(root, b, &title(&b.scenario, "data loss (RPO) across runs"))
+        }
         (Folder::Sweep(s), chart) => sweep_charts::draw(root, s, chart, &|what| title(&s.scenario, what)),
         _ => Err("this chart does not apply to this folder".into()),
     }

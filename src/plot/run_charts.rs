@@ -253,7 +253,11 @@ where
         .build_cartesian_2d(win.from..win.to, 0.0..rows as f64)?;
     let label_of = |y: &f64| {
         let i = y.floor() as usize;
-        if (y - y.floor() - 0.5).abs() < 1e-6 && i < labels.len() { labels[rows - 1 - i].clone() } else { String::new() }
+        if (y - y.floor() - 0.5).abs() < 1e-6 && i < labels.len() {
+            labels[rows - 1 - i].clone()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -304,8 +308,11 @@ where
         .draw()?;
     let mut services: Vec<&str> = r.nodes.iter().map(|n| n.service.as_str()).collect();
     services.dedup();
-    let mut entries: Vec<(String, Mark)> =
-        State::DRAWN.iter().filter(|s| seen.contains(s)).map(|s| (s.label().to_string(), Mark::Fill(s.colour()))).collect();
+    let mut entries: Vec<(String, Mark)> = State::DRAWN
+        .iter()
+        .filter(|s| seen.contains(s))
+        .map(|s| (s.label().to_string(), Mark::Fill(s.colour())))
+        .collect();
     for (k, service) in services.iter().enumerate() {
         let nodes: Vec<_> = r.nodes.iter().filter(|n| n.service == *service).collect();
         let bins = nodes.first().map_or(0, |n| n.bins.len());
@@ -377,8 +384,10 @@ where
     for segment in segments(&p99) {
         chart.draw_series(LineSeries::new(segment, series::P99.stroke_width(2)))?;
     }
-    let mut entries =
-        vec![("p50 per bin".to_string(), Mark::Line(series::P50)), ("p99 per bin".to_string(), Mark::Line(series::P99))];
+    let mut entries = vec![
+        ("p50 per bin".to_string(), Mark::Line(series::P50)),
+        ("p99 per bin".to_string(), Mark::Line(series::P99)),
+    ];
     if let Some(slo) = objective {
         chart.draw_series(DashedLineSeries::new(
             vec![(win.from, slo), (win.to, slo)],

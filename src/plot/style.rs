@@ -48,7 +48,6 @@ pub const YELLOW: RGBColor = RGBColor(240, 228, 66);
 pub const BLUE: RGBColor = RGBColor(0, 114, 178);
 pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 pub const REDDISH_PURPLE: RGBColor = RGBColor(204, 121, 167);
-pub const GREY: RGBColor = RGBColor(150, 150, 150);
 pub const LIGHT_GREY: RGBColor = RGBColor(225, 225, 225);
 pub const WHITE_ISH: RGBColor = RGBColor(250, 250, 250);
 
@@ -104,8 +103,8 @@ where
     DB::ErrorType: 'static,
 {
     let style = small_style();
-    for (i, (label, mark)) in entries.iter().enumerate() {
-        let y = 70 + i as i32 * 28;
+    let mut y = 70;
+    for (label, mark) in entries {
         let (x0, x1) = (6, 36);
         match *mark {
             Mark::Line(c) => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(3)))?,
@@ -119,9 +118,31 @@ where
             Mark::Cross(c) => area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))?,
             Mark::Triangle(c) => area.draw(&TriangleMarker::new(((x0 + x1) / 2, y), 7, c.filled()))?,
         }
-        area.draw(&Text::new(label.clone(), (x1 + 10, y - 8), style.clone()))?;
+        for line in wrap(label, LEGEND_CHARS) {
+            area.draw(&Text::new(line, (x1 + 10, y - 8), style.clone()))?;
+            y += 19;
+        }
+        y += 9;
     }
     Ok(())
+}
+
+/// Characters per legend line (the column is 240 px wide).
+const LEGEND_CHARS: usize = 24;
+
+/// Breaks text at spaces into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// Seconds as an axis label: "90", "1m30s" style is left to the unit in the

@@ -142,12 +142,19 @@ where
         .y_label_area_size(100)
         .build_cartesian_2d((xmin - pad)..(xmax + pad), (ylo - ypad)..(yhi + ypad))?;
     let names = first.values.clone();
+    let integers = is_numeric && xs.iter().all(|x| x.fract() == 0.0);
     let x_label = move |v: &f64| {
-        if is_numeric {
+        if integers && v.fract().abs() > 1e-9 {
+            String::new()
+        } else if is_numeric {
             number_label(*v)
         } else {
             let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
         }
     };
     let mut mesh = chart.configure_mesh();
@@ -163,8 +170,15 @@ where
     }
     mesh.draw()?;
     let mut entries = Vec::new();
+    // Lines are nudged apart a little so equal values do not hide each other.
+    let count = lines.len() as f64;
+    let nudge = (xmax - xmin).max(1.0) * 0.006;
     for (i, (label, mut points)) in lines.into_iter().enumerate() {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let shift = (i as f64 - (count - 1.0) / 2.0) * nudge;
+        for p in points.iter_mut() {
+            p.0 += shift;
+        }
         let colour = series::CYCLE[i % series::CYCLE.len()];
         chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), colour.stroke_width(2)))?;
         chart.draw_series(
@@ -208,7 +222,11 @@ where
     let (xv, yv) = (px.values.clone(), py.values.clone());
     let cell_label = |values: &Vec<String>, v: f64| {
         let i = v - 0.5;
-        if (i - i.round()).abs() < 1e-6 && i >= 0.0 { values.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() }
+        if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
+            values.get(i.round() as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -231,7 +249,8 @@ where
         };
         let Some(stat) = s.stat(k, "p_cascade") else { continue };
         let (x, y) = (i as f64, j as f64);
-        chart.draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(stat.mean).filled())))?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(stat.mean).filled())))?;
         if annotate {
             let ink = if stat.mean > 0.6 { style::BLACK } else { WHITE };
             chart.draw_series(std::iter::once(Text::new(
@@ -261,8 +280,7 @@ where
     let tiers = s.parameters[at].values.clone();
     // One point per tier: the first point with that tier (other parameters
     // at their first values).
-    let reference: Vec<&String> =
-        s.points.first().map(|p| p.iter().collect()).unwrap_or_default();
+    let reference: Vec<&String> = s.points.first().map(|p| p.iter().collect()).unwrap_or_default();
     let point_of = |tier: &String| {
         s.points.iter().position(|p| {
             p.iter().enumerate().all(|(i, v)| if i == at { v == tier } else { Some(&v) == reference.get(i) })
@@ -279,7 +297,11 @@ where
         let bars: Vec<(usize, f64, f64, f64)> = tiers
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| point_of(t).and_then(|k| s.stat(k, metric)).map(|x| (i, x.mean, x.low.unwrap_or(x.mean), x.high.unwrap_or(x.mean))))
+            .filter_map(|(i, t)| {
+                point_of(t)
+                    .and_then(|k| s.stat(k, metric))
+                    .map(|x| (i, x.mean, x.low.unwrap_or(x.mean), x.high.unwrap_or(x.mean)))
+            })
             .collect();
         let top = bars.iter().map(|b| b.3).chain(objective).fold(1.0, f64::max) * 1.15;
         let names = tiers.clone();
@@ -294,7 +316,11 @@ where
             .x_labels(tiers.len() * 2 + 1)
             .x_label_formatter(&|v| {
                 let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .y_label_formatter(&|v| number_label(*v))
             .y_desc(format!("{desc} (mean, 95% CI)"))
@@ -305,13 +331,24 @@ where
         chart.draw_series(
             bars.iter().map(|b| Rectangle::new([(b.0 as f64 - 0.3, 0.0), (b.0 as f64 + 0.3, b.1)], colour.filled())),
         )?;
-        chart.draw_series(bars.iter().map(|b| ErrorBar::new_vertical(b.0 as f64, b.2, b.1, b.3, style::BLACK.stroke_width(2), 14)))?;
+        chart.draw_series(
+            bars.iter().map(|b| ErrorBar::new_vertical(b.0 as f64, b.2, b.1, b.3, style::BLACK.stroke_width(2), 14)),
+        )?;
         if let Some(o) = objective {
-            chart.draw_series(DashedLineSeries::new(vec![(-0.5, o), (tiers.len() as f64 - 0.5, o)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(-0.5, o), (tiers.len() as f64 - 0.5, o)],
+                10,
+                6,
+                series::OBJECTIVE.stroke_width(2),
+            ))?;
             entries.push((format!("{} objective {}s", &desc[..3], number_label(o)), Mark::Dashed(series::OBJECTIVE)));
         }
         if bars.is_empty() {
-            chart.draw_series(std::iter::once(Text::new(format!("no {desc} in any run"), (0.0, top / 2.0), style::label_style())))?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("no {desc} in any run"),
+                (0.0, top / 2.0),
+                style::label_style(),
+            )))?;
         }
         entries.push((desc.to_string(), Mark::Fill(colour)));
     }

@@ -593,12 +593,15 @@ impl World<'_> {
             return; // cancelled by a scale-in
         }
         x.provisioning = false;
+        let mut why = "provisioned".to_string();
         if let Some(spec) = self.scenario.services[x.service].autoscaling.as_ref()
             && !spec.warmup.is_zero()
         {
             x.warming_until = Some(now + spec.warmup);
+            // The timeline chart reads the warm-up from this detail.
+            why = format!("provisioned; warming up for {}", spec.warmup);
         }
-        self.bring_up(now, node, "provisioned");
+        self.bring_up(now, node, &why);
         self.recompute_adjusted(node);
     }
 
