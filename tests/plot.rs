@@ -1,0 +1,241 @@
+//! Charts (issue 6): every chart renders from a small output folder to PNG
+//! and SVG with its title, axis labels and legend; `faultline plot` redraws
+//! a run's, a batch's and a sweep's folder with no simulation; empty or
+//! partial folders give one clear line, not a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline starts")
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The three kinds of output folder, made once for all tests.
+struct Fixtures {
+    run: PathBuf,
+    batch: PathBuf,
+    sweep: PathBuf,
+    dr: PathBuf,
+}
+
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| {
+        let base = std::env::temp_dir().join(format!("faultline-plot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let f = Fixtures {
+            run: base.join("run"),
+            batch: base.join("batch"),
+            sweep: base.join("sweep"),
+            dr: base.join("dr"),
+        };
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        ok(&faultline(&["run", "models/three-node-cascade.toml", "--duration", "4m", "--out", &s(&f.run), "-q"]));
+        ok(&faultline(&["run", "models/database-failover.toml", "--runs", "12", "--out", &s(&f.batch), "-q"]));
+        ok(&faultline(&[
+            "sweep",
+            "models/three-node-cascade.toml",
+            "--set",
+            "services.app.nodes=3..4",
+            "--set",
+            "traffic.web.rate=300,500",
+            "--runs",
+            "6",
+            "--duration",
+            "3m",
+            "--out",
+            &s(&f.sweep),
+            "-q",
+        ]));
+        ok(&faultline(&[
+            "sweep",
+            "models/region-failover.toml",
+            "--set",
+            "disaster_recovery.strategy=active-active,warm-standby,pilot-light,backup-restore",
+            "--runs",
+            "3",
+            "--out",
+            &s(&f.dr),
+            "-q",
+        ]));
+        f
+    })
+}
+
+/// Checks `NAME.svg` holds every string and `NAME.png` is a 1200x800
+/// picture with ink on it.
+fn check_chart(dir: &Path, name: &str, texts: &[&str]) {
+    let svg = std::fs::read_to_string(dir.join(format!("{name}.svg")))
+        .unwrap_or_else(|e| panic!("{}/{name}.svg: {e}", dir.display()));
+    for t in texts {
+        assert!(svg.contains(t), "{name}.svg lacks \"{t}\"");
+    }
+    let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+    let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a PNG");
+    assert_eq!((pixmap.width(), pixmap.height()), (1200, 800), "{name}.png size");
+    let pixels = pixmap.pixels();
+    let ink = pixels.iter().filter(|p| p.red() < 200 || p.green() < 200 || p.blue() < 200).count();
+    let share = ink as f64 / pixels.len() as f64;
+    assert!(share > 0.01, "{name}.png is nearly blank ({:.3}% ink)", share * 100.0);
+    // Text is drawn: the title row holds dark pixels.
+    let title_row_ink = (10..40)
+        .flat_map(|y| (300..900).map(move |x| (x, y)))
+        .filter(|&(x, y)| pixmap.pixel(x, y).is_some_and(|p| p.red() < 100 && p.green() < 100 && p.blue() < 100))
+        .count();
+    assert!(title_row_ink > 100, "{name}.png has no title text ({title_row_ink} dark pixels)");
+}
+
+#[test]
+fn a_run_writes_herd_timeline_and_latency() {
+    let f = fixtures();
+    check_chart(
+        &f.run,
+        "herd",
+        &[
+            "three-node-cascade: offered load vs capacity",
+            "time [s]",
+            "requests per second",
+            "first attempts",
+            "capacity",
+            "goodput",
+            "node crash",
+            "fault injected",
+        ],
+    );
+    check_chart(
+        &f.run,
+        "timeline",
+        &["three-node-cascade: node states", "app/0", "app/2", "utilization [%]", "down", "restarting"],
+    );
+    check_chart(
+        &f.run,
+        "latency",
+        &["three-node-cascade: latency", "latency of successful requests [ms]", "p50 per bin", "p99 per bin"],
+    );
+}
+
+#[test]
+fn a_batch_writes_bands_rto_and_rpo() {
+    let f = fixtures();
+    check_chart(
+        &f.batch,
+        "bands",
+        &["database-failover: load across 12 runs", "time [s]", "goodput: mean", "goodput: p5–p95", "offered: mean"],
+    );
+    check_chart(
+        &f.batch,
+        "rto",
+        &["recovery time (RTO) across runs", "time from disruption to restored SLO [s]", "recovered:"],
+    );
+    check_chart(&f.batch, "rpo", &["data loss (RPO) across runs", "data-loss window (RPO) [s]"]);
+}
+
+#[test]
+fn a_sweep_writes_metric_heatmap_and_dr_charts() {
+    let f = fixtures();
+    check_chart(
+        &f.sweep,
+        "sweep-success",
+        &["success fraction vs services.app.nodes", "services.app.nodes", "rate=300", "rate=500", "(mean, 95% CI)"],
+    );
+    check_chart(&f.sweep, "sweep-cascade", &["P(cascade) vs services.app.nodes"]);
+    check_chart(
+        &f.sweep,
+        "heatmap-cascade",
+        &["three-node-cascade: P(cascade)", "traffic.web.rate", "services.app.nodes", "P(cascade) = 1.00"],
+    );
+    check_chart(
+        &f.dr,
+        "dr",
+        &["RTO and RPO per disaster-recovery tier", "active-active", "backup-restore", "RTO [s]", "RPO [s]"],
+    );
+}
+
+#[test]
+fn plot_redraws_each_kind_of_folder_without_simulating() {
+    let f = fixtures();
+    for (dir, chart) in [(&f.run, "herd"), (&f.batch, "rto"), (&f.sweep, "heatmap-cascade")] {
+        let before = std::fs::read(dir.join(format!("{chart}.svg"))).unwrap();
+        std::fs::remove_file(dir.join(format!("{chart}.svg"))).unwrap();
+        ok(&faultline(&["plot", dir.to_str().unwrap(), "-q"]));
+        let after = std::fs::read(dir.join(format!("{chart}.svg"))).unwrap();
+        assert!(before == after, "{}: plot draws the same {chart} the command drew", dir.display());
+    }
+    // One chart, a window and a title.
+    let copy = f.run.parent().unwrap().join("run-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["timeseries.csv", "events.csv", "nodes.csv", "summary.json"] {
+        std::fs::copy(f.run.join(file), copy.join(file)).unwrap();
+    }
+    let out = faultline(&[
+        "plot",
+        copy.to_str().unwrap(),
+        "--chart",
+        "latency",
+        "--from",
+        "1m",
+        "--to",
+        "150",
+        "--title",
+        "Postmortem 42",
+    ]);
+    ok(&out);
+    let svg = std::fs::read_to_string(copy.join("latency.svg")).unwrap();
+    assert!(svg.contains("Postmortem 42: latency"));
+    assert!(!copy.join("herd.svg").exists(), "--chart draws only that chart");
+}
+
+#[test]
+fn empty_or_partial_folders_fail_in_one_clear_line() {
+    let f = fixtures();
+    let base = f.run.parent().unwrap();
+    let empty = base.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let partial = base.join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(f.run.join("summary.json"), partial.join("summary.json")).unwrap();
+    std::fs::copy(f.run.join("timeseries.csv"), partial.join("timeseries.csv")).unwrap();
+    let no_summary = base.join("no-summary");
+    std::fs::create_dir_all(&no_summary).unwrap();
+    std::fs::copy(f.run.join("timeseries.csv"), no_summary.join("timeseries.csv")).unwrap();
+    let broken = base.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for file in ["events.csv", "nodes.csv", "summary.json"] {
+        std::fs::copy(f.run.join(file), broken.join(file)).unwrap();
+    }
+    std::fs::write(broken.join("timeseries.csv"), "bin,t_start_s\n0,zero\n").unwrap();
+    let run = f.run.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["plot", empty.to_str().unwrap()], "not a faultline output folder"),
+        (vec!["plot", "/nonexistent/folder"], "not a faultline output folder"),
+        (vec!["plot", partial.to_str().unwrap()], "events.csv: missing"),
+        (vec!["plot", no_summary.to_str().unwrap()], "summary.json: missing"),
+        (vec!["plot", broken.to_str().unwrap()], "timeseries.csv: `t_start_s` holds \"zero\", not a number"),
+        (
+            vec!["plot", run, "--chart", "bands"],
+            "no chart named \"bands\" for this folder; it has: herd, timeline, latency",
+        ),
+        (vec!["plot", run, "--from", "10m"], "--from 600s is after the end of the data"),
+    ] {
+        let out = faultline(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn no_charts_writes_none() {
+    let dir = std::env::temp_dir().join(format!("faultline-nocharts-{}", std::process::id()));
+    ok(&faultline(&["run", "models/mm1.toml", "--out", dir.to_str().unwrap(), "--no-charts", "-q"]));
+    assert!(dir.join("summary.json").exists());
+    assert!(!dir.join("herd.png").exists() && !dir.join("herd.svg").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
