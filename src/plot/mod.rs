@@ -129,12 +129,12 @@ pub(crate) struct Window {
 
 fn window(opts: &PlotOptions, end: f64) -> Result<Window, PlotError> {
     let from = opts.from.unwrap_or(0.0);
+    if from >= end {
+        return Err(PlotError::Window(format!("--from {from}s is after the end of the data ({end}s)")));
+    }
     let to = opts.to.unwrap_or(end);
     if !(from >= 0.0 && to > from) {
         return Err(PlotError::Window(format!("the window {from}s..{to}s is empty")));
-    }
-    if from >= end {
-        return Err(PlotError::Window(format!("--from {from}s is after the end of the data ({end}s)")));
     }
     Ok(Window { from, to: to.min(end) })
 }
