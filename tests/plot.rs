@@ -35,7 +35,12 @@ fn fixtures() -> &'static Fixtures {
             dr: base.join("dr"),
         };
         let s = |p: &Path| p.to_str().unwrap().to_string();
-        ok(&faultline(&["run", "models/three-node-cascade.toml", "--duration", "4m", "--out", &s(&f.run), "-q"]));
+        // The cascade with a p99 objective, for the SLO line.
+        std::fs::create_dir_all(&base).unwrap();
+        let scenario = base.join("three-node-cascade.toml");
+        let text = std::fs::read_to_string("models/three-node-cascade.toml").unwrap();
+        std::fs::write(&scenario, format!("{text}\n[slo]\nlatency_p99 = \"500ms\"\n")).unwrap();
+        ok(&faultline(&["run", &s(&scenario), "--duration", "4m", "--out", &s(&f.run), "-q"]));
         ok(&faultline(&["run", "models/database-failover.toml", "--runs", "12", "--out", &s(&f.batch), "-q"]));
         ok(&faultline(&[
             "sweep",
@@ -115,7 +120,13 @@ fn a_run_writes_herd_timeline_and_latency() {
     check_chart(
         &f.run,
         "latency",
-        &["three-node-cascade: latency", "latency of successful requests [ms]", "p50 per bin", "p99 per bin"],
+        &[
+            "three-node-cascade: latency",
+            "latency of successful requests [ms]",
+            "p50 per bin",
+            "p99 per bin",
+            "SLO p99 500 ms",
+        ],
     );
 }
 

@@ -37,7 +37,7 @@ fn segments(points: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64)>> {
 const MARKERS: [(&str, &[&str], Mark, f64); 5] = [
     ("node crash", &["crash", "join-failed"], Mark::Cross(style::VERMILLION), 0.04),
     ("ejection", &["ejected"], Mark::Dot(style::REDDISH_PURPLE), 0.08),
-    ("node up (restart)", &["up"], Mark::Triangle(style::BLUISH_GREEN), 0.12),
+    ("node up", &["up"], Mark::Triangle(style::BLUISH_GREEN), 0.12),
     ("scale event", &["scale-out", "scale-in"], Mark::Triangle(style::BLUE), 0.16),
     ("failover", &["failover-start", "promoted", "dr-detected", "dr-shift"], Mark::Dot(style::BLACK), 0.20),
 ];
@@ -48,7 +48,13 @@ where
 {
     let (plot, side) = with_legend_column(root);
     let in_window: Vec<&RunBin> = r.bins.iter().filter(|b| b.t1 > win.from && b.t0 < win.to).collect();
-    let top = in_window.iter().map(|b| b.attempts_rps.max(b.capacity_rps).max(b.goodput_rps)).fold(1.0, f64::max);
+    let load = in_window.iter().map(|b| b.attempts_rps.max(b.goodput_rps)).fold(1.0, f64::max);
+    let capacity = in_window.iter().map(|b| b.capacity_rps).fold(0.0, f64::max);
+    // Capacity far above the load (a database counted in the fleet, say)
+    // would flatten the load: then the axis follows the load and the
+    // capacity line is clipped, which the legend says.
+    let off_scale = capacity > 2.5 * load;
+    let top = if off_scale { load } else { load.max(capacity) };
     // Headroom above the data for the marker lanes.
     let ymax = top * 1.3;
     let mut chart = ChartBuilder::on(&plot)
@@ -80,23 +86,32 @@ where
         style::tint(series::OFFERED, 0.55).filled(),
     ))?;
     chart.draw_series(LineSeries::new(steps(&r.bins, win, |b| b.goodput_rps), series::GOODPUT.stroke_width(2)))?;
-    chart.draw_series(LineSeries::new(steps(&r.bins, win, |b| b.capacity_rps), series::CAPACITY.stroke_width(3)))?;
+    chart.draw_series(LineSeries::new(
+        steps(&r.bins, win, |b| b.capacity_rps.min(ymax)),
+        series::CAPACITY.stroke_width(3),
+    ))?;
 
     // Faults: a dashed vertical line and a label beside its top.
     let in_time = |e: &&Event| e.t >= win.from && e.t <= win.to;
-    for e in r.events.iter().filter(in_time).filter(|e| e.event == "fault-start") {
+    for (k, e) in r.events.iter().filter(in_time).filter(|e| e.event == "fault-start").enumerate() {
         chart.draw_series(DashedLineSeries::new(vec![(e.t, 0.0), (e.t, ymax)], 8, 6, style::BLACK.stroke_width(1)))?;
         let label = if e.detail.is_empty() { "fault".to_string() } else { e.detail.clone() };
         let label: String = label.chars().take(48).collect();
         let x = e.t + (win.to - win.from) * 0.006;
-        chart.draw_series(std::iter::once(Text::new(label, (x, ymax * 0.985), style::small_style())))?;
+        // Successive labels step down so faults close in time stay legible.
+        let y = ymax * (0.985 - 0.035 * (k % 3) as f64);
+        chart.draw_series(std::iter::once(Text::new(label, (x, y), style::small_style())))?;
     }
     let mut entries = vec![("first attempts".to_string(), Mark::Fill(style::tint(series::OFFERED, 0.55)))];
     if in_window.iter().any(|b| b.attempts_rps > b.offered_rps) {
         entries.push(("retries".to_string(), Mark::Fill(style::tint(series::RETRIES, 0.35))));
     }
     entries.push(("goodput".to_string(), Mark::Line(series::GOODPUT)));
-    entries.push(("capacity".to_string(), Mark::Line(series::CAPACITY)));
+    entries.push(if off_scale {
+        (format!("capacity (clipped; up to {} req/s)", number_label(capacity.round())), Mark::Line(series::CAPACITY))
+    } else {
+        ("capacity".to_string(), Mark::Line(series::CAPACITY))
+    });
     if r.events.iter().any(|e| e.event == "fault-start") {
         entries.push(("fault injected".to_string(), Mark::Dashed(style::BLACK)));
     }
@@ -378,11 +393,15 @@ where
         .y_label_formatter(&|v| number_label(*v))
         .light_line_style(style::LIGHT_GREY.mix(0.5))
         .draw()?;
-    for segment in segments(&p50) {
-        chart.draw_series(LineSeries::new(segment, series::P50.stroke_width(2)))?;
-    }
-    for segment in segments(&p99) {
-        chart.draw_series(LineSeries::new(segment, series::P99.stroke_width(2)))?;
+    for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
+        for segment in segments(points) {
+            if segment.len() == 1 {
+                // A lone bin between gaps: a dot, since a line needs two points.
+                chart.draw_series(segment.iter().map(|p| Circle::new(*p, 3, colour.filled())))?;
+            } else {
+                chart.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
+            }
+        }
     }
     let mut entries = vec![
         ("p50 per bin".to_string(), Mark::Line(series::P50)),
