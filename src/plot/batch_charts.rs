@@ -10,6 +10,9 @@ use super::data::{Band, BandBin, BatchData};
 use super::style::{self, Mark, number_label, series};
 use super::{DrawResult, Window, with_legend_column};
 
+/// Picks one metric's band out of a bin.
+type BandOf = fn(&BandBin) -> Option<Band>;
+
 pub fn bands<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, win: &Window, title: &str) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -40,7 +43,7 @@ where
         .light_line_style(style::LIGHT_GREY.mix(0.5))
         .draw()?;
     let mut entries = Vec::new();
-    let layers: [(&str, fn(&BandBin) -> Option<Band>, RGBColor); 3] = [
+    let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),
         ("goodput", |x| x.goodput, series::GOODPUT),
         ("capacity", |x| x.capacity, series::CAPACITY),
@@ -90,20 +93,25 @@ fn recovered_curve(observations: &[(f64, bool)]) -> Vec<(f64, f64)> {
     curve
 }
 
-fn cdf_chart<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
+/// A distribution across runs, as drawn by [`cdf_chart`].
+struct Cdf<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// The step curve, (x, share of runs).
     curve: Vec<(f64, f64)>,
-    censored: &[(f64, f64)],
+    /// Censored runs, drawn as crosses on the curve.
+    censored: Vec<(f64, f64)>,
     objective: Option<f64>,
     colour: RGBColor,
-    mut entries: Vec<(String, Mark)>,
-) -> DrawResult
+    entries: Vec<(String, Mark)>,
+}
+
+fn cdf_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, cdf: Cdf) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
+    let Cdf { title, x_desc, y_desc, curve, censored, objective, colour, mut entries } = cdf;
     let (plot, side) = with_legend_column(root);
     let right =
         curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max) * 1.08;
@@ -149,7 +157,7 @@ where
 {
     let curve = recovered_curve(&b.rto);
     // Censored runs sit on the curve at the time observation stopped.
-    let level = |t: f64| curve.iter().filter(|p| p.0 <= t).map(|p| p.1).last().unwrap_or(0.0);
+    let level = |t: f64| curve.iter().rev().find(|p| p.0 <= t).map_or(0.0, |p| p.1);
     let censored: Vec<(f64, f64)> = b.rto.iter().filter(|o| !o.1).map(|o| (o.0, level(o.0))).collect();
     let recovered = b.rto.iter().filter(|o| o.1).count();
     let mut entries = vec![(
@@ -161,14 +169,16 @@ where
     }
     cdf_chart(
         root,
-        title,
-        "time from disruption to restored SLO [s]",
-        "disrupted runs recovered",
-        curve,
-        &censored,
-        b.slo.rto_objective_s,
-        series::RTO,
-        entries,
+        Cdf {
+            title,
+            x_desc: "time from disruption to restored SLO [s]",
+            y_desc: "disrupted runs recovered",
+            curve,
+            censored,
+            objective: b.slo.rto_objective_s,
+            colour: series::RTO,
+            entries,
+        },
     )
 }
 
@@ -187,13 +197,15 @@ where
     let entries = vec![(format!("runs with data loss measured: {}", values.len()), Mark::Line(series::RPO))];
     cdf_chart(
         root,
-        title,
-        "data-loss window (RPO) [s]",
-        "runs with RPO at most x",
-        curve,
-        &[],
-        b.slo.rpo_objective_s,
-        series::RPO,
-        entries,
+        Cdf {
+            title,
+            x_desc: "data-loss window (RPO) [s]",
+            y_desc: "runs with RPO at most x",
+            curve,
+            censored: Vec::new(),
+            objective: b.slo.rpo_objective_s,
+            colour: series::RPO,
+            entries,
+        },
     )
 }

@@ -102,6 +102,9 @@ fn others_label(s: &SweepData, point: usize) -> String {
         .join(", ")
 }
 
+/// A line of a metric chart: its label and (x, mean, CI low, CI high).
+type Line = (String, Vec<(f64, f64, f64, f64)>);
+
 fn metric_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &SweepData,
@@ -116,7 +119,7 @@ where
     let (xs, is_numeric) = x_positions(s);
     let first = &s.parameters[0];
     // Group points into lines by the values of the other parameters.
-    let mut lines: Vec<(String, Vec<(f64, f64, f64, f64)>)> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     for (k, values) in s.points.iter().enumerate() {
         let Some(stat) = s.stat(k, metric) else { continue };
         let xi = first.values.iter().position(|v| *v == values[0]).unwrap_or(0);
