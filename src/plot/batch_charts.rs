@@ -19,13 +19,12 @@ where
 {
     let (plot, side) = with_legend_column(root);
     let in_window: Vec<&BandBin> = b.bands.iter().filter(|x| x.t1 > win.from && x.t0 < win.to).collect();
-    let top = in_window
-        .iter()
-        .flat_map(|x| [x.offered, x.goodput, x.capacity])
-        .flatten()
-        .map(|band| band.p95.max(band.mean))
-        .fold(1.0, f64::max)
-        * 1.1;
+    let highest = |get: BandOf| in_window.iter().filter_map(|x| get(x)).map(|b| b.p95.max(b.mean)).fold(0.0, f64::max);
+    let load = highest(|x| x.offered).max(highest(|x| x.goodput)).max(1.0);
+    let capacity = highest(|x| x.capacity);
+    // As on the herd chart: capacity far above the load is clipped.
+    let off_scale = capacity > 2.5 * load;
+    let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, style::title_style())
         .margin(20)
@@ -55,10 +54,16 @@ where
             continue;
         }
         // The band as one polygon: p95 forwards, p5 backwards.
-        let mut outline: Vec<(f64, f64)> = pts.iter().map(|(t, band)| (*t, band.p95)).collect();
-        outline.extend(pts.iter().rev().map(|(t, band)| (*t, band.p5)));
+        let clip = |v: f64| v.min(top);
+        let mut outline: Vec<(f64, f64)> = pts.iter().map(|(t, band)| (*t, clip(band.p95))).collect();
+        outline.extend(pts.iter().rev().map(|(t, band)| (*t, clip(band.p5))));
         chart.draw_series(std::iter::once(Polygon::new(outline, style::tint(colour, 0.7).mix(0.6).filled())))?;
-        chart.draw_series(LineSeries::new(pts.iter().map(|(t, band)| (*t, band.mean)), colour.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(pts.iter().map(|(t, band)| (*t, clip(band.mean))), colour.stroke_width(2)))?;
+        let name = if name == "capacity" && off_scale {
+            format!("capacity (clipped; up to {} req/s)", number_label(capacity.round()))
+        } else {
+            name.to_string()
+        };
         entries.push((format!("{name}: mean"), Mark::Line(colour)));
         entries.push((format!("{name}: p5–p95"), Mark::Fill(style::tint(colour, 0.7))));
     }
