@@ -37,7 +37,8 @@ fn autoscaling_follows_a_load_step_out_and_back_in() {
     // Capacity arrives only after provisioning: the first scale-out at
     // ~195 s brings nodes up 45 s later.
     let first_out = r.events.iter().find(|e| e.event == "scale-out").unwrap().t.as_secs_f64();
-    let first_up = r.events.iter().find(|e| e.event == "up" && e.detail.starts_with("provisioned")).unwrap().t.as_secs_f64();
+    let first_up =
+        r.events.iter().find(|e| e.event == "up" && e.detail.starts_with("provisioned")).unwrap().t.as_secs_f64();
     assert!((first_up - first_out - 45.0).abs() < 1e-6, "{first_out} -> {first_up}");
     // The load dropped at 600 s; the scale-in to the minimum waits for the
     // 300 s stabilisation window after the last high recommendation.

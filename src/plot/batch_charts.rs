@@ -58,7 +58,8 @@ where
         let mut outline: Vec<(f64, f64)> = pts.iter().map(|(t, band)| (*t, clip(band.p95))).collect();
         outline.extend(pts.iter().rev().map(|(t, band)| (*t, clip(band.p5))));
         chart.draw_series(std::iter::once(Polygon::new(outline, style::tint(colour, 0.7).mix(0.6).filled())))?;
-        chart.draw_series(LineSeries::new(pts.iter().map(|(t, band)| (*t, clip(band.mean))), colour.stroke_width(2)))?;
+        chart
+            .draw_series(LineSeries::new(pts.iter().map(|(t, band)| (*t, clip(band.mean))), colour.stroke_width(2)))?;
         let name = if name == "capacity" && off_scale {
             format!("capacity (clipped; up to {} req/s)", number_label(capacity.round()))
         } else {
