@@ -21,6 +21,7 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod monte_carlo;
+pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod rng;

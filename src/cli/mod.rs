@@ -3,6 +3,7 @@
 //! on clap.
 
 mod exec;
+mod plan;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,14 @@ enum Command {
     ///
     /// Writes exactly the files the sweep would have written unsharded.
     Merge(sweep::MergeArgs),
+    /// Find the smallest safe fleet, or the largest safe load, under N−k failures
+    ///
+    /// Each candidate is a sequential Monte Carlo test of P(SLO met) that
+    /// stops when its Wilson interval is decisively above or below
+    /// --confidence. Prints the candidates and the recommendation; writes
+    /// plan.csv and plan.png/.svg. Exit code 0 with a recommendation, 1
+    /// when none exists within the limits, 2 on bad input.
+    Plan(plan::PlanArgs),
     /// Re-render the charts of an output folder from its files
     ///
     /// Works on the folder of a single run, a batch (run --runs) or a sweep,
@@ -134,6 +143,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => sweep::merge(args),
         Command::Plot(args) => plot(args),
+        Command::Plan(args) => plan::plan(args),
     }
 }
 
@@ -240,7 +250,7 @@ fn plot(args: PlotArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
+pub(crate) fn apply_duration(scenario: &mut Scenario, d: SimDuration) -> Result<()> {
     let sim = &scenario.simulation;
     if d.is_zero() {
         bail!("--duration: must be > 0");

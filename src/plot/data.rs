@@ -277,6 +277,38 @@ impl BatchData {
     }
 }
 
+/// A capacity plan's candidates (plan.csv).
+pub struct PlanData {
+    pub scenario: String,
+    /// "nodes" or "rate".
+    pub vary: String,
+    pub confidence: f64,
+    /// (value, P(SLO met), CI low, CI high, recommended).
+    pub candidates: Vec<(f64, f64, f64, f64, bool)>,
+}
+
+impl PlanData {
+    pub fn read(dir: &Path) -> Result<PlanData, PlotError> {
+        let t = Table::read(&dir.join("plan.csv"))?;
+        let (value, p, low, high, rec, conf) = (
+            t.required("value")?,
+            t.required("p_slo_met")?,
+            t.required("ci95_low")?,
+            t.required("ci95_high")?,
+            t.required("recommended")?,
+            t.required("confidence")?,
+        );
+        let scenario = t.text("scenario")?.first().cloned().unwrap_or_default();
+        let vary = t.text("vary")?.first().cloned().unwrap_or_default();
+        Ok(PlanData {
+            scenario,
+            vary,
+            confidence: conf.first().copied().unwrap_or(0.95),
+            candidates: (0..value.len()).map(|i| (value[i], p[i], low[i], high[i], rec[i] > 0.0)).collect(),
+        })
+    }
+}
+
 /// One (point, metric) row of a sweep's summary.csv.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepStat {

@@ -67,6 +67,7 @@ enum Folder {
     Run(RunData),
     Batch(BatchData),
     Sweep(SweepData),
+    Plan(data::PlanData),
 }
 
 /// One chart to render.
@@ -80,6 +81,7 @@ pub(crate) enum Chart {
     SweepMetric(&'static str),
     Heatmap,
     Dr,
+    Plan,
 }
 
 impl Chart {
@@ -94,6 +96,7 @@ impl Chart {
             Chart::SweepMetric(m) => format!("sweep-{}", sweep_charts::short_name(m)),
             Chart::Heatmap => "heatmap-cascade".into(),
             Chart::Dr => "dr".into(),
+            Chart::Plan => "plan".into(),
         }
     }
 }
@@ -101,6 +104,9 @@ impl Chart {
 fn detect(dir: &Path) -> Result<Folder, PlotError> {
     if !dir.is_dir() {
         return Err(PlotError::NotOutput(dir.to_path_buf()));
+    }
+    if dir.join("plan.csv").is_file() {
+        return Ok(Folder::Plan(data::PlanData::read(dir)?));
     }
     if dir.join("sweep.json").is_file() {
         return Ok(Folder::Sweep(SweepData::read(dir)?));
@@ -157,6 +163,7 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
             c
         }
         Folder::Sweep(s) => sweep_charts::charts_for(s),
+        Folder::Plan(_) => vec![Chart::Plan],
     };
     let charts: Vec<Chart> = match &opts.only {
         None => charts,
@@ -171,7 +178,7 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
     let end = match &folder {
         Folder::Run(r) => r.bins.last().map_or(0.0, |b| b.t1),
         Folder::Batch(b) => b.bands.last().map_or(0.0, |b| b.t1),
-        Folder::Sweep(_) => f64::INFINITY,
+        Folder::Sweep(_) | Folder::Plan(_) => f64::INFINITY,
     };
     let win = window(opts, end)?;
     let mut written = Vec::new();
@@ -221,6 +228,10 @@ where
             batch_charts::rpo(root, b, &title(&b.scenario, "data loss (RPO) across runs"))
         }
         (Folder::Sweep(s), chart) => sweep_charts::draw(root, s, chart, &|what| title(&s.scenario, what)),
+        (Folder::Plan(p), Chart::Plan) => {
+            let what = if p.vary == "rate" { "P(SLO met) vs load" } else { "P(SLO met) vs nodes" };
+            sweep_charts::plan(root, p, &title(&p.scenario, what))
+        }
         _ => Err("this chart does not apply to this folder".into()),
     }
 }

@@ -361,3 +361,52 @@ where
 }
 
 const WIDTH_HALF: u32 = (super::WIDTH - 240) / 2;
+
+/// A capacity plan: P(SLO met) with its Wilson interval per candidate, the
+/// confidence target, and the recommendation marked.
+pub fn plan<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &super::data::PlanData, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let mut points = p.candidates.clone();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (xmin, xmax) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| (a.min(c.0), b.max(c.0)));
+    let (xmin, xmax) = if xmin.is_finite() { (xmin, xmax) } else { (0.0, 1.0) };
+    let pad = if xmax > xmin { (xmax - xmin) * 0.08 } else { 1.0 };
+    let nodes = p.vary != "rate";
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d((xmin - pad)..(xmax + pad), 0.0..1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc(if nodes { "nodes" } else { "peak offered load [req/s]" })
+        .y_desc("P(SLO met) (95% Wilson CI)")
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| if nodes && v.fract().abs() > 1e-9 { String::new() } else { number_label(*v) })
+        .y_label_formatter(&|v| number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    chart.draw_series(LineSeries::new(points.iter().map(|c| (c.0, c.1)), series::RTO.stroke_width(2)))?;
+    chart.draw_series(points.iter().map(|c| ErrorBar::new_vertical(c.0, c.2, c.1, c.3, series::RTO.stroke_width(2), 12)))?;
+    chart.draw_series(DashedLineSeries::new(
+        vec![(xmin - pad, p.confidence), (xmax + pad, p.confidence)],
+        10,
+        6,
+        series::OBJECTIVE.stroke_width(2),
+    ))?;
+    let mut entries = vec![
+        ("P(SLO met) per candidate".to_string(), Mark::Line(series::RTO)),
+        (format!("confidence target {}", number_label(p.confidence)), Mark::Dashed(series::OBJECTIVE)),
+    ];
+    if let Some(r) = points.iter().find(|c| c.4) {
+        chart.draw_series(std::iter::once(TriangleMarker::new((r.0, r.1), 10, style::BLUISH_GREEN.filled())))?;
+        entries.push((format!("recommended: {}", number_label(r.0)), Mark::Triangle(style::BLUISH_GREEN)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}

@@ -9,8 +9,10 @@ use std::path::Path;
 use serde::Serialize;
 
 mod batch;
+mod plan;
 
 pub use batch::*;
+pub use plan::*;
 
 use crate::metrics::{RunRecord, RunSummary};
 use crate::time::SimTime;

@@ -1,0 +1,239 @@
+//! The `plan` subcommand: argument parsing and terminal output around
+//! [`faultline::plan`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow, bail};
+
+use faultline::analysis;
+use faultline::monte_carlo::Controls;
+use faultline::plan::{self, PlanSpec, Vary};
+use faultline::report;
+use faultline::time::parse_duration;
+
+use super::exec;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum VaryArg {
+    /// The smallest node count that meets the SLO.
+    Nodes,
+    /// The largest load (all traffic scaled together) that meets the SLO.
+    Rate,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+    /// The service to size.
+    #[arg(long, value_name = "NAME")]
+    service: String,
+    /// Nodes of the service to lose: they crash for good 5% into the
+    /// measured window, replacing the scenario's faults. 0 keeps the
+    /// scenario's own faults (which may be a zone or region outage).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    lose: u32,
+    /// Availability target [%]: a run meets the SLO when at least this share
+    /// of its requests succeed.
+    #[arg(long, value_name = "PCT", default_value_t = 99.9)]
+    slo_availability: f64,
+    /// p99 latency target, e.g. 250ms: a run's p99 must stay within it.
+    #[arg(long, value_name = "D")]
+    slo_p99: Option<String>,
+    /// Required probability that a run meets the SLO.
+    #[arg(long, value_name = "P", default_value_t = 0.95)]
+    confidence: f64,
+    /// What to search over.
+    #[arg(long, value_enum, default_value = "nodes")]
+    vary: VaryArg,
+    /// Largest node count to try.
+    #[arg(long, value_name = "M", default_value_t = 64)]
+    max_nodes: u32,
+    /// Most runs per candidate (the sequential test usually stops earlier).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_runs: u64,
+    /// Base seed (overrides `simulation.seed`).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Simulated duration of every run (overrides `simulation.duration`).
+    #[arg(long, value_name = "D")]
+    duration: Option<String>,
+    /// Output folder [default: output/<scenario name>-plan/].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Do not draw the plan chart.
+    #[arg(long)]
+    no_charts: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn plan(args: PlanArgs) -> Result<ExitCode> {
+    let mut scenario = faultline::Scenario::from_file(&args.scenario)?;
+    if let Some(seed) = args.seed {
+        scenario.simulation.seed = seed;
+    }
+    if let Some(text) = &args.duration {
+        let d = parse_duration(text).map_err(|e| anyhow!("--duration: {e}"))?;
+        super::apply_duration(&mut scenario, d)?;
+    }
+    let Some(service) = scenario.services.iter().position(|s| s.name == args.service) else {
+        let names: Vec<&str> = scenario.services.iter().map(|s| s.name.as_str()).collect();
+        bail!("--service: no service \"{}\" in {} (it has: {})", args.service, args.scenario.display(), names.join(", "));
+    };
+    let vary = match args.vary {
+        VaryArg::Nodes => Vary::Nodes,
+        VaryArg::Rate => Vary::Rate,
+    };
+    if scenario.services[service].autoscaling.is_some() && matches!(vary, Vary::Nodes) {
+        bail!("--vary nodes: service \"{}\" autoscales; plan a fixed-size service, or --vary rate", args.service);
+    }
+    if !(args.slo_availability > 0.0 && args.slo_availability <= 100.0) {
+        bail!("--slo-availability: {} is not a percentage in (0, 100]", args.slo_availability);
+    }
+    if !(args.confidence > 0.0 && args.confidence < 1.0) {
+        bail!("--confidence: {} is not a probability in (0, 1)", args.confidence);
+    }
+    if args.max_runs < 10 {
+        bail!("--max-runs: at least 10 runs per candidate");
+    }
+    let nodes = scenario.services[service].nodes;
+    if args.lose > 0 && matches!(vary, Vary::Rate) && args.lose >= nodes {
+        bail!("--lose {}: the service has only {nodes} nodes", args.lose);
+    }
+    if args.max_nodes <= args.lose {
+        bail!("--max-nodes: must be more than --lose ({})", args.lose);
+    }
+    let p99_s = args
+        .slo_p99
+        .as_deref()
+        .map(|t| parse_duration(t).map(|d| d.as_secs_f64()).map_err(|e| anyhow!("--slo-p99: {e}")))
+        .transpose()?;
+    let threads = exec::threads(args.threads)?;
+    let spec = PlanSpec {
+        service,
+        lose: args.lose,
+        availability: args.slo_availability / 100.0,
+        p99_s,
+        confidence: args.confidence,
+        vary,
+        max_nodes: args.max_nodes,
+        max_runs: args.max_runs,
+        round: 25,
+    };
+    let cap = &analysis::capacity(&scenario)[service];
+    let estimate = analysis::estimate_nodes(cap, args.lose, p99_s, analysis::SAFE_UTILIZATION);
+    if !args.quiet {
+        let failure = if args.lose > 0 {
+            format!("losing {} node(s) at {}", args.lose, plan::failure_time(&scenario))
+        } else if scenario.faults.is_empty() {
+            "no failure".to_string()
+        } else {
+            format!("the scenario's {} fault(s)", scenario.faults.len())
+        };
+        println!(
+            "{}: plan for service {} under {failure}; SLO: availability {}%{}, met with probability {}",
+            scenario.name,
+            args.service,
+            args.slo_availability,
+            args.slo_p99.as_deref().map_or(String::new(), |p| format!(", p99 <= {p}")),
+            args.confidence
+        );
+        println!("  {}", estimate_line(&estimate, args.lose));
+    }
+    let controls = Controls::new(threads).map_err(|e| anyhow!(e))?;
+    let mut printed = false;
+    let quiet = args.quiet;
+    let result = plan::plan(&scenario, &spec, &controls, &mut |c| {
+        if !quiet {
+            if !printed {
+                print!("{}", report::plan_table(&plan::PlanResult {
+                    scenario: String::new(),
+                    vary,
+                    estimate: estimate.clone(),
+                    candidates: Vec::new(),
+                    recommendation: None,
+                    runs_used: 0,
+                }));
+                printed = true;
+            }
+            let single = plan::PlanResult {
+                scenario: String::new(),
+                vary,
+                estimate: estimate.clone(),
+                candidates: vec![c.clone()],
+                recommendation: None,
+                runs_used: 0,
+            };
+            let table = report::plan_table(&single);
+            print!("{}", table.lines().nth(1).map(|l| format!("{l}\n")).unwrap_or_default());
+        }
+    })?;
+    let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));
+    report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])?;
+    let charts = super::charts(&out, args.no_charts)?;
+    let fixed = result.runs_fixed(args.max_runs);
+    if !args.quiet {
+        match &result.recommendation {
+            Some(r) => match vary {
+                Vary::Nodes => println!(
+                    "recommendation: {} nodes (P(SLO met) {:.3}, 95% CI [{:.3}, {:.3}]); utilization {:.1}% with all up, \
+                     {:.1}% after losing {} (headroom {:.1}%)",
+                    r.nodes,
+                    r.slo_met.p,
+                    r.slo_met.ci95_low,
+                    r.slo_met.ci95_high,
+                    r.utilization * 100.0,
+                    r.survivors_utilization * 100.0,
+                    args.lose,
+                    (1.0 - r.survivors_utilization) * 100.0
+                ),
+                Vary::Rate => println!(
+                    "recommendation: at most {:.1} req/s on {} nodes ({:.2}x today's {:.1} req/s); utilization {:.1}% \
+                     with all up, {:.1}% after losing {}",
+                    r.rate_rps,
+                    r.nodes,
+                    r.rate_rps / cap.peak_offered_rps.max(1e-12),
+                    cap.peak_offered_rps,
+                    r.utilization * 100.0,
+                    r.survivors_utilization * 100.0,
+                    args.lose
+                ),
+            },
+            None => {
+                let best = result.best().map_or(String::new(), |b| {
+                    format!(" (best found: {} nodes, {:.1} req/s, P(SLO met) {:.3})", b.nodes, b.rate_rps, b.slo_met.p)
+                });
+                println!("no recommendation within the limits{best}");
+            }
+        }
+        println!(
+            "sequential test: {} runs, against {fixed} for a fixed {} runs per candidate ({:.0}% saved)",
+            result.runs_used,
+            args.max_runs,
+            100.0 * (1.0 - result.runs_used as f64 / fixed.max(1) as f64)
+        );
+        println!("wrote {}/plan.csv{charts}", out.display());
+    }
+    Ok(if result.recommendation.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The analytic estimate as one line (also printed by `check`).
+pub fn estimate_line(e: &analysis::NodeEstimate, lose: u32) -> String {
+    let mut text = format!(
+        "analytic estimate: {} nodes (survivors of losing {lose} at <= {:.0}%: {}",
+        e.nodes(),
+        analysis::SAFE_UTILIZATION * 100.0,
+        e.for_loss
+    );
+    if let Some(l) = e.for_latency {
+        text.push_str(&format!("; p99 target by Erlang C: {l}"));
+    }
+    text.push(')');
+    text
+}
