@@ -143,9 +143,7 @@ pub fn estimate_nodes(c: &ServiceCapacity, lose: u32, p99_s: Option<f64>, safe_u
     let for_latency = p99_s.map(|target| {
         let mu = 1.0 / c.mean_service_s;
         let mut survivors = 1u32;
-        while survivors < 100_000
-            && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target
-        {
+        while survivors < 100_000 && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target {
             survivors += 1;
         }
         lose + survivors

@@ -198,12 +198,21 @@ fn loads(s: &Scenario, spec: &PlanSpec) -> (f64, f64, f64) {
 }
 
 /// Searches for the answer.
-pub fn plan(base: &Scenario, spec: &PlanSpec, controls: &Controls, on_candidate: &mut dyn FnMut(&Candidate)) -> Result<PlanResult, SimError> {
+pub fn plan(
+    base: &Scenario,
+    spec: &PlanSpec,
+    controls: &Controls,
+    on_candidate: &mut dyn FnMut(&Candidate),
+) -> Result<PlanResult, SimError> {
     let cap = &analysis::capacity(base)[spec.service];
     let estimate = analysis::estimate_nodes(cap, spec.lose, spec.p99_s, analysis::SAFE_UTILIZATION);
     let mut runs_used = 0;
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut try_one = |nodes: u32, factor: f64, candidates: &mut Vec<Candidate>, runs_used: &mut u64| -> Result<Candidate, SimError> {
+    let mut try_one = |nodes: u32,
+                       factor: f64,
+                       candidates: &mut Vec<Candidate>,
+                       runs_used: &mut u64|
+     -> Result<Candidate, SimError> {
         let s = variant(base, spec, nodes, factor);
         let (slo, verdict, success, p99) = evaluate(&s, spec, controls, runs_used)?;
         let (rate, utilization, after) = loads(&s, spec);

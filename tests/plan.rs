@@ -36,17 +36,7 @@ service_time = {{ distribution = "exponential", mean = "100ms" }}
 }
 
 fn spec(vary: Vary, lose: u32, availability: f64, p99_s: Option<f64>) -> PlanSpec {
-    PlanSpec {
-        service: 0,
-        lose,
-        availability,
-        p99_s,
-        confidence: 0.95,
-        vary,
-        max_nodes: 30,
-        max_runs: 200,
-        round: 25,
-    }
+    PlanSpec { service: 0, lose, availability, p99_s, confidence: 0.95, vary, max_nodes: 30, max_runs: 200, round: 25 }
 }
 
 /// Erlang C for c = 1 in closed form, independently of the code under
@@ -58,19 +48,29 @@ fn erlang_answer(lambda: f64, mu: f64, target_s: f64) -> u32 {
 #[test]
 fn p99_target_recommends_the_erlang_c_node_count() {
     let controls = Controls::new(2).unwrap();
-    for target in [1.0, 0.7] {
+    for target in [2.0, 1.0, 0.7] {
         let expected = erlang_answer(40.0, 10.0, target);
-        let result = plan::plan(&mm1_fleet(4), &spec(Vary::Nodes, 0, 0.9, Some(target)), &controls, &mut |_| {}).unwrap();
+        let result =
+            plan::plan(&mm1_fleet(4), &spec(Vary::Nodes, 0, 0.9, Some(target)), &controls, &mut |_| {}).unwrap();
         let got = result.recommendation.as_ref().expect("a recommendation").nodes;
-        // Exactly Erlang C, or one node more where the test could not decide
-        // the Erlang answer itself (its p99 is within a few % of the target).
-        let undecided_at_expected =
-            result.candidates.iter().any(|c| c.nodes == expected && c.verdict == plan::Verdict::Undecided);
+        // The Erlang answer's long-run p99 and how far below the target it is.
+        let p99 = 100f64.ln() / (10.0 - 40.0 / expected as f64);
+        let margin = (target - p99) / target;
+        // Exactly Erlang C, or one node more where the statistics cannot
+        // tell: a run's p99 (from ~24,000 requests) scatters by a few % around
+        // the long-run value, so within 3% of the target P(run meets it) is
+        // well below 0.95 although the long-run p99 meets it.
+        eprintln!(
+            "p99 <= {target}s: Erlang C {expected} nodes (p99 {p99:.3}s, margin {:.1}%), plan {got}",
+            margin * 100.0
+        );
         assert!(
-            got == expected || (got == expected + 1 && undecided_at_expected),
-            "p99 <= {target}s: recommended {got} nodes, Erlang C says {expected}"
+            got == expected || (got == expected + 1 && margin < 0.03),
+            "p99 <= {target}s: recommended {got} nodes, Erlang C says {expected} (margin {:.1}%)",
+            margin * 100.0
         );
     }
+    // The first two targets have room (8% and 31%): they must match exactly.
 }
 
 #[test]
@@ -78,7 +78,8 @@ fn a_looser_target_never_needs_more_nodes() {
     let controls = Controls::new(2).unwrap();
     let mut previous = u32::MAX;
     for target in [0.6, 0.8, 1.0, 1.5, 3.0] {
-        let result = plan::plan(&mm1_fleet(4), &spec(Vary::Nodes, 0, 0.9, Some(target)), &controls, &mut |_| {}).unwrap();
+        let result =
+            plan::plan(&mm1_fleet(4), &spec(Vary::Nodes, 0, 0.9, Some(target)), &controls, &mut |_| {}).unwrap();
         let nodes = result.recommendation.expect("a recommendation").nodes;
         assert!(nodes <= previous, "p99 <= {target}s needs {nodes} nodes, a stricter target needed {previous}");
         previous = nodes;
@@ -131,7 +132,11 @@ fn losing_one_of_n_leaves_a_safe_utilization_near_n_minus_1_over_n() {
         // Resolution: the bisection stops within 1% of the rate, and a
         // queue of 200 per node absorbs a slight overload for part of a
         // 5-minute run; both push the answer a few % around (N−1)/N.
-        assert!((r.utilization - expected).abs() <= 0.05 * expected, "{n} nodes: {:.3} vs {expected:.3}", r.utilization);
+        assert!(
+            (r.utilization - expected).abs() <= 0.05 * expected,
+            "{n} nodes: {:.3} vs {expected:.3}",
+            r.utilization
+        );
     }
 }
 

@@ -338,6 +338,15 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             Some(k) => println!("  => survives losing {} node(s); losing {k} pushes the survivors past 100%", k - 1),
             None => println!("  => survives losing any {} of {} nodes", c.nodes - 1, c.nodes),
         }
+        // The analytic start of `faultline plan` for losing one node.
+        let p99 = scenario.slo.latency_p99.map(|d| d.as_secs_f64());
+        let estimate = analysis::estimate_nodes(c, 1, p99, analysis::SAFE_UTILIZATION);
+        println!(
+            "  plan          {}; `faultline plan {} --service {} --lose 1` checks it by simulation",
+            plan::estimate_line(&estimate, 1),
+            args.scenario.display(),
+            c.service
+        );
     }
     Ok(if overloaded { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -84,7 +84,12 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     }
     let Some(service) = scenario.services.iter().position(|s| s.name == args.service) else {
         let names: Vec<&str> = scenario.services.iter().map(|s| s.name.as_str()).collect();
-        bail!("--service: no service \"{}\" in {} (it has: {})", args.service, args.scenario.display(), names.join(", "));
+        bail!(
+            "--service: no service \"{}\" in {} (it has: {})",
+            args.service,
+            args.scenario.display(),
+            names.join(", ")
+        );
     };
     let vary = match args.vary {
         VaryArg::Nodes => Vary::Nodes,
@@ -152,14 +157,17 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     let result = plan::plan(&scenario, &spec, &controls, &mut |c| {
         if !quiet {
             if !printed {
-                print!("{}", report::plan_table(&plan::PlanResult {
-                    scenario: String::new(),
-                    vary,
-                    estimate: estimate.clone(),
-                    candidates: Vec::new(),
-                    recommendation: None,
-                    runs_used: 0,
-                }));
+                print!(
+                    "{}",
+                    report::plan_table(&plan::PlanResult {
+                        scenario: String::new(),
+                        vary,
+                        estimate: estimate.clone(),
+                        candidates: Vec::new(),
+                        recommendation: None,
+                        runs_used: 0,
+                    })
+                );
                 printed = true;
             }
             let single = plan::PlanResult {

@@ -392,7 +392,9 @@ where
         .light_line_style(style::LIGHT_GREY.mix(0.5))
         .draw()?;
     chart.draw_series(LineSeries::new(points.iter().map(|c| (c.0, c.1)), series::RTO.stroke_width(2)))?;
-    chart.draw_series(points.iter().map(|c| ErrorBar::new_vertical(c.0, c.2, c.1, c.3, series::RTO.stroke_width(2), 12)))?;
+    chart.draw_series(
+        points.iter().map(|c| ErrorBar::new_vertical(c.0, c.2, c.1, c.3, series::RTO.stroke_width(2), 12)),
+    )?;
     chart.draw_series(DashedLineSeries::new(
         vec![(xmin - pad, p.confidence), (xmax + pad, p.confidence)],
         10,

@@ -83,9 +83,8 @@ pub fn plan_table(r: &PlanResult) -> String {
         Vary::Nodes => "  nodes",
         Vary::Rate => "rate [/s]",
     };
-    let mut out = format!(
-        "  {head}   runs  P(SLO met)  95% CI          verdict     success   p99 [ms]    util.  after loss\n"
-    );
+    let mut out =
+        format!("  {head}   runs  P(SLO met)  95% CI          verdict     success   p99 [ms]    util.  after loss\n");
     for c in &r.candidates {
         out.push_str(&row(c, r.vary));
     }
