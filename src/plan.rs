@@ -290,6 +290,11 @@ pub fn plan(
                     if pass.is_some() {
                         break;
                     }
+                    // A tenth of the estimate still fails: the loss itself
+                    // breaks the SLO (detection time, say), not the load.
+                    if f < start / 10.0 {
+                        break;
+                    }
                     f /= 1.15;
                 }
             }

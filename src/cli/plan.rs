@@ -218,6 +218,19 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
                     format!(" (best found: {} nodes, {:.1} req/s, P(SLO met) {:.3})", b.nodes, b.rate_rps, b.slo_met.p)
                 });
                 println!("no recommendation within the limits{best}");
+                if let Some(b) = result.best() {
+                    println!(
+                        "  the best candidate's runs averaged {:.3}% success against the {}% target{}",
+                        b.mean_success * 100.0,
+                        args.slo_availability,
+                        if matches!(vary, Vary::Rate) {
+                            "; lowering the load did not help, so the loss itself breaks the SLO \
+                             (e.g. requests failed before the balancer noticed)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
             }
         }
         println!(
