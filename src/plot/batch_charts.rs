@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::data::{Band, BandBin, BatchData};
 use super::style::{self, Mark, number_label, series};
-use super::{DrawResult, Window, with_legend_column};
+use super::{DrawResult, Window, chart_with_axes, with_legend_column};
 
 /// Picks one metric's band out of a bin.
 type BandOf = fn(&BandBin) -> Option<Band>;
@@ -25,22 +25,7 @@ where
     // As on the herd chart: capacity far above the load is clipped.
     let off_scale = capacity > 2.5 * load;
     let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(win.from..win.to, 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc("time [s]")
-        .y_desc("requests per second")
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&|v| number_label(*v))
-        .y_label_formatter(&|v| number_label(*v))
-        .light_line_style(style::LIGHT_GREY.mix(0.5))
-        .draw()?;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"))?;
     let mut entries = Vec::new();
     let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),

@@ -22,6 +22,7 @@ mod sweep_charts;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use data::{BatchData, RunData, SweepData};
@@ -234,6 +235,36 @@ where
         }
         _ => Err("this chart does not apply to this folder".into()),
     }
+}
+
+/// A chart with the shared look: title, margins, axis descriptions, number
+/// labels and a light grid, over f64 ranges.
+pub(crate) fn chart_with_axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, style::title_style())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(style::label_style())
+        .label_style(style::small_style())
+        .x_label_formatter(&|v| style::number_label(*v))
+        .y_label_formatter(&|v| style::number_label(*v))
+        .light_line_style(style::LIGHT_GREY.mix(0.5))
+        .draw()?;
+    Ok(chart)
 }
 
 /// Splits the root into the plot (left) and the legend column (right).

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::data::{Event, RunBin, RunData};
 use super::style::{self, Mark, number_label, series};
-use super::{DrawResult, Window, with_legend_column};
+use super::{DrawResult, Window, chart_with_axes, with_legend_column};
 use crate::time::parse_duration;
 
 /// The bins overlapping the window, as steps clipped to it.
@@ -57,22 +57,7 @@ where
     let top = if off_scale { load } else { load.max(capacity) };
     // Headroom above the data for the marker lanes.
     let ymax = top * 1.3;
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(win.from..win.to, 0.0..ymax)?;
-    chart
-        .configure_mesh()
-        .x_desc("time [s]")
-        .y_desc("requests per second")
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&|v| number_label(*v))
-        .y_label_formatter(&|v| number_label(*v))
-        .light_line_style(style::LIGHT_GREY.mix(0.5))
-        .draw()?;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..ymax), ("time [s]", "requests per second"))?;
     // Retries stacked on top of first attempts: the attempts area first,
     // then the first attempts over it.
     chart.draw_series(AreaSeries::new(
@@ -377,22 +362,12 @@ where
     let (p50, p99) = (points(|b| b.p50_ms), points(|b| b.p99_ms));
     let objective = r.slo.latency_p99_ms;
     let top = p99.iter().flatten().map(|p| p.1).chain(objective).fold(1.0, f64::max) * 1.15;
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(win.from..win.to, 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc("time [s]")
-        .y_desc("latency of successful requests [ms]")
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&|v| number_label(*v))
-        .y_label_formatter(&|v| number_label(*v))
-        .light_line_style(style::LIGHT_GREY.mix(0.5))
-        .draw()?;
+    let mut chart = chart_with_axes(
+        &plot,
+        title,
+        (win.from..win.to, 0.0..top),
+        ("time [s]", "latency of successful requests [ms]"),
+    )?;
     for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
         for segment in segments(points) {
             if segment.len() == 1 {
