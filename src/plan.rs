@@ -147,6 +147,10 @@ fn slo_met(spec: &PlanSpec, row: &RunRow) -> bool {
     success >= spec.availability && latency_ok
 }
 
+/// Candidates in a row without a better success fraction before the node
+/// search gives up.
+const FLAT_CANDIDATES: u32 = 4;
+
 const SUCCESS: usize = 2;
 const P99: usize = 6;
 
@@ -255,12 +259,22 @@ pub fn plan(
             } else {
                 let mut found = None;
                 let mut n = start;
-                while n < spec.max_nodes {
+                // Stop early when nodes stop helping: a few candidates in a
+                // row that do not raise the success fraction (the failure
+                // is not about capacity, e.g. a regional failover's DNS).
+                let (mut best_success, mut flat) = (first.mean_success, 0);
+                while n < spec.max_nodes && flat < FLAT_CANDIDATES {
                     n += 1;
                     let c = try_one(n, 1.0, &mut candidates, &mut runs_used)?;
                     if c.verdict == Verdict::Pass {
                         found = Some(c);
                         break;
+                    }
+                    if c.mean_success > best_success + 1e-4 {
+                        best_success = c.mean_success;
+                        flat = 0;
+                    } else {
+                        flat += 1;
                     }
                 }
                 found

@@ -214,8 +214,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
                 ),
             },
             None => {
-                let best = result.best().map_or(String::new(), |b| {
-                    format!(" (best found: {} nodes, {:.1} req/s, P(SLO met) {:.3})", b.nodes, b.rate_rps, b.slo_met.p)
+                let best = result.best().map_or(String::new(), |b| match vary {
+                    Vary::Nodes => format!(" (best found: {} nodes, P(SLO met) {:.3})", b.nodes, b.slo_met.p),
+                    Vary::Rate => format!(" (best found: {:.1} req/s, P(SLO met) {:.3})", b.rate_rps, b.slo_met.p),
                 });
                 println!("no recommendation within the limits{best}");
                 if let Some(b) = result.best() {
@@ -227,7 +228,8 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
                             "; lowering the load did not help, so the loss itself breaks the SLO \
                              (e.g. requests failed before the balancer noticed)"
                         } else {
-                            ""
+                            "; the search stops when more nodes stop raising it, since then the failure \
+                             is not about capacity"
                         }
                     );
                 }
