@@ -50,6 +50,8 @@ fn combination(seed: u64) -> String {
         "slowdown = { by = \"queue\", factor = 0.5 }\nconfig_drift = { per_hour = 30 }",
         "database = { name = \"db\", write_ratio = 0.3, pool = 3 }",
         "database = { name = \"db\", write_ratio = 0.5, pool = 2 }\noverload_crash = { utilization = 0.9, sustained = \"5s\" }",
+        "rate_limit = { rate = \"150/s\", burst = 30 }",
+        "rate_limit = { rate = \"120/s\" }\ndatabase = { name = \"db\", write_ratio = 0.3, pool = 3 }",
     ]);
     let database = p.one(&["async", "sync"]);
     let fault = p.one(&[

@@ -1,6 +1,7 @@
 //! Client- and server-side defences in whole runs: circuit breaker,
 //! adaptive throttling, queue-timeout shedding, LIFO under overload,
-//! slowdown under load and OOM kills from a memory leak.
+//! slowdown under load, OOM kills from a memory leak, and a partner's rate
+//! limit.
 
 use faultline::metrics::RunRecord;
 use faultline::{Scenario, run};
@@ -279,4 +280,56 @@ duration = "60s"
     // Three failed probes, 10 s apart, after the node hung at 60 s.
     assert!(deaths[0].t_s >= 80.0 && deaths[0].t_s <= 92.0, "{deaths:?}");
     assert!(deaths.iter().all(|d| d.t_s < 150.0), "once the fault is over the node stays up: {deaths:?}");
+}
+
+/// 150 req/s against a partner whose quota is 100/s (burst 20).
+fn rate_limited_partner(client_extra: &str) -> Scenario {
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "5m"
+warmup = "10s"
+seed = 3
+bin = "1s"
+[traffic.web]
+rate = "150/s"
+target = "partner"
+{client_extra}
+[services.partner]
+nodes = 2
+workers = 16
+service_time = {{ distribution = "exponential", mean = "20ms" }}
+rate_limit = {{ rate = "100/s", burst = 20 }}
+"#
+    ))
+}
+
+#[test]
+fn a_rate_limit_caps_throughput_and_fails_the_excess_as_its_own_cause() {
+    let r = run(&rate_limited_partner(""), 0).unwrap();
+    let s = &r.summary;
+    let measured = s.measured_window_s;
+    // A token bucket passes at most rate x time + burst; with 150/s offered
+    // it is never idle, so throughput sits at the quota.
+    assert!(s.completed as f64 <= 100.0 * measured + 20.0 + 1.0, "{} completed in {measured}s", s.completed);
+    assert!(s.throughput_rps > 98.0 && s.throughput_rps <= 100.5, "throughput {}", s.throughput_rps);
+    assert_eq!(s.failed.total(), s.failed.rate_limited, "every failure is rate_limited: {:?}", s.failed);
+    let share = s.failed.rate_limited as f64 / s.offered as f64;
+    assert!((share - 1.0 / 3.0).abs() < 0.02, "a third over the quota: {share}");
+    // Same seed, same result.
+    assert_eq!(run(&rate_limited_partner(""), 0).unwrap().summary, r.summary);
+}
+
+#[test]
+fn retrying_rate_limited_calls_amplifies_load_but_not_goodput() {
+    let retry =
+        "retry = { max_attempts = 3, backoff = \"exponential\", base = \"100ms\", cap = \"1s\", jitter = \"full\" }";
+    let r = run(&rate_limited_partner(retry), 0).unwrap();
+    let s = &r.summary;
+    assert!(s.retry_amplification > 1.3, "retries of rate-limited calls: amplification {}", s.retry_amplification);
+    assert!(s.throughput_rps <= 100.5, "the quota still caps goodput: {}", s.throughput_rps);
+    // Retrying only timeouts leaves rate-limited calls failed at once.
+    let timeouts_only = "retry = { max_attempts = 3, retry_on = [\"timeout\"] }";
+    let t = run(&rate_limited_partner(timeouts_only), 0).unwrap();
+    assert!(t.summary.retry_amplification < 1.001, "{}", t.summary.retry_amplification);
 }

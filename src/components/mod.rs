@@ -11,6 +11,7 @@ pub mod distribution;
 pub mod health;
 pub mod node;
 pub mod outlier;
+pub mod rate_limit;
 pub mod restart;
 pub mod retry;
 pub mod throttle;

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::components::node::NodeTotals;
-use crate::model::{FailureCause, Slo};
+use crate::model::{CAUSES, FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
@@ -57,7 +57,7 @@ pub struct BinRow {
     pub completed: u64,
     /// Requests that failed for good in the bin, by the cause of the last
     /// attempt, indexed by `FailureCause as usize` (the order of [`FailureCause::ALL`]).
-    pub failed: [u64; 8],
+    pub failed: [u64; CAUSES],
     /// Responses that came back after the client had given up (wasted work).
     pub late_responses: u64,
     /// Client-side outstanding requests at the end of the bin (sampled).
@@ -242,10 +242,11 @@ pub struct FailedByCause {
     pub deadline: u64,
     pub circuit_open: u64,
     pub throttled: u64,
+    pub rate_limited: u64,
 }
 
 impl FailedByCause {
-    fn from_counts(c: &[u64; 8]) -> Self {
+    fn from_counts(c: &[u64; CAUSES]) -> Self {
         FailedByCause {
             timeout: c[0],
             rejected: c[1],
@@ -255,6 +256,7 @@ impl FailedByCause {
             deadline: c[5],
             circuit_open: c[6],
             throttled: c[7],
+            rate_limited: c[8],
         }
     }
 
@@ -267,6 +269,7 @@ impl FailedByCause {
             + self.deadline
             + self.circuit_open
             + self.throttled
+            + self.rate_limited
     }
 }
 
@@ -436,7 +439,7 @@ struct Counts {
     offered: u64,
     retries: u64,
     completed: u64,
-    failed: [u64; 8],
+    failed: [u64; CAUSES],
     late_responses: u64,
 }
 

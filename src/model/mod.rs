@@ -218,10 +218,15 @@ pub enum FailureCause {
     CircuitOpen,
     /// The client's adaptive throttling rejected the attempt locally.
     Throttled,
+    /// The service's rate limit (a partner's quota) had no token left.
+    RateLimited,
 }
 
+/// Number of failure causes (the length of per-cause tallies).
+pub const CAUSES: usize = FailureCause::ALL.len();
+
 impl FailureCause {
-    pub const ALL: [FailureCause; 8] = [
+    pub const ALL: [FailureCause; 9] = [
         FailureCause::Timeout,
         FailureCause::Rejected,
         FailureCause::Reset,
@@ -230,6 +235,7 @@ impl FailureCause {
         FailureCause::Deadline,
         FailureCause::CircuitOpen,
         FailureCause::Throttled,
+        FailureCause::RateLimited,
     ];
 
     pub fn name(self) -> &'static str {
@@ -242,13 +248,22 @@ impl FailureCause {
             FailureCause::Deadline => "deadline",
             FailureCause::CircuitOpen => "circuit_open",
             FailureCause::Throttled => "throttled",
+            FailureCause::RateLimited => "rate_limited",
         }
     }
 
     /// Bit for sets of causes.
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
     }
+}
+
+/// A service-wide token bucket: `per_sec` tokens a second, holding at most
+/// `burst`; each attempt takes one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitSpec {
+    pub per_sec: f64,
+    pub burst: u32,
 }
 
 /// A client's retry policy.
@@ -257,7 +272,7 @@ pub struct RetrySpec {
     /// Total attempts including the first.
     pub max_attempts: u32,
     /// Bit set of [`FailureCause::bit`] that are retried.
-    pub retry_on: u8,
+    pub retry_on: u16,
     pub backoff: Backoff,
     pub base: SimDuration,
     pub cap: SimDuration,
@@ -428,6 +443,9 @@ pub struct Service {
     /// This "service" is a database: node 0 starts as the primary, the
     /// others are read replicas. `service_time` is the read time.
     pub database: Option<DatabaseSpec>,
+    /// A token bucket in front of the whole service (a partner API's
+    /// quota): attempts beyond it fail at once as `rate_limited`.
+    pub rate_limit: Option<RateLimitSpec>,
     /// The region the service's nodes run in.
     pub region: String,
 }

@@ -131,6 +131,8 @@ pub enum RawFailureCause {
     Reset,
     Error,
     Shed,
+    #[serde(rename = "rate_limited")]
+    RateLimited,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -345,6 +347,15 @@ pub struct RawService {
     pub config_drift: Option<RawDrift>,
     pub database: Option<RawDbUse>,
     pub region: Option<String>,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+/// A service's rate limit: `rate` tokens per second, `burst` at most.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub rate: Option<Rate>,
+    pub burst: Option<i64>,
 }
 
 /// A service's use of a database: each request makes one query.

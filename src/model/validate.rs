@@ -604,7 +604,24 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         uses_database: None,
         database: None,
         region: region_of(ctx, &path, &raw.region)?,
+        rate_limit: match &raw.rate_limit {
+            None => None,
+            Some(r) => Some(validate_rate_limit(ctx, &format!("{path}.rate_limit"), r)?),
+        },
     })
+}
+
+fn validate_rate_limit(ctx: &Ctx, path: &str, r: &raw::RawRateLimit) -> Result<RateLimitSpec, ScenarioError> {
+    let Some(rate) = r.rate else {
+        return Err(ctx.err(path, "missing `rate`, e.g. rate_limit = { rate = \"100/s\", burst = 20 }".to_string()));
+    };
+    if rate.0 <= 0.0 {
+        return Err(ctx.err(&format!("{path}.rate"), format!("must be > 0, got {}", rate.0)));
+    }
+    // One second of tokens by default.
+    let default_burst = rate.0.ceil().clamp(1.0, u32::MAX as f64) as u32;
+    let burst = count_at_least(ctx, &format!("{path}.burst"), r.burst, default_burst, 1)?;
+    Ok(RateLimitSpec { per_sec: rate.0, burst })
 }
 
 /// Envoy's `healthy_panic_threshold` default: 50%.
@@ -813,6 +830,7 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         config_drift: None,
         uses_database: None,
         database: Some(database),
+        rate_limit: None,
         region: region_of(ctx, path, &raw.region)?,
     })
 }
@@ -930,16 +948,18 @@ fn validate_retry(ctx: &Ctx, path: &str, raw: &raw::RawRetry) -> Result<RetrySpe
             FailureCause::Reset,
             FailureCause::Error,
             FailureCause::Shed,
+            FailureCause::RateLimited,
         ]
         .iter()
         .fold(0, |acc, c| acc | c.bit()),
-        Some(list) => list.iter().fold(0u8, |acc, c| {
+        Some(list) => list.iter().fold(0u16, |acc, c| {
             acc | match c {
                 C::Timeout => FailureCause::Timeout,
                 C::Rejected => FailureCause::Rejected,
                 C::Reset => FailureCause::Reset,
                 C::Error => FailureCause::Error,
                 C::Shed => FailureCause::Shed,
+                C::RateLimited => FailureCause::RateLimited,
             }
             .bit()
         }),

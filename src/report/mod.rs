@@ -50,7 +50,7 @@ pub(crate) fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>
     w.into_inner().expect("flushing to memory")
 }
 
-pub const TIMESERIES_COLUMNS: [&str; 31] = [
+pub const TIMESERIES_COLUMNS: [&str; 32] = [
     "run",
     "seed",
     "bin",
@@ -68,6 +68,7 @@ pub const TIMESERIES_COLUMNS: [&str; 31] = [
     "failed_deadline",
     "failed_circuit_open",
     "failed_throttled",
+    "failed_rate_limited",
     "late_responses",
     "in_flight",
     "offered_rps",
@@ -282,6 +283,7 @@ pub fn summary_text(r: &RunRecord) -> String {
         ("past deadline", f.deadline),
         ("refused by the circuit breaker", f.circuit_open),
         ("throttled", f.throttled),
+        ("rate-limited", f.rate_limited),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)

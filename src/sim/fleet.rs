@@ -15,6 +15,16 @@ impl World<'_> {
     /// Hands `attempt` to `node`.
     #[inline(always)]
     pub(super) fn offer(&mut self, now: SimTime, node: usize, attempt: u32) {
+        // A rate-limited service refuses client attempts beyond its quota
+        // before any node sees them (health probes are not counted).
+        let service = self.extra[node].service;
+        if let Some(bucket) = self.services[service].rate_limit.as_mut()
+            && self.attempts[attempt].owner.is_client()
+            && !bucket.try_take(now)
+        {
+            self.node_failed_attempt(now, attempt, FailureCause::RateLimited);
+            return;
+        }
         let fraction = self.nodes[node].degradation.error_fraction;
         if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
             self.node_failed_attempt(now, attempt, FailureCause::Error);

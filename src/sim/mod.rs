@@ -261,6 +261,8 @@ struct ServiceState {
     last_deploy: SimTime,
     /// This service is a database.
     db: Option<Box<database::DbState>>,
+    /// The service's rate limit, shared by its nodes.
+    rate_limit: Option<crate::components::rate_limit::TokenBucket>,
 }
 
 struct BalancerState {
@@ -502,6 +504,7 @@ impl<'s> World<'s> {
                 autoscaler: service.autoscaling.clone().map(Autoscaler::new),
                 last_deploy: SimTime::ZERO,
                 db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
+                rate_limit: service.rate_limit.as_ref().map(crate::components::rate_limit::TokenBucket::new),
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
