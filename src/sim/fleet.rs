@@ -17,8 +17,9 @@ impl World<'_> {
     pub(super) fn offer(&mut self, now: SimTime, node: usize, attempt: u32) {
         // A rate-limited service refuses client attempts beyond its quota
         // before any node sees them (health probes are not counted).
-        let service = self.extra[node].service;
-        if let Some(bucket) = self.services[service].rate_limit.as_mut()
+        // (One flag first, so scenarios without limits pay a single branch.)
+        if self.rate_limited_services
+            && let Some(bucket) = self.services[self.extra[node].service].rate_limit.as_mut()
             && self.attempts[attempt].owner.is_client()
             && !bucket.try_take(now)
         {

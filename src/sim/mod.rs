@@ -377,6 +377,8 @@ struct World<'s> {
     attempts: Slab<Attempt>,
     recorder: Recorder,
     horizon: SimTime,
+    /// Some service has a rate limit.
+    rate_limited_services: bool,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed.
@@ -645,6 +647,7 @@ impl<'s> World<'s> {
             attempts: Slab::new(),
             recorder,
             horizon,
+            rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
         }
     }
 

@@ -84,6 +84,9 @@ pub struct PointSpec {
     pub values: Vec<String>,
 }
 
+/// Most points in one sweep.
+pub const MAX_POINTS: u64 = 100_000;
+
 /// A validated sweep: the manifest and each point's scenario.
 pub struct Sweep {
     pub manifest: Manifest,
@@ -119,8 +122,11 @@ impl Sweep {
             return Err(SweepError::Invalid("--runs: must be at least 1".into()));
         }
         let count = grid::point_count(&parameters);
-        if count > 1_000_000 {
-            return Err(SweepError::Invalid(format!("the grid has {count} points; at most 1,000,000 are supported")));
+        // Every point is validated up front and kept as a scenario.
+        if count > MAX_POINTS {
+            return Err(SweepError::Invalid(format!(
+                "the grid has {count} points; at most {MAX_POINTS} are supported (split it into several sweeps)"
+            )));
         }
         let canonical = crate::model::overrides::apply_all(text, fixed).map_err(SweepError::Invalid)?;
         let width = count.saturating_sub(1).to_string().len();
