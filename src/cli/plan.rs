@@ -65,6 +65,10 @@ pub struct PlanArgs {
     /// Worker threads [default: all cores].
     #[arg(long, value_name = "T")]
     threads: Option<usize>,
+    /// Run even when a candidate's batch is estimated at more than a day or
+    /// more memory than the machine has.
+    #[arg(long)]
+    force: bool,
     /// Do not draw the plan chart.
     #[arg(long)]
     no_charts: bool,
@@ -120,6 +124,8 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         .map(|t| parse_duration(t).map(|d| d.as_secs_f64()).map_err(|e| anyhow!("--slo-p99: {e}")))
         .transpose()?;
     let threads = exec::threads(args.threads)?;
+    // One candidate at the most runs; the search tries a handful.
+    exec::guard(&[&scenario], args.max_runs, threads, args.force, args.quiet)?;
     let spec = PlanSpec {
         service,
         lose: args.lose,
