@@ -12,6 +12,24 @@ use faultline::model::Scenario;
 use faultline::monte_carlo;
 use faultline::time::SimDuration;
 
+/// Options shared by the commands that run batches (`run`, `sweep`, `plan`).
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Run even when the estimate says the work would take more than a day
+    /// or more memory than the machine has.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not draw the charts.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Print nothing but errors (files are still written; no progress bar).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// Set by the first Ctrl-C; a second one quits at once.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 

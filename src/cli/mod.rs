@@ -114,19 +114,8 @@ struct RunArgs {
     /// summary.csv, summary.json and timeseries.csv with bands.
     #[arg(long, value_name = "N", default_value_t = 1)]
     runs: u64,
-    /// Worker threads for a batch [default: all cores].
-    #[arg(long, value_name = "T")]
-    threads: Option<usize>,
-    /// Run even when the estimate says the batch would take more than a day
-    /// or more memory than the machine has.
-    #[arg(long)]
-    force: bool,
-    /// Do not draw charts (herd, timeline, latency; bands, rto, rpo for a batch).
-    #[arg(long)]
-    no_charts: bool,
-    /// Print nothing on success (files are still written; no progress bar).
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    exec: exec::ExecArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,10 +153,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     if args.runs == 0 {
         bail!("--runs: must be at least 1");
     }
-    let threads = exec::threads(args.threads)?;
-    exec::guard(&[&scenario], args.runs, threads, args.force, args.quiet)?;
+    let threads = exec::threads(args.exec.threads)?;
+    exec::guard(&[&scenario], args.runs, threads, args.exec.force, args.exec.quiet)?;
     if args.runs > 1 {
-        let bar = exec::progress_bar(args.runs, args.quiet);
+        let bar = exec::progress_bar(args.runs, args.exec.quiet);
         exec::catch_interrupt();
         let on_run = || bar.inc(1);
         let mut controls = faultline::monte_carlo::Controls::new(threads).map_err(|e| anyhow::anyhow!(e))?;
@@ -178,8 +167,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), partial);
         report::write_files(&dir, &report::batch_files(&batch))
             .with_context(|| format!("writing results to {}", dir.display()))?;
-        let charts = charts(&dir, args.no_charts)?;
-        if !args.quiet {
+        let charts = charts(&dir, args.exec.no_charts)?;
+        if !args.exec.quiet {
             print!("{}", report::batch_summary_text(&batch));
             println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}{charts}", dir.display());
         }
@@ -196,8 +185,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let record = faultline::run(&scenario, 0)?;
     report::write_files(&dir, &report::run_files(&record))
         .with_context(|| format!("writing results to {}", dir.display()))?;
-    let charts = charts(&dir, args.no_charts)?;
-    if !args.quiet {
+    let charts = charts(&dir, args.exec.no_charts)?;
+    if !args.exec.quiet {
         print!("{}", report::summary_text(&record));
         println!("  wrote      {}/{{timeseries.csv, nodes.csv, events.csv, summary.json}}{charts}", dir.display());
     }

@@ -62,19 +62,8 @@ pub struct PlanArgs {
     /// Output folder [default: output/<scenario name>-plan/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads [default: all cores].
-    #[arg(long, value_name = "T")]
-    threads: Option<usize>,
-    /// Run even when a candidate's batch is estimated at more than a day or
-    /// more memory than the machine has.
-    #[arg(long)]
-    force: bool,
-    /// Do not draw the plan chart.
-    #[arg(long)]
-    no_charts: bool,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    exec: exec::ExecArgs,
 }
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
@@ -123,9 +112,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|t| parse_duration(t).map(|d| d.as_secs_f64()).map_err(|e| anyhow!("--slo-p99: {e}")))
         .transpose()?;
-    let threads = exec::threads(args.threads)?;
+    let threads = exec::threads(args.exec.threads)?;
     // One candidate at the most runs; the search tries a handful.
-    exec::guard(&[&scenario], args.max_runs, threads, args.force, args.quiet)?;
+    exec::guard(&[&scenario], args.max_runs, threads, args.exec.force, args.exec.quiet)?;
     let spec = PlanSpec {
         service,
         lose: args.lose,
@@ -139,7 +128,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     };
     let cap = &analysis::capacity(&scenario)[service];
     let estimate = analysis::estimate_nodes(cap, args.lose, p99_s, analysis::SAFE_UTILIZATION);
-    if !args.quiet {
+    if !args.exec.quiet {
         let failure = if args.lose > 0 {
             format!("losing {} node(s) at {}", args.lose, plan::failure_time(&scenario))
         } else if scenario.faults.is_empty() {
@@ -159,7 +148,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     }
     let controls = Controls::new(threads).map_err(|e| anyhow!(e))?;
     let mut printed = false;
-    let quiet = args.quiet;
+    let quiet = args.exec.quiet;
     let result = plan::plan(&scenario, &spec, &controls, &mut |c| {
         if !quiet {
             if !printed {
@@ -190,9 +179,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     })?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));
     report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])?;
-    let charts = super::charts(&out, args.no_charts)?;
+    let charts = super::charts(&out, args.exec.no_charts)?;
     let fixed = result.runs_fixed(args.max_runs);
-    if !args.quiet {
+    if !args.exec.quiet {
         match &result.recommendation {
             Some(r) => match vary {
                 Vary::Nodes => println!(

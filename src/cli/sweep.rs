@@ -39,9 +39,6 @@ pub struct SweepArgs {
     /// Output folder [default: output/<scenario name>-sweep/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads [default: all cores].
-    #[arg(long, value_name = "T")]
-    threads: Option<usize>,
     /// Continue an interrupted sweep in the same folder: finished points
     /// (or, with --shard, finished parts) are kept, the rest are run.
     #[arg(long)]
@@ -50,16 +47,8 @@ pub struct SweepArgs {
     /// cluster array job; combine the shards' folders with `faultline merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// Run even when the estimate says it would take more than a day or
-    /// more memory than the machine has.
-    #[arg(long)]
-    force: bool,
-    /// Do not draw the sweep charts.
-    #[arg(long)]
-    no_charts: bool,
-    /// Print nothing but errors (no progress bar, no per-point lines).
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    exec: exec::ExecArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,7 +114,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         args.sets.iter().map(|s| grid::parse_set(s).map_err(|e| anyhow!("--set {e}"))).collect::<Result<Vec<_>>>()?;
     let sweep = Sweep::new(&source.text, &source.label, source.stem.as_deref(), &fixed, parameters, args.runs)?;
     let m = &sweep.manifest;
-    let threads = exec::threads(args.threads)?;
+    let threads = exec::threads(args.exec.threads)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-sweep", m.scenario)));
     let work: Vec<(usize, u64)> = match args.shard {
         Some(shard) => {
@@ -134,15 +123,15 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         None => (0..m.points.len()).map(|k| (k, m.runs)).collect(),
     };
     let scenarios: Vec<_> = work.iter().map(|(k, _)| &sweep.scenarios[*k]).collect();
-    exec::guard(&scenarios, m.runs, threads, args.force, args.quiet)?;
+    exec::guard(&scenarios, m.runs, threads, args.exec.force, args.exec.quiet)?;
     let total: u64 = work.iter().map(|(_, n)| n).sum();
-    let bar = exec::progress_bar(total, args.quiet);
+    let bar = exec::progress_bar(total, args.exec.quiet);
     exec::catch_interrupt();
     let on_run = || bar.inc(1);
     let mut controls = Controls::new(threads).map_err(|e| anyhow!(e))?;
     controls.stop = Some(&exec::INTERRUPTED);
     controls.on_run_done = Some(&on_run);
-    let quiet = args.quiet;
+    let quiet = args.exec.quiet;
     let mut on_point = |event: PointEvent| match event {
         PointEvent::Skipped { point } => {
             bar.inc(work.iter().find(|(k, _)| *k == point.point).map_or(0, |(_, n)| *n));
@@ -186,8 +175,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(exec::EXIT_INTERRUPTED))
         }
         Outcome::Complete => {
-            let charts = if args.shard.is_none() { super::charts(&out, args.no_charts)? } else { String::new() };
-            if !args.quiet {
+            let charts = if args.shard.is_none() { super::charts(&out, args.exec.no_charts)? } else { String::new() };
+            if !args.exec.quiet {
                 match args.shard {
                     Some(shard) => println!(
                         "shard {}/{}: {} runs of {} point(s) in {}/parts; when every shard is done: \
