@@ -147,34 +147,13 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         println!("  {}", estimate_line(&estimate, args.lose));
     }
     let controls = Controls::new(threads).map_err(|e| anyhow!(e))?;
-    let mut printed = false;
     let quiet = args.exec.quiet;
+    if !quiet {
+        print!("{}", report::plan_table_header(vary));
+    }
     let result = plan::plan(&scenario, &spec, &controls, &mut |c| {
         if !quiet {
-            if !printed {
-                print!(
-                    "{}",
-                    report::plan_table(&plan::PlanResult {
-                        scenario: String::new(),
-                        vary,
-                        estimate: estimate.clone(),
-                        candidates: Vec::new(),
-                        recommendation: None,
-                        runs_used: 0,
-                    })
-                );
-                printed = true;
-            }
-            let single = plan::PlanResult {
-                scenario: String::new(),
-                vary,
-                estimate: estimate.clone(),
-                candidates: vec![c.clone()],
-                recommendation: None,
-                runs_used: 0,
-            };
-            let table = report::plan_table(&single);
-            print!("{}", table.lines().nth(1).map(|l| format!("{l}\n")).unwrap_or_default());
+            print!("{}", report::plan_table_row(c, vary));
         }
     })?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));

@@ -124,9 +124,13 @@ pub fn apply(doc: &mut toml::Table, o: &Override) -> Result<(), String> {
     Ok(())
 }
 
-/// The document of scenario text with the overrides applied, as TOML text.
-pub fn apply_all(text: &str, overrides: &[Override]) -> Result<String, String> {
-    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
+/// Scenario text as a TOML document, for applying overrides to.
+pub fn parse_document(text: &str) -> Result<toml::Table, String> {
+    text.parse().map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// The document with the overrides applied, as TOML text.
+pub fn apply_all(mut doc: toml::Table, overrides: &[Override]) -> Result<String, String> {
     for o in overrides {
         apply(&mut doc, o).map_err(|e| format!("--set {o}: {e}"))?;
     }
@@ -148,9 +152,29 @@ impl Scenario {
         }
         // The file itself first, so its own mistakes keep their line numbers.
         Scenario::from_toml(text, file, default_name)?;
-        let label =
-            format!("{file} with {}", overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" "));
-        let edited = apply_all(text, overrides).map_err(|message| ScenarioError {
+        let doc = parse_document(text).map_err(|message| ScenarioError {
+            file: file.to_string(),
+            position: None,
+            key: String::new(),
+            message,
+        })?;
+        Scenario::from_document_with(doc, file, default_name, overrides)
+    }
+
+    /// Validates a parsed scenario document (of a file already known to be
+    /// valid) with `overrides` applied; errors name the file and overrides.
+    pub fn from_document_with(
+        doc: toml::Table,
+        file: &str,
+        default_name: Option<&str>,
+        overrides: &[Override],
+    ) -> Result<Scenario, ScenarioError> {
+        let label = if overrides.is_empty() {
+            file.to_string()
+        } else {
+            format!("{file} with {}", overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" "))
+        };
+        let edited = apply_all(doc, overrides).map_err(|message| ScenarioError {
             file: label.clone(),
             position: None,
             key: String::new(),

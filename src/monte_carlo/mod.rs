@@ -204,11 +204,11 @@ pub struct Partial {
 }
 
 impl Partial {
-    pub fn add(&mut self, record: &RunRecord) {
+    /// Folds in one run; rows arrive in any order and [`run_range`] sorts
+    /// them once at the end.
+    fn add(&mut self, record: &RunRecord) {
         self.bands.add(record);
-        let row = row_of(record);
-        let at = self.rows.partition_point(|r| r.run < row.run);
-        self.rows.insert(at, row);
+        self.rows.push(row_of(record));
     }
 
     /// Folds in another partial; refuses runs present in both.
@@ -380,6 +380,7 @@ pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> 
     if let Some(e) = first_error {
         return Err(e);
     }
+    partial.rows.sort_by_key(|r| r.run);
     let complete = partial.rows.len() as u64 == runs.end - runs.start;
     Ok((partial, complete))
 }

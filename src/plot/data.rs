@@ -171,16 +171,15 @@ impl RunData {
             nd.required("queue_len_avg")?,
             nd.required("up_fraction")?,
         );
+        // Nodes in order of first appearance; rows are bin-major.
         let mut nodes: Vec<NodeSeries> = Vec::new();
+        let mut index: HashMap<(&str, u32), usize> = HashMap::new();
         for i in 0..nd.rows.len() {
-            let (svc, n) = (&service[i], node[i] as u32);
-            let at = match nodes.iter().position(|s| &s.service == svc && s.node == n) {
-                Some(at) => at,
-                None => {
-                    nodes.push(NodeSeries { service: svc.clone(), node: n, bins: Vec::new() });
-                    nodes.len() - 1
-                }
-            };
+            let (svc, n) = (service[i].as_str(), node[i] as u32);
+            let at = *index.entry((svc, n)).or_insert_with(|| {
+                nodes.push(NodeSeries { service: svc.to_string(), node: n, bins: Vec::new() });
+                nodes.len() - 1
+            });
             nodes[at].bins.push((start[i], util[i], queue[i], up[i]));
         }
         Ok(RunData {

@@ -193,10 +193,10 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
             root.present().map_err(|e| fail(e.to_string()))?;
         }
         let png = style::rasterize(&svg).map_err(fail)?;
-        let files = [(format!("{name}.png"), png), (format!("{name}.svg"), svg.into_bytes())];
-        let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-        crate::report::write_files(dir, &refs).map_err(|e| fail(e.to_string()))?;
-        written.extend(files.iter().map(|(n, _)| dir.join(n)));
+        let (png_name, svg_name) = (format!("{name}.png"), format!("{name}.svg"));
+        let files = [(png_name.as_str(), png), (svg_name.as_str(), svg.into_bytes())];
+        crate::report::write_files(dir, &files).map_err(|e| fail(e.to_string()))?;
+        written.extend([dir.join(&png_name), dir.join(&svg_name)]);
     }
     Ok(written)
 }

@@ -58,7 +58,8 @@ pub fn plan_csv(r: &PlanResult, confidence: f64) -> Vec<u8> {
     csv_bytes(&PLAN_COLUMNS, rows)
 }
 
-fn row(c: &Candidate, vary: Vary) -> String {
+/// One candidate as a row of the table `faultline plan` prints.
+pub fn plan_table_row(c: &Candidate, vary: Vary) -> String {
     let value = match vary {
         Vary::Nodes => format!("{:>7}", c.nodes),
         Vary::Rate => format!("{:>9.1}", c.rate_rps),
@@ -77,16 +78,11 @@ fn row(c: &Candidate, vary: Vary) -> String {
     )
 }
 
-/// The table of candidates.
-pub fn plan_table(r: &PlanResult) -> String {
-    let head = match r.vary {
+/// The header of that table.
+pub fn plan_table_header(vary: Vary) -> String {
+    let head = match vary {
         Vary::Nodes => "  nodes",
         Vary::Rate => "rate [/s]",
     };
-    let mut out =
-        format!("  {head}   runs  P(SLO met)  95% CI          verdict     success   p99 [ms]    util.  after loss\n");
-    for c in &r.candidates {
-        out.push_str(&row(c, r.vary));
-    }
-    out
+    format!("  {head}   runs  P(SLO met)  95% CI          verdict     success   p99 [ms]    util.  after loss\n")
 }

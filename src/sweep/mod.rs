@@ -128,7 +128,9 @@ impl Sweep {
                 "the grid has {count} points; at most {MAX_POINTS} are supported (split it into several sweeps)"
             )));
         }
-        let canonical = crate::model::overrides::apply_all(text, fixed).map_err(SweepError::Invalid)?;
+        // The file parses (it validated above); each point edits a copy.
+        let doc = crate::model::overrides::parse_document(text).map_err(SweepError::Invalid)?;
+        let canonical = crate::model::overrides::apply_all(doc.clone(), fixed).map_err(SweepError::Invalid)?;
         let width = count.saturating_sub(1).to_string().len();
         let mut points = Vec::new();
         let mut scenarios = Vec::new();
@@ -137,7 +139,7 @@ impl Sweep {
             overrides.extend(
                 parameters.iter().zip(&values).map(|(p, v)| Override { path: p.path.clone(), value: v.clone() }),
             );
-            scenarios.push(Scenario::from_toml_with(text, file, default_name, &overrides)?);
+            scenarios.push(Scenario::from_document_with(doc.clone(), file, default_name, &overrides)?);
             points.push(PointSpec { point: k, dir: format!("points/{k:0width$}"), values });
         }
         let manifest = Manifest {
@@ -271,8 +273,10 @@ fn write_point(
     batch: &monte_carlo::Batch,
 ) -> Result<(), SweepError> {
     let dir = out.join(&point.dir);
-    report::write_files(&dir, &report::batch_files(batch)).map_err(io_error(&dir))?;
-    report::write_files(&dir, &[("point.json", point_marker(manifest, point))]).map_err(io_error(&dir))
+    // write_files writes in order, so the marker lands after the rest.
+    let mut files = report::batch_files(batch);
+    files.push(("point.json", point_marker(manifest, point)));
+    report::write_files(&dir, &files).map_err(io_error(&dir))
 }
 
 /// Prepares the output folder: with `resume`, an existing manifest must be
