@@ -409,13 +409,11 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
     let Some(first_dir) = shard_dirs.first() else {
         return Err(invalid("name the shard output folders to merge".into()));
     };
-    let shard_file = |dir: &PathBuf| read_shard_file(dir);
-    let first = shard_file(first_dir)?;
-    let m = first.sweep.clone();
-    let count = first.shard.count;
+    let headers = shard_dirs.iter().map(|d| read_shard_file(d)).collect::<Result<Vec<_>, _>>()?;
+    let m = headers[0].sweep.clone();
+    let count = headers[0].shard.count;
     let mut by_index: Vec<Option<&PathBuf>> = vec![None; count as usize];
-    for dir in shard_dirs {
-        let s = shard_file(dir)?;
+    for (dir, s) in shard_dirs.iter().zip(&headers) {
         if s.sweep != m {
             return Err(invalid(format!(
                 "{} and {} come from different sweeps (scenario, seed, runs, parameters or faultline version differ)",
