@@ -26,6 +26,8 @@ pub enum StreamKind {
     Database = 10,
     Disaster = 11,
     Aggregation = 12,
+    Classes = 13,
+    CallRetry = 14,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

@@ -173,6 +173,48 @@ pub struct ServiceSummary {
     pub nodes: u32,
     pub workers_per_node: u32,
     pub utilization: f64,
+    /// Attempts sent to the service in the measured window: clients' and
+    /// other services' calls, first tries and retries (probes excluded).
+    pub attempts: u64,
+    /// `attempts` per request offered by the clients: how retries at every
+    /// layer above multiply the load on this one.
+    pub amplification: f64,
+}
+
+/// One request class, over the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassSummary {
+    pub class: String,
+    pub offered: u64,
+    pub completed: u64,
+    pub failed: FailedByCause,
+    pub success_fraction: f64,
+    /// Client-seen response time of the class's successful requests [ms].
+    pub latency_ms: Quantiles,
+}
+
+/// The calls of one step of one service to another, over the measured
+/// window (by when each call or attempt started and ended).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSummary {
+    pub caller: String,
+    /// The index of the step in the caller's `calls`.
+    pub step: u32,
+    pub callee: String,
+    /// Calls started (bulkhead refusals included).
+    pub calls: u64,
+    /// Attempts sent: first tries and retries.
+    pub attempts: u64,
+    pub succeeded: u64,
+    /// Failed for good (after retries), bulkhead refusals included.
+    pub failed: u64,
+    /// Refused at once because the caller's bulkhead was full.
+    pub bulkhead_refused: u64,
+    /// Over after the caller had stopped waiting (its node crashed, or a
+    /// parallel step was decided without this call).
+    pub abandoned: u64,
+    /// attempts / calls.
+    pub attempts_per_call: f64,
 }
 
 /// Whole-run request accounting, warm-up included: arrivals must equal
@@ -218,7 +260,11 @@ pub struct RunSummary {
     pub p_wait: Option<f64>,
     /// Per traffic source, over the measured window.
     pub traffic: Vec<TrafficSummary>,
+    /// Per request class (empty when no source has classes).
+    pub classes: Vec<ClassSummary>,
     pub services: Vec<ServiceSummary>,
+    /// Per call between services (empty without `calls`).
+    pub calls: Vec<CallSummary>,
     pub nodes: Vec<NodeSummary>,
     /// Every crash, in time order.
     pub node_deaths: Vec<NodeDeath>,
@@ -243,6 +289,7 @@ pub struct FailedByCause {
     pub circuit_open: u64,
     pub throttled: u64,
     pub rate_limited: u64,
+    pub bulkhead: u64,
 }
 
 impl FailedByCause {
@@ -257,6 +304,7 @@ impl FailedByCause {
             circuit_open: c[6],
             throttled: c[7],
             rate_limited: c[8],
+            bulkhead: c[9],
         }
     }
 
@@ -270,6 +318,7 @@ impl FailedByCause {
             + self.circuit_open
             + self.throttled
             + self.rate_limited
+            + self.bulkhead
     }
 }
 
@@ -433,6 +482,14 @@ struct NodeGauge {
     warm_start: (NodeTotals, u64, u64),
 }
 
+/// One request class's counts over the measured window.
+struct ClassCounts {
+    offered: u64,
+    completed: u64,
+    failed: [u64; CAUSES],
+    latency: Histogram<u64>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Counts {
     db_writes: u64,
@@ -469,6 +526,7 @@ pub struct Recorder {
     per_source: Vec<[u64; 3]>,
     /// With a single source its counts are the totals: not kept twice.
     several_sources: bool,
+    per_class: Vec<ClassCounts>,
     slo: Slo,
 }
 
@@ -498,6 +556,7 @@ impl Recorder {
             events: Vec::new(),
             per_source: Vec::new(),
             several_sources: false,
+            per_class: Vec::new(),
             slo: Slo::default(),
         }
     }
@@ -547,6 +606,36 @@ impl Recorder {
     pub fn set_sources(&mut self, count: usize) {
         self.per_source = vec![[0; 3]; count];
         self.several_sources = count > 1;
+    }
+
+    /// Request classes, for per-class summaries.
+    pub fn set_classes(&mut self, count: usize) {
+        self.per_class = (0..count)
+            .map(|_| ClassCounts { offered: 0, completed: 0, failed: [0; CAUSES], latency: histogram(1, RUN_SIGFIG) })
+            .collect();
+    }
+
+    /// A request of `class` arrived.
+    pub fn class_arrival(&mut self, now: SimTime, class: u16) {
+        if self.is_measured(now) {
+            self.per_class[class as usize].offered += 1;
+        }
+    }
+
+    /// A request of `class` that arrived at `arrival` succeeded.
+    pub fn class_completed(&mut self, now: SimTime, arrival: SimTime, class: u16) {
+        if self.is_measured(arrival) {
+            let c = &mut self.per_class[class as usize];
+            c.completed += 1;
+            c.latency.saturating_record(now.0 - arrival.0);
+        }
+    }
+
+    /// A request of `class` that arrived at `arrival` failed for good.
+    pub fn class_failed(&mut self, _now: SimTime, arrival: SimTime, cause: FailureCause, class: u16) {
+        if self.is_measured(arrival) {
+            self.per_class[class as usize].failed[cause as usize] += 1;
+        }
     }
 
     /// A request started service at `now` after arriving at the node at `arrival`.
@@ -684,6 +773,7 @@ impl Recorder {
         horizon: SimTime,
         nodes: &[NodeLabel],
         sources: &[String],
+        classes: &[String],
         areas: &[NodeTotals],
         fleet: FleetSnapshot,
         events: u64,
@@ -734,6 +824,8 @@ impl Recorder {
                         nodes: 1,
                         workers_per_node: label.workers,
                         utilization: n.mean_busy_workers,
+                        attempts: 0,
+                        amplification: 0.0,
                     });
                     service_up_time.push(*up);
                 }
@@ -804,7 +896,20 @@ impl Recorder {
                     success_fraction: if c[0] == 0 { 0.0 } else { c[1] as f64 / c[0] as f64 },
                 })
                 .collect(),
+            classes: classes
+                .iter()
+                .zip(&self.per_class)
+                .map(|(name, c)| ClassSummary {
+                    class: name.clone(),
+                    offered: c.offered,
+                    completed: c.completed,
+                    failed: FailedByCause::from_counts(&c.failed),
+                    success_fraction: if c.offered == 0 { 0.0 } else { c.completed as f64 / c.offered as f64 },
+                    latency_ms: quantiles_ms(&c.latency),
+                })
+                .collect(),
             services,
+            calls: Vec::new(),
             nodes: node_summaries,
             node_deaths,
             databases: Vec::new(),

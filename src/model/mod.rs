@@ -61,6 +61,8 @@ pub struct Scenario {
     pub description: Option<String>,
     pub simulation: Simulation,
     pub traffic: Vec<TrafficSource>,
+    /// Request classes over all sources, in name order.
+    pub classes: Vec<String>,
     pub balancers: Vec<Balancer>,
     pub services: Vec<Service>,
     pub faults: Vec<Fault>,
@@ -172,6 +174,9 @@ pub struct TrafficSource {
     pub retry: Option<RetrySpec>,
     pub circuit_breaker: Option<BreakerSpec>,
     pub throttling: Option<ThrottleSpec>,
+    /// Request classes as (index in `Scenario::classes`, probability);
+    /// empty when the source's requests have no class.
+    pub class_mix: Vec<(u16, f64)>,
 }
 
 /// A client-side circuit breaker with resilience4j semantics: a count-based
@@ -220,13 +225,16 @@ pub enum FailureCause {
     Throttled,
     /// The service's rate limit (a partner's quota) had no token left.
     RateLimited,
+    /// The caller's bulkhead for the dependency was full: the call was
+    /// refused without being sent.
+    Bulkhead,
 }
 
 /// Number of failure causes (the length of per-cause tallies).
 pub const CAUSES: usize = FailureCause::ALL.len();
 
 impl FailureCause {
-    pub const ALL: [FailureCause; 9] = [
+    pub const ALL: [FailureCause; 10] = [
         FailureCause::Timeout,
         FailureCause::Rejected,
         FailureCause::Reset,
@@ -236,6 +244,7 @@ impl FailureCause {
         FailureCause::CircuitOpen,
         FailureCause::Throttled,
         FailureCause::RateLimited,
+        FailureCause::Bulkhead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -249,6 +258,7 @@ impl FailureCause {
             FailureCause::CircuitOpen => "circuit_open",
             FailureCause::Throttled => "throttled",
             FailureCause::RateLimited => "rate_limited",
+            FailureCause::Bulkhead => "bulkhead",
         }
     }
 
@@ -448,6 +458,39 @@ pub struct Service {
     pub rate_limit: Option<RateLimitSpec>,
     /// The region the service's nodes run in.
     pub region: String,
+    /// What a node does for a request after its own work (and before its
+    /// database query): calls to other services, step by step.
+    pub calls: Vec<CallStep>,
+}
+
+/// One step of the calls a service makes for a request: one call, or
+/// several in parallel of which `wait_for` must succeed (the rest are
+/// abandoned then). Steps run in order while the node's worker waits; a
+/// step that can no longer succeed fails the request at this service with
+/// the cause of the call that failed last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallStep {
+    /// Request classes the step runs for, as bits by index in
+    /// `Scenario::classes`; `None` runs it for every request.
+    pub classes: Option<u64>,
+    pub calls: Vec<Call>,
+    pub wait_for: u32,
+}
+
+/// A call from one service to another, with its own timeout, retries and
+/// bulkhead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub target: Target,
+    /// The service the call reaches.
+    pub service: usize,
+    /// Each attempt's timeout; `None` waits forever.
+    pub timeout: Option<SimDuration>,
+    pub retry: Option<RetrySpec>,
+    /// Most calls a caller node has in flight to this dependency at once
+    /// (retries and backoff included); beyond, calls fail at once as
+    /// `bulkhead`.
+    pub bulkhead: Option<u32>,
 }
 
 /// How a service uses a database (by index in `Scenario::services`).

@@ -92,6 +92,8 @@ pub struct RawTraffic {
     pub retry: Option<RawRetry>,
     pub circuit_breaker: Option<RawCircuitBreaker>,
     pub throttling: Option<RawThrottling>,
+    /// Request classes and their weights: `{ search = 6, payment = 1 }`.
+    pub classes: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +135,7 @@ pub enum RawFailureCause {
     Shed,
     #[serde(rename = "rate_limited")]
     RateLimited,
+    Bulkhead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -348,6 +351,21 @@ pub struct RawService {
     pub database: Option<RawDbUse>,
     pub region: Option<String>,
     pub rate_limit: Option<RawRateLimit>,
+    pub calls: Option<Vec<RawCall>>,
+}
+
+/// One step of `calls`: a call to `target`, or `parallel` calls of which
+/// `wait_for` must succeed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCall {
+    pub target: Option<String>,
+    pub parallel: Option<Vec<RawCall>>,
+    pub wait_for: Option<i64>,
+    pub classes: Option<Vec<String>>,
+    pub timeout: Option<Timeout>,
+    pub retry: Option<RawRetry>,
+    pub bulkhead: Option<i64>,
 }
 
 /// A service's rate limit: `rate` tokens per second, `burst` at most.

@@ -196,6 +196,17 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     if raw.traffic.is_empty() {
         return Err(ctx.err("traffic", "no traffic defined; add a [traffic.NAME] table with a rate and a target"));
     }
+    // Request classes: every name any source uses, in name order.
+    let classes: Vec<String> = raw
+        .traffic
+        .values()
+        .flat_map(|t| t.classes.iter().flat_map(|c| c.keys().cloned()))
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    if classes.len() > MAX_CLASSES {
+        return Err(ctx.err("traffic", format!("{} request classes; at most {MAX_CLASSES} are supported", classes.len())));
+    }
     let mut traffic = Vec::new();
     for (tname, rt) in &raw.traffic {
         let path = format!("traffic.{tname}");
@@ -263,7 +274,12 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 Some(ThrottleSpec { k, window })
             }
         };
+        let class_mix = match &rt.classes {
+            None => Vec::new(),
+            Some(weights) => validate_class_mix(ctx, &format!("{path}.classes"), weights, &classes)?,
+        };
         traffic.push(TrafficSource {
+            class_mix,
             name: tname.clone(),
             rate,
             timeout,
@@ -274,6 +290,20 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             throttling,
         });
     }
+
+    let targets = Targets { services: &service_index, balancers: &balancer_index, databases: &raw.databases, balancer_names: &raw.balancers, service_names: &raw.services };
+    let mut all_calls = Vec::with_capacity(raw.services.len());
+    for (sname, rs) in &raw.services {
+        let steps = match &rs.calls {
+            None => Vec::new(),
+            Some(steps) => validate_calls(ctx, &format!("services.{sname}.calls"), steps, &targets, &classes, &balancers)?,
+        };
+        all_calls.push(steps);
+    }
+    for (service, steps) in all_calls.into_iter().enumerate() {
+        services[service].calls = steps;
+    }
+    check_call_cycles(ctx, &services)?;
 
     let mut faults = Vec::new();
     for (i, rf) in raw.faults.iter().enumerate() {
@@ -317,12 +347,230 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         description: raw.description.clone(),
         simulation,
         traffic,
+        classes,
         balancers,
         services,
         faults,
         slo,
         disaster_recovery,
     })
+}
+
+/// Request classes are bits of a `u64`.
+const MAX_CLASSES: usize = 64;
+
+/// A source's class weights as probabilities, by class index.
+fn validate_class_mix(
+    ctx: &Ctx,
+    path: &str,
+    weights: &BTreeMap<String, f64>,
+    classes: &[String],
+) -> Result<Vec<(u16, f64)>, ScenarioError> {
+    if weights.is_empty() {
+        return Err(ctx.err(path, "is empty; give each class a weight, e.g. { search = 6, payment = 1 }"));
+    }
+    let mut total = 0.0;
+    for (name, &w) in weights {
+        check_name(ctx, &format!("{path}.{name}"), name)?;
+        if !(w.is_finite() && w > 0.0) {
+            return Err(ctx.err(&format!("{path}.{name}"), format!("a class weight must be > 0, got {w}")));
+        }
+        total += w;
+    }
+    Ok(weights
+        .iter()
+        .map(|(name, &w)| {
+            let index = classes.iter().position(|c| c == name).expect("every class name was collected");
+            (index as u16, w / total)
+        })
+        .collect())
+}
+
+/// What call targets may name.
+struct Targets<'a> {
+    services: &'a BTreeMap<&'a str, usize>,
+    balancers: &'a BTreeMap<&'a str, usize>,
+    databases: &'a BTreeMap<String, raw::RawDatabase>,
+    balancer_names: &'a BTreeMap<String, raw::RawBalancer>,
+    service_names: &'a BTreeMap<String, raw::RawService>,
+}
+
+fn validate_calls(
+    ctx: &Ctx,
+    path: &str,
+    steps: &[raw::RawCall],
+    targets: &Targets,
+    classes: &[String],
+    balancers: &[Balancer],
+) -> Result<Vec<CallStep>, ScenarioError> {
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        let class_bits = match &step.classes {
+            None => None,
+            Some(names) => {
+                let mut bits = 0u64;
+                for (j, name) in names.iter().enumerate() {
+                    let Some(c) = classes.iter().position(|c| c == name) else {
+                        let known = if classes.is_empty() {
+                            "no source has `classes`".to_string()
+                        } else {
+                            format!("defined: {}", list(classes))
+                        };
+                        return Err(ctx.err(&format!("{path}.classes[{j}]"), format!("no request class \"{name}\" ({known})")));
+                    };
+                    bits |= 1 << c;
+                }
+                Some(bits)
+            }
+        };
+        let (calls, wait_for) = match (&step.target, &step.parallel) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.err(&format!("{path}.parallel"), "give either `target` or `parallel`, not both"));
+            }
+            (None, None) => {
+                return Err(ctx.err(
+                    &path,
+                    "missing `target` (the service or balancer called) or `parallel` (a list of calls made at once)",
+                ));
+            }
+            (Some(_), None) => {
+                if step.wait_for.is_some() {
+                    return Err(ctx.err(&format!("{path}.wait_for"), "only a `parallel` step waits for some of its calls"));
+                }
+                (vec![validate_call(ctx, &path, step, targets, balancers)?], 1)
+            }
+            (None, Some(parallel)) => {
+                if parallel.is_empty() {
+                    return Err(ctx.err(&format!("{path}.parallel"), "is empty; list the calls made at once"));
+                }
+                for key in [("timeout", step.timeout.is_some()), ("retry", step.retry.is_some()), ("bulkhead", step.bulkhead.is_some())] {
+                    if key.1 {
+                        return Err(ctx.err(
+                            &format!("{path}.{}", key.0),
+                            format!("`{}` belongs to each call inside `parallel`", key.0),
+                        ));
+                    }
+                }
+                let mut calls = Vec::with_capacity(parallel.len());
+                for (j, call) in parallel.iter().enumerate() {
+                    let cpath = format!("{path}.parallel[{j}]");
+                    if call.parallel.is_some() || call.wait_for.is_some() || call.classes.is_some() {
+                        return Err(ctx.err(
+                            &cpath,
+                            "a call inside `parallel` takes only target, timeout, retry and bulkhead",
+                        ));
+                    }
+                    calls.push(validate_call(ctx, &cpath, call, targets, balancers)?);
+                }
+                let n = calls.len() as i64;
+                let wait_for = match step.wait_for {
+                    None => n,
+                    Some(k) if (1..=n).contains(&k) => k,
+                    Some(k) => {
+                        return Err(ctx.err(
+                            &format!("{path}.wait_for"),
+                            format!("must be from 1 to the {n} parallel calls, got {k}"),
+                        ));
+                    }
+                };
+                (calls, wait_for as u32)
+            }
+        };
+        out.push(CallStep { classes: class_bits, calls, wait_for });
+    }
+    Ok(out)
+}
+
+fn validate_call(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawCall,
+    targets: &Targets,
+    balancers: &[Balancer],
+) -> Result<Call, ScenarioError> {
+    let Some(name) = &raw.target else {
+        return Err(ctx.err(path, "missing `target`: the service or balancer called"));
+    };
+    let (target, service) = if let Some(&b) = targets.balancers.get(name.as_str()) {
+        (Target::Balancer(b), balancers[b].service)
+    } else if let Some(&s) = targets.services.get(name.as_str()) {
+        (Target::Service(s), s)
+    } else if targets.databases.contains_key(name) {
+        return Err(ctx.err(
+            &format!("{path}.target"),
+            format!("\"{name}\" is a database; a service queries it with `database = {{ name = \"{name}\" }}`"),
+        ));
+    } else {
+        let known: Vec<&String> = targets.balancer_names.keys().chain(targets.service_names.keys()).collect();
+        return Err(ctx.err(
+            &format!("{path}.target"),
+            format!("no balancer or service named \"{name}\" (defined: {})", list(known)),
+        ));
+    };
+    let timeout = match raw.timeout {
+        Some(raw::Timeout(Some(d))) if d.is_zero() => {
+            return Err(ctx.err(&format!("{path}.timeout"), "must be > 0 (use \"none\" for no timeout)"));
+        }
+        Some(raw::Timeout(t)) => t,
+        None => None,
+    };
+    let retry = match &raw.retry {
+        None => None,
+        Some(r) => Some(validate_retry(ctx, &format!("{path}.retry"), r)?),
+    };
+    let bulkhead = match raw.bulkhead {
+        None => None,
+        Some(_) => Some(count_at_least(ctx, &format!("{path}.bulkhead"), raw.bulkhead, 1, 1)?),
+    };
+    Ok(Call { target, service, timeout, retry, bulkhead })
+}
+
+/// Calls must not loop back: a request would call itself without end.
+fn check_call_cycles(ctx: &Ctx, services: &[Service]) -> Result<(), ScenarioError> {
+    // Depth-first search with colours: 0 unvisited, 1 on the stack, 2 done.
+    fn visit(
+        ctx: &Ctx,
+        services: &[Service],
+        s: usize,
+        colour: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Result<(), ScenarioError> {
+        colour[s] = 1;
+        stack.push(s);
+        for (i, step) in services[s].calls.iter().enumerate() {
+            for (j, call) in step.calls.iter().enumerate() {
+                let t = call.service;
+                if colour[t] == 1 {
+                    let start = stack.iter().position(|&x| x == t).expect("on the stack");
+                    let names: Vec<&str> =
+                        stack[start..].iter().chain([&t]).map(|&x| services[x].name.as_str()).collect();
+                    let key = if step.calls.len() == 1 {
+                        format!("services.{}.calls[{i}].target", services[s].name)
+                    } else {
+                        format!("services.{}.calls[{i}].parallel[{j}].target", services[s].name)
+                    };
+                    return Err(ctx.err(
+                        &key,
+                        format!("the calls make a cycle ({}); a request would call itself forever", names.join(" -> ")),
+                    ));
+                }
+                if colour[t] == 0 {
+                    visit(ctx, services, t, colour, stack)?;
+                }
+            }
+        }
+        stack.pop();
+        colour[s] = 2;
+        Ok(())
+    }
+    let mut colour = vec![0u8; services.len()];
+    for s in 0..services.len() {
+        if colour[s] == 0 {
+            visit(ctx, services, s, &mut colour, &mut Vec::new())?;
+        }
+    }
+    Ok(())
 }
 
 fn list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
@@ -608,6 +856,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             None => None,
             Some(r) => Some(validate_rate_limit(ctx, &format!("{path}.rate_limit"), r)?),
         },
+        calls: Vec::new(),
     })
 }
 
@@ -831,6 +1080,7 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         uses_database: None,
         database: Some(database),
         rate_limit: None,
+        calls: Vec::new(),
         region: region_of(ctx, path, &raw.region)?,
     })
 }
@@ -960,6 +1210,7 @@ fn validate_retry(ctx: &Ctx, path: &str, raw: &raw::RawRetry) -> Result<RetrySpe
                 C::Error => FailureCause::Error,
                 C::Shed => FailureCause::Shed,
                 C::RateLimited => FailureCause::RateLimited,
+                C::Bulkhead => FailureCause::Bulkhead,
             }
             .bit()
         }),

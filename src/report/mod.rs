@@ -50,7 +50,7 @@ pub(crate) fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>
     w.into_inner().expect("flushing to memory")
 }
 
-pub const TIMESERIES_COLUMNS: [&str; 32] = [
+pub const TIMESERIES_COLUMNS: [&str; 33] = [
     "run",
     "seed",
     "bin",
@@ -69,6 +69,7 @@ pub const TIMESERIES_COLUMNS: [&str; 32] = [
     "failed_circuit_open",
     "failed_throttled",
     "failed_rate_limited",
+    "failed_bulkhead",
     "late_responses",
     "in_flight",
     "offered_rps",
@@ -284,6 +285,7 @@ pub fn summary_text(r: &RunRecord) -> String {
         ("refused by the circuit breaker", f.circuit_open),
         ("throttled", f.throttled),
         ("rate-limited", f.rate_limited),
+        ("refused by a full bulkhead", f.bulkhead),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)

@@ -8,6 +8,7 @@
 
 use rand::RngExt;
 
+use super::calls::NO_CLASS;
 use super::{Attempt, AttemptState, Event, Owner, Request, World, counts_against_node};
 use crate::components::breaker::BreakerState;
 use crate::model::FailureCause;
@@ -26,15 +27,19 @@ impl World<'_> {
     pub(super) fn on_arrival(&mut self, now: SimTime, source: usize) {
         self.schedule_next_arrival(source, now);
         self.recorder.arrival(now, source);
+        let class = self.draw_class(source);
+        if class != NO_CLASS {
+            self.recorder.class_arrival(now, class);
+        }
         if self.sources[source].single_shot {
             if self.sources[source].defended
                 && let Some(cause) = self.client_refuses(now, source)
             {
-                self.recorder.failed(now, cause, source);
+                self.request_failed(now, now, cause, source, class);
                 return;
             }
-            if self.dispatch(now, source, Owner::Single { source: source as u32 }).is_none() {
-                self.recorder.failed(now, FailureCause::Reset, source);
+            if self.dispatch(now, source, Owner::Single { source: source as u32 }, class).is_none() {
+                self.request_failed(now, now, FailureCause::Reset, source, class);
             }
             return;
         }
@@ -46,6 +51,7 @@ impl World<'_> {
             deadline: None,
             retry: None,
             last_backoff: None,
+            class,
             live: true,
             next_free: super::slab::NO_SLOT,
         });
@@ -71,7 +77,8 @@ impl World<'_> {
             self.retry_or_fail(now, request, cause);
             return;
         }
-        if self.dispatch(now, source, Owner::Client { request }).is_none() {
+        let class = self.requests[request].class;
+        if self.dispatch(now, source, Owner::Client { request }, class).is_none() {
             self.retry_or_fail(now, request, FailureCause::Reset);
         }
     }
@@ -80,7 +87,7 @@ impl World<'_> {
     /// arms its timeout and hands it to the chosen node. `None` when the
     /// service has no node in rotation (the connection fails at once).
     #[inline(always)]
-    fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner) -> Option<u32> {
+    fn dispatch(&mut self, now: SimTime, source: usize, owner: Owner, class: u16) -> Option<u32> {
         let mut balancer = self.sources[source].balancer;
         // Active/active: a share of the primary's traffic goes to the other region.
         if let Some((other, share)) = self.sources[source].split
@@ -88,9 +95,30 @@ impl World<'_> {
         {
             balancer = other;
         }
+        self.service_attempts[self.balancers[balancer].service] += 1;
         let node = self.route(balancer)?;
         let timeout = self.sources[source].timeout;
-        Some(self.launch_attempt(now, node, owner, timeout))
+        Some(self.launch_attempt(now, node, owner, timeout, class))
+    }
+
+    /// The request's class, drawn from the source's mix (`NO_CLASS` without one).
+    #[inline]
+    fn draw_class(&mut self, source: usize) -> u16 {
+        let s = &mut self.sources[source];
+        if s.class_mix.is_empty() {
+            return NO_CLASS;
+        }
+        let u = s.class_rng.random::<f64>();
+        s.class_mix.iter().find(|&&(_, cumulative)| u < cumulative).unwrap_or(s.class_mix.last().expect("a class")).0
+    }
+
+    /// A request that arrived at `arrival` failed for good.
+    #[inline]
+    fn request_failed(&mut self, now: SimTime, arrival: SimTime, cause: FailureCause, source: usize, class: u16) {
+        self.recorder.failed(arrival, cause, source);
+        if class != NO_CLASS {
+            self.recorder.class_failed(now, arrival, cause, class);
+        }
     }
 
     /// Whether the client's own defences refuse to send an attempt now.
@@ -148,14 +176,14 @@ impl World<'_> {
     #[inline(always)]
     pub(super) fn client_success(&mut self, now: SimTime, attempt: u32) {
         let a = &self.attempts[attempt];
-        let (attempt_timer, node, owner, sent) = (a.timeout, a.node as usize, a.owner, a.sent);
+        let (attempt_timer, node, owner, sent, class) = (a.timeout, a.node as usize, a.owner, a.sent, a.class);
         if let Some(timer) = attempt_timer {
             self.engine.cancel(timer);
         }
-        let source = match owner {
+        let (source, arrival) = match owner {
             Owner::Single { source } => {
                 self.recorder.completed(now, sent, source as usize);
-                source as usize
+                (source as usize, sent)
             }
             Owner::Client { request } => {
                 let r = &self.requests[request];
@@ -166,10 +194,15 @@ impl World<'_> {
                 self.recorder.completed(now, arrival, source);
                 self.sources[source].budget.on_success();
                 self.requests.remove(request);
-                source
+                (source, arrival)
             }
-            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } => unreachable!("not a client"),
+            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } | Owner::Call { .. } => {
+                unreachable!("not a client")
+            }
         };
+        if class != NO_CLASS {
+            self.recorder.class_completed(now, arrival, class);
+        }
         if self.sources[source].defended {
             self.client_defences_learn(now, source, false);
         }
@@ -190,7 +223,9 @@ impl World<'_> {
         let source = match a.owner {
             Owner::Single { source } => source as usize,
             Owner::Client { request } => self.requests[request].source as usize,
-            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } => unreachable!("not a client"),
+            Owner::Probe { .. } | Owner::Liveness | Owner::DbCall { .. } | Owner::Call { .. } => {
+                unreachable!("not a client")
+            }
         };
         if counts_against_node(cause) {
             self.client_defences_learn(now, source, true);
@@ -202,7 +237,7 @@ impl World<'_> {
                 self.requests[request].attempt = None;
                 self.retry_or_fail(now, request, cause);
             }
-            _ => self.recorder.failed(a.sent, cause, source),
+            _ => self.request_failed(now, a.sent, cause, source, a.class),
         }
     }
 
@@ -222,15 +257,15 @@ impl World<'_> {
             r.last_backoff = Some(delay);
             return;
         }
-        self.fail_request(request, cause);
+        self.fail_request(now, request, cause);
     }
 
-    fn fail_request(&mut self, request: u32, cause: FailureCause) {
+    fn fail_request(&mut self, now: SimTime, request: u32, cause: FailureCause) {
         let r = self.requests[request];
         if let Some(timer) = r.deadline {
             self.engine.cancel(timer);
         }
-        self.recorder.failed(r.arrival, cause, r.source as usize);
+        self.request_failed(now, r.arrival, cause, r.source as usize, r.class);
         self.requests.remove(request);
     }
 
@@ -246,11 +281,12 @@ impl World<'_> {
                 let (owner, node) = (a.owner, a.node as usize);
                 self.check_result(now, owner, node, false);
             }
+            Owner::Call { .. } => self.call_attempt_failed(now, copy, FailureCause::Timeout),
             Owner::DbCall { .. } => unreachable!("queries have no client timeout"),
         }
     }
 
-    pub(super) fn on_deadline(&mut self, _now: SimTime, request: u32) {
+    pub(super) fn on_deadline(&mut self, now: SimTime, request: u32) {
         let r = &mut self.requests[request];
         r.deadline = None;
         if let Some(timer) = r.retry.take() {
@@ -263,6 +299,6 @@ impl World<'_> {
                 self.engine.cancel(timer);
             }
         }
-        self.fail_request(request, FailureCause::Deadline);
+        self.fail_request(now, request, FailureCause::Deadline);
     }
 }

@@ -92,7 +92,8 @@ impl World<'_> {
         let use_db = self.scenario.services[self.extra[node].service].uses_database.clone().expect("a database user");
         let write = self.db_rng.random::<f64>() < use_db.write_ratio;
         let target = self.db_target(use_db.database, write);
-        let call = self.launch_attempt(now, target, Owner::DbCall { parent, write }, None);
+        let class = self.attempts[parent].class;
+        let call = self.launch_attempt(now, target, Owner::DbCall { parent, write }, None, class);
         // The query may have failed at once (and cleared this already).
         if self.attempts[call].live
             && matches!(self.attempts[call].owner, Owner::DbCall { parent: p, .. } if p == parent)
@@ -253,6 +254,7 @@ impl World<'_> {
                 }
             }
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_success(now, attempt),
+            (_, Owner::Call { .. }) => self.call_success(now, attempt),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
@@ -265,13 +267,16 @@ impl World<'_> {
         self.release_worker(now, node);
     }
 
-    /// A node's attempt failed after it had started (its database query
-    /// failed): answer with `cause`, free, and take the next.
-    fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, cause: FailureCause) {
+    /// A node's attempt failed after it had started (a call or its database
+    /// query failed): answer with `cause`, free, and take the next.
+    pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, cause: FailureCause) {
         let a = self.attempts[attempt];
         self.attempts.remove(attempt);
-        if a.state != AttemptState::Abandoned && a.owner.is_client() {
-            self.client_attempt_failed(now, a, cause);
+        match (a.state, a.owner) {
+            (AttemptState::Abandoned, _) => {}
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
+            (_, Owner::Call { .. }) => self.call_attempt_failed(now, a, cause),
+            _ => {}
         }
         self.release_worker(now, node);
     }

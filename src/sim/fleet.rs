@@ -20,7 +20,7 @@ impl World<'_> {
         // (One flag first, so scenarios without limits pay a single branch.)
         if self.rate_limited_services
             && let Some(bucket) = self.services[self.extra[node].service].rate_limit.as_mut()
-            && self.attempts[attempt].owner.is_client()
+            && self.attempts[attempt].owner.is_work()
             && !bucket.try_take(now)
         {
             self.node_failed_attempt(now, attempt, FailureCause::RateLimited);
@@ -111,8 +111,9 @@ impl World<'_> {
             self.db_query_done(now, node, owner, true);
             return;
         }
-        if self.extra[node].uses_db && owner.is_client() && !self.attempts[attempt].db_phase {
-            self.start_db_phase(now, node, attempt); // the worker waits for the answer
+        if self.extra[node].more_work && owner.is_work() {
+            // Calls, then the database query; the worker waits for the answers.
+            self.after_own_work(now, node, attempt);
             return;
         }
         self.finish_at_node(now, node, attempt);
@@ -139,7 +140,9 @@ impl World<'_> {
         match owner {
             Owner::Probe { balancer } => self.probe_result(now, balancer as usize, node, passed),
             Owner::Liveness => self.liveness_result(now, node, passed),
-            Owner::Client { .. } | Owner::Single { .. } | Owner::DbCall { .. } => unreachable!("not a check"),
+            Owner::Client { .. } | Owner::Single { .. } | Owner::DbCall { .. } | Owner::Call { .. } => {
+                unreachable!("not a check")
+            }
         }
     }
 
@@ -209,6 +212,7 @@ impl World<'_> {
             (_, Owner::DbCall { .. }) => self.db_query_done(now, a.node as usize, a.owner, false),
             (AttemptState::Abandoned, _) => {}
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
+            (_, Owner::Call { .. }) => self.call_attempt_failed(now, a, cause),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);
@@ -266,6 +270,7 @@ impl World<'_> {
             self.extra[node].pool_free = u.pool;
             self.extra[node].pool_waiters.clear();
         }
+        self.reset_bulkheads(node);
         self.db_node_crashed(now, node);
         self.node_went_down(now, node);
     }
@@ -460,7 +465,7 @@ impl World<'_> {
                 continue;
             }
             if spec.deep {
-                self.launch_attempt(now, node, Owner::Liveness, Some(spec.timeout));
+                self.launch_attempt(now, node, Owner::Liveness, Some(spec.timeout), super::calls::NO_CLASS);
             } else {
                 self.liveness_result(now, node, true);
             }

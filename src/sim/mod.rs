@@ -7,6 +7,7 @@
 //! and `balancing` (routing, health checks, outlier ejection).
 
 mod balancing;
+mod calls;
 mod clients;
 mod database;
 mod dr;
@@ -48,6 +49,23 @@ pub enum SimError {
         failed: u64,
         in_flight: u64,
     },
+    #[error(
+        "call conservation violated in scenario {scenario}, run {run_index}, seed {seed}: calls from {caller} to \
+         {callee}: {calls} started != {succeeded} succeeded + {failed} failed + {abandoned} abandoned + \
+         {in_flight} in flight (this is a faultline bug; please report it with the scenario and seed)"
+    )]
+    CallConservation {
+        scenario: String,
+        run_index: u64,
+        seed: u64,
+        caller: String,
+        callee: String,
+        calls: u64,
+        succeeded: u64,
+        failed: u64,
+        abandoned: u64,
+        in_flight: u64,
+    },
 }
 
 /// The events of the world. Ids index the `Vec`s of [`World`].
@@ -75,6 +93,10 @@ enum Event {
     /// `request` sends its next attempt after backing off.
     Retry {
         request: u32,
+    },
+    /// Service-to-service `call` sends its next attempt after backing off.
+    CallRetry {
+        call: u32,
     },
     /// The current metrics bin ends.
     BinEnd,
@@ -170,12 +192,22 @@ enum Owner {
     Probe {
         balancer: u32,
     },
+    /// An attempt of a call from another service.
+    Call {
+        call: u32,
+    },
 }
 
 impl Owner {
     /// Client traffic (a request's attempt), as opposed to checks and queries.
     fn is_client(self) -> bool {
         matches!(self, Owner::Client { .. } | Owner::Single { .. })
+    }
+
+    /// Real work for a request: a client's attempt or a call from another
+    /// service (these make calls, query databases and meet rate limits).
+    fn is_work(self) -> bool {
+        matches!(self, Owner::Client { .. } | Owner::Single { .. } | Owner::Call { .. })
     }
 }
 
@@ -204,6 +236,14 @@ struct Attempt {
     db_phase: bool,
     /// The database query in flight, if any (`NO_SLOT` otherwise).
     db_call: u32,
+    /// The request's class (`calls::NO_CLASS` without one).
+    class: u16,
+    /// The call step the node is on, and its calls that succeeded and
+    /// failed so far; `token` names the step's calls (0: none pending).
+    step: u16,
+    calls_ok: u16,
+    calls_failed: u16,
+    token: u32,
 }
 
 /// A client request from arrival until it succeeds or fails for good.
@@ -218,6 +258,7 @@ struct Request {
     /// A scheduled retry, if the request is backing off.
     retry: Option<TimerId>,
     last_backoff: Option<SimDuration>,
+    class: u16,
     live: bool,
     /// Next free slot while this one is free (an intrusive free list).
     next_free: u32,
@@ -248,6 +289,9 @@ struct Source {
     /// The service the source's requests reach (for event logs).
     service: usize,
     name: String,
+    /// Request classes as (class, cumulative probability); empty without.
+    class_mix: Vec<(u16, f64)>,
+    class_rng: SimRng,
 }
 
 /// Nodes of one service occupy `first_node .. first_node + nodes` in `World::nodes`.
@@ -263,6 +307,8 @@ struct ServiceState {
     db: Option<Box<database::DbState>>,
     /// The service's rate limit, shared by its nodes.
     rate_limit: Option<crate::components::rate_limit::TokenBucket>,
+    /// The service's call steps.
+    steps: Vec<calls::StepRt>,
 }
 
 struct BalancerState {
@@ -297,6 +343,8 @@ struct NodeExtra {
     adjusted: bool,
     /// The node's service queries a database for every request.
     uses_db: bool,
+    /// After its own work, a request has more to do (calls, a database query).
+    more_work: bool,
     queue_timeout: Option<SimDuration>,
     /// The service has a memory model (checked on every request).
     has_memory: bool,
@@ -375,6 +423,14 @@ struct World<'s> {
     restart_rng: SimRng,
     requests: Slab<Request>,
     attempts: Slab<Attempt>,
+    calls: Slab<calls::CallRec>,
+    /// Every call of every service's steps.
+    edges: Vec<calls::Edge>,
+    /// The last step token handed out.
+    call_tokens: u32,
+    /// Client and call attempts sent to each service, whole run, and at the warm-up's end.
+    service_attempts: Vec<u64>,
+    warm_service_attempts: Vec<u64>,
     recorder: Recorder,
     horizon: SimTime,
     /// Some service has a rate limit.
@@ -419,7 +475,10 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let areas = world.node_areas(horizon);
     let fleet = world.fleet_snapshot();
     let sources: Vec<String> = scenario.traffic.iter().map(|t| t.name.clone()).collect();
-    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &sources, &areas, fleet, events);
+    world.check_calls_conserved(run_index)?;
+    let (service_attempts, calls) = world.graph_counts();
+    let (mut summary, bins, node_bins, log) =
+        world.recorder.finish(horizon, &labels, &sources, &scenario.classes, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
@@ -433,6 +492,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         });
     }
     summary.conservation.in_flight = in_flight_counted;
+    calls::fill_graph_summary(&mut summary, &service_attempts, calls);
     summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
     summary.disaster_recovery = world.dr.as_ref().and_then(|d| d.summary.clone());
     summary.recovery.rto_breakdown = rto_breakdown(scenario, &summary);
@@ -507,6 +567,7 @@ impl<'s> World<'s> {
                 last_deploy: SimTime::ZERO,
                 db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
                 rate_limit: service.rate_limit.as_ref().map(crate::components::rate_limit::TokenBucket::new),
+                steps: Vec::new(),
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
@@ -540,6 +601,7 @@ impl<'s> World<'s> {
                     pool_waiters: std::collections::VecDeque::new(),
                     write_sampler: service.database.as_ref().map(|d| DurationSampler::new(&d.write_time)),
                     uses_db: service.uses_database.is_some(),
+                    more_work: service.uses_database.is_some() || !service.calls.is_empty(),
                 });
                 if i >= service.nodes {
                     // An empty autoscaling slot: no process until provisioned.
@@ -609,8 +671,47 @@ impl<'s> World<'s> {
                 throttle_rng: stream(seed, run_index, StreamKind::Throttle, i as u64),
                 service: scenario.target_service(t.target),
                 name: t.name.clone(),
+                class_mix: t
+                    .class_mix
+                    .iter()
+                    .scan(0.0, |cumulative, &(class, p)| {
+                        *cumulative += p;
+                        Some((class, *cumulative))
+                    })
+                    .collect(),
+                class_rng: stream(seed, run_index, StreamKind::Classes, i as u64),
             })
             .collect();
+        let mut edges = Vec::new();
+        for (s, service) in scenario.services.iter().enumerate() {
+            for (i, step) in service.calls.iter().enumerate() {
+                services[s].steps.push(calls::StepRt {
+                    classes: step.classes,
+                    first_edge: edges.len() as u32,
+                    calls: step.calls.len() as u16,
+                    wait_for: step.wait_for as u16,
+                });
+                for call in &step.calls {
+                    edges.push(calls::Edge {
+                        caller: s,
+                        callee: call.service,
+                        step: i as u32,
+                        balancer: match call.target {
+                            Target::Balancer(b) => b,
+                            Target::Service(x) => implicit_base + x,
+                        },
+                        timeout: call.timeout,
+                        retry: call.retry.clone().map(RetryPolicy::new),
+                        budget: RetryBudget::new(call.retry.as_ref().and_then(|r| r.budget.as_ref())),
+                        retry_rng: stream(seed, run_index, StreamKind::CallRetry, edges.len() as u64),
+                        bulkhead: call.bulkhead,
+                        in_flight: vec![0; services[s].nodes],
+                        counts: calls::EdgeCounts::default(),
+                        warm: calls::EdgeCounts::default(),
+                    });
+                }
+            }
+        }
         let faults = scenario.faults.iter().map(|_| FaultState { nodes: Vec::new(), end: horizon }).collect();
         let node_count = nodes.len();
         let mut dr_rng = stream(seed, run_index, StreamKind::Disaster, 0);
@@ -626,6 +727,7 @@ impl<'s> World<'s> {
         }
         let mut recorder = Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon);
         recorder.set_sources(scenario.traffic.len());
+        recorder.set_classes(scenario.classes.len());
         recorder.set_slo(scenario.slo.clone());
         World {
             scenario,
@@ -645,6 +747,11 @@ impl<'s> World<'s> {
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
             requests: Slab::new(),
             attempts: Slab::new(),
+            calls: Slab::new(),
+            edges,
+            call_tokens: 0,
+            service_attempts: vec![0; scenario.services.len()],
+            warm_service_attempts: vec![0; scenario.services.len()],
             recorder,
             horizon,
             rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
@@ -699,6 +806,7 @@ impl<'s> World<'s> {
             Event::AttemptTimeout { attempt } => self.on_attempt_timeout(now, attempt),
             Event::Deadline { request } => self.on_deadline(now, request),
             Event::Retry { request } => self.on_retry(now, request),
+            Event::CallRetry { call } => self.on_call_retry(now, call),
             Event::BinEnd => {
                 let areas = self.node_areas(now);
                 let fleet = self.fleet_snapshot();
@@ -709,6 +817,10 @@ impl<'s> World<'s> {
             Event::WarmupEnd => {
                 let areas = self.node_areas(now);
                 self.recorder.end_warmup(&areas);
+                self.warm_service_attempts.clone_from(&self.service_attempts);
+                for e in &mut self.edges {
+                    e.warm = e.counts;
+                }
             }
             Event::FaultStart { fault } => self.on_fault_start(now, fault as usize),
             Event::FaultEnd { fault } => self.on_fault_end(now, fault as usize),
@@ -801,7 +913,14 @@ impl<'s> World<'s> {
     /// Creates an attempt of `owner` at `node`, arms its timeout, and hands
     /// it to the node.
     #[inline(always)]
-    fn launch_attempt(&mut self, now: SimTime, node: usize, owner: Owner, timeout: Option<SimDuration>) -> u32 {
+    fn launch_attempt(
+        &mut self,
+        now: SimTime,
+        node: usize,
+        owner: Owner,
+        timeout: Option<SimDuration>,
+        class: u16,
+    ) -> u32 {
         let id = self.attempts.insert(Attempt {
             owner,
             node: node as u32,
@@ -812,6 +931,11 @@ impl<'s> World<'s> {
             next_free: NO_SLOT,
             db_phase: false,
             db_call: NO_SLOT,
+            class,
+            step: 0,
+            calls_ok: 0,
+            calls_failed: 0,
+            token: 0,
         });
         if let Some(timeout) = timeout {
             let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
@@ -819,8 +943,10 @@ impl<'s> World<'s> {
         }
         // The request knows its attempt before the node sees it: the node may
         // fail it at once, and the failure path clears this again.
-        if let Owner::Client { request } = owner {
-            self.requests[request].attempt = Some(id);
+        match owner {
+            Owner::Client { request } => self.requests[request].attempt = Some(id),
+            Owner::Call { call } => self.calls[call].attempt = Some(id),
+            _ => {}
         }
         self.offer(now, node, id);
         id
@@ -846,6 +972,7 @@ macro_rules! slab_slot {
 }
 slab_slot!(Request);
 slab_slot!(Attempt);
+slab_slot!(calls::CallRec);
 
 /// Whether a failure cause is the backend's doing (and so counts for
 /// outlier detection and circuit breakers), rather than the client's own
