@@ -524,6 +524,8 @@ pub struct Recorder {
     events: Vec<LoggedEvent>,
     /// Per traffic source, over the measured window: (offered, completed, failed).
     per_source: Vec<[u64; 3]>,
+    source_names: Vec<String>,
+    class_names: Vec<String>,
     /// With a single source its counts are the totals: not kept twice.
     several_sources: bool,
     per_class: Vec<ClassCounts>,
@@ -555,6 +557,8 @@ impl Recorder {
             total_failed: 0,
             events: Vec::new(),
             per_source: Vec::new(),
+            source_names: Vec::new(),
+            class_names: Vec::new(),
             several_sources: false,
             per_class: Vec::new(),
             slo: Slo::default(),
@@ -603,14 +607,16 @@ impl Recorder {
     }
 
     /// Names the traffic sources, for per-source summaries.
-    pub fn set_sources(&mut self, count: usize) {
-        self.per_source = vec![[0; 3]; count];
-        self.several_sources = count > 1;
+    pub fn set_sources(&mut self, names: &[String]) {
+        self.per_source = vec![[0; 3]; names.len()];
+        self.several_sources = names.len() > 1;
+        self.source_names = names.to_vec();
     }
 
     /// Request classes, for per-class summaries.
-    pub fn set_classes(&mut self, count: usize) {
-        self.per_class = (0..count)
+    pub fn set_classes(&mut self, names: &[String]) {
+        self.class_names = names.to_vec();
+        self.per_class = (0..names.len())
             .map(|_| ClassCounts { offered: 0, completed: 0, failed: [0; CAUSES], latency: histogram(1, RUN_SIGFIG) })
             .collect();
     }
@@ -772,8 +778,6 @@ impl Recorder {
         mut self,
         horizon: SimTime,
         nodes: &[NodeLabel],
-        sources: &[String],
-        classes: &[String],
         areas: &[NodeTotals],
         fleet: FleetSnapshot,
         events: u64,
@@ -885,7 +889,8 @@ impl Recorder {
             mean_wait_ms: mean_ms(self.sum_wait_ns, self.started),
             wait_ms: quantiles_ms(&self.wait),
             p_wait: (self.started > 0).then(|| self.waited as f64 / self.started as f64),
-            traffic: sources
+            traffic: self
+                .source_names
                 .iter()
                 .zip(&self.per_source)
                 .map(|(name, c)| TrafficSummary {
@@ -896,7 +901,8 @@ impl Recorder {
                     success_fraction: if c[0] == 0 { 0.0 } else { c[1] as f64 / c[0] as f64 },
                 })
                 .collect(),
-            classes: classes
+            classes: self
+                .class_names
                 .iter()
                 .zip(&self.per_class)
                 .map(|(name, c)| ClassSummary {

@@ -205,7 +205,9 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         .into_iter()
         .collect();
     if classes.len() > MAX_CLASSES {
-        return Err(ctx.err("traffic", format!("{} request classes; at most {MAX_CLASSES} are supported", classes.len())));
+        return Err(
+            ctx.err("traffic", format!("{} request classes; at most {MAX_CLASSES} are supported", classes.len()))
+        );
     }
     let mut traffic = Vec::new();
     for (tname, rt) in &raw.traffic {
@@ -291,12 +293,20 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         });
     }
 
-    let targets = Targets { services: &service_index, balancers: &balancer_index, databases: &raw.databases, balancer_names: &raw.balancers, service_names: &raw.services };
+    let targets = Targets {
+        services: &service_index,
+        balancers: &balancer_index,
+        databases: &raw.databases,
+        balancer_names: &raw.balancers,
+        service_names: &raw.services,
+    };
     let mut all_calls = Vec::with_capacity(raw.services.len());
     for (sname, rs) in &raw.services {
         let steps = match &rs.calls {
             None => Vec::new(),
-            Some(steps) => validate_calls(ctx, &format!("services.{sname}.calls"), steps, &targets, &classes, &balancers)?,
+            Some(steps) => {
+                validate_calls(ctx, &format!("services.{sname}.calls"), steps, &targets, &classes, &balancers)?
+            }
         };
         all_calls.push(steps);
     }
@@ -417,7 +427,9 @@ fn validate_calls(
                         } else {
                             format!("defined: {}", list(classes))
                         };
-                        return Err(ctx.err(&format!("{path}.classes[{j}]"), format!("no request class \"{name}\" ({known})")));
+                        return Err(
+                            ctx.err(&format!("{path}.classes[{j}]"), format!("no request class \"{name}\" ({known})"))
+                        );
                     };
                     bits |= 1 << c;
                 }
@@ -436,7 +448,9 @@ fn validate_calls(
             }
             (Some(_), None) => {
                 if step.wait_for.is_some() {
-                    return Err(ctx.err(&format!("{path}.wait_for"), "only a `parallel` step waits for some of its calls"));
+                    return Err(
+                        ctx.err(&format!("{path}.wait_for"), "only a `parallel` step waits for some of its calls")
+                    );
                 }
                 (vec![validate_call(ctx, &path, step, targets, balancers)?], 1)
             }
@@ -444,7 +458,11 @@ fn validate_calls(
                 if parallel.is_empty() {
                     return Err(ctx.err(&format!("{path}.parallel"), "is empty; list the calls made at once"));
                 }
-                for key in [("timeout", step.timeout.is_some()), ("retry", step.retry.is_some()), ("bulkhead", step.bulkhead.is_some())] {
+                for key in [
+                    ("timeout", step.timeout.is_some()),
+                    ("retry", step.retry.is_some()),
+                    ("bulkhead", step.bulkhead.is_some()),
+                ] {
                     if key.1 {
                         return Err(ctx.err(
                             &format!("{path}.{}", key.0),
@@ -456,10 +474,9 @@ fn validate_calls(
                 for (j, call) in parallel.iter().enumerate() {
                     let cpath = format!("{path}.parallel[{j}]");
                     if call.parallel.is_some() || call.wait_for.is_some() || call.classes.is_some() {
-                        return Err(ctx.err(
-                            &cpath,
-                            "a call inside `parallel` takes only target, timeout, retry and bulkhead",
-                        ));
+                        return Err(
+                            ctx.err(&cpath, "a call inside `parallel` takes only target, timeout, retry and bulkhead")
+                        );
                     }
                     calls.push(validate_call(ctx, &cpath, call, targets, balancers)?);
                 }

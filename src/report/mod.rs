@@ -313,6 +313,17 @@ pub fn summary_text(r: &RunRecord) -> String {
             ));
         }
     }
+    for c in &s.classes {
+        out.push_str(&format!(
+            "  class {:<13} {} offered: {} ok ({}), {} failed, p99 {}\n",
+            c.class,
+            c.offered,
+            c.completed,
+            pct(c.success_fraction),
+            c.failed.total(),
+            ms(c.latency_ms.p99)
+        ));
+    }
     if s.retries > 0 {
         out.push_str(&format!(
             "  retries    {} (amplification {:.2}x overall, {:.2}x at peak)\n",
@@ -341,13 +352,27 @@ pub fn summary_text(r: &RunRecord) -> String {
             .filter(|n| n.service == svc.service)
             .map(|n| format!("{:.0}%", n.utilization * 100.0))
             .collect();
+        // With calls between services, say how many attempts each one gets per request.
+        let load =
+            if s.calls.is_empty() { String::new() } else { format!(", {:.2} attempts per request", svc.amplification) };
         out.push_str(&format!(
-            "  {:<10} utilization {} over {} nodes x {} workers (per node: {})\n",
+            "  {:<10} utilization {} over {} nodes x {} workers (per node: {}){load}\n",
             svc.service,
             pct(svc.utilization),
             svc.nodes,
             svc.workers_per_node,
             per_node.join(" ")
+        ));
+    }
+    for c in &s.calls {
+        let bulkhead = if c.bulkhead_refused > 0 {
+            format!(", {} refused by the bulkhead", c.bulkhead_refused)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  call       {} -> {}: {} calls, {:.2} attempts each, {} failed{bulkhead}\n",
+            c.caller, c.callee, c.calls, c.attempts_per_call, c.failed
         ));
     }
     for db in &s.databases {

@@ -110,7 +110,13 @@ impl World<'_> {
                 continue;
             }
             // A deep check is a real request through the node's queue and workers.
-            self.launch_attempt(now, node, Owner::Probe { balancer: b as u32 }, Some(spec.timeout), super::calls::NO_CLASS);
+            self.launch_attempt(
+                now,
+                node,
+                Owner::Probe { balancer: b as u32 },
+                Some(spec.timeout),
+                super::calls::NO_CLASS,
+            );
         }
         self.engine.schedule_at(now + spec.interval, Event::HealthCheck { balancer: b as u32 });
     }

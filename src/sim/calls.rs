@@ -13,9 +13,9 @@
 //! would in a real system.
 
 use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node};
-use crate::metrics::{CallSummary, RunSummary};
 use crate::components::retry::{RetryBudget, RetryPolicy};
 use crate::engine::TimerId;
+use crate::metrics::{CallSummary, RunSummary};
 use crate::model::FailureCause;
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
@@ -218,9 +218,9 @@ impl World<'_> {
 
     /// A call's attempt (a copy: the slot may be freed) failed with `cause`.
     pub(super) fn call_attempt_failed(&mut self, now: SimTime, a: Attempt, cause: FailureCause) {
-        if cause != FailureCause::Timeout
-            && let Some(timer) = a.timeout
-        {
+        // A timeout that fired cleared itself (`on_attempt_timeout`); a
+        // timeout cause can also come from a call further down.
+        if let Some(timer) = a.timeout {
             self.engine.cancel(timer);
         }
         let Owner::Call { call } = a.owner else { unreachable!("not a call") };
@@ -255,6 +255,7 @@ impl World<'_> {
 
     /// The call is over: free it and its bulkhead slot, and tell the caller.
     fn end_call(&mut self, now: SimTime, call: u32, ok: bool, cause: FailureCause) {
+        debug_assert!(self.calls[call].live, "call {call} ended twice");
         let orphaned = self.call_orphaned(call);
         let c = self.calls[call];
         self.calls.remove(call);
@@ -316,17 +317,20 @@ impl World<'_> {
         for (e, in_flight) in self.edges.iter().zip(live) {
             let n = e.counts;
             if n.calls != n.succeeded + n.failed + n.abandoned + in_flight {
+                let detail = format!(
+                    "calls from {} to {}: {} started != {} succeeded + {} failed + {} abandoned + {in_flight} in flight",
+                    self.services[e.caller].name,
+                    self.services[e.callee].name,
+                    n.calls,
+                    n.succeeded,
+                    n.failed,
+                    n.abandoned
+                );
                 return Err(SimError::CallConservation {
                     scenario: self.scenario.name.clone(),
                     run_index,
                     seed: self.scenario.simulation.seed,
-                    caller: self.services[e.caller].name.clone(),
-                    callee: self.services[e.callee].name.clone(),
-                    calls: n.calls,
-                    succeeded: n.succeeded,
-                    failed: n.failed,
-                    abandoned: n.abandoned,
-                    in_flight,
+                    detail,
                 });
             }
         }

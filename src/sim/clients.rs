@@ -215,9 +215,9 @@ impl World<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn client_attempt_failed(&mut self, now: SimTime, a: Attempt, cause: FailureCause) {
-        if cause != FailureCause::Timeout
-            && let Some(timer) = a.timeout
-        {
+        // A timeout that fired cleared itself (`on_attempt_timeout`); a
+        // timeout cause can also come from a call further down.
+        if let Some(timer) = a.timeout {
             self.engine.cancel(timer);
         }
         let source = match a.owner {

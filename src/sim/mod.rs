@@ -50,22 +50,10 @@ pub enum SimError {
         in_flight: u64,
     },
     #[error(
-        "call conservation violated in scenario {scenario}, run {run_index}, seed {seed}: calls from {caller} to \
-         {callee}: {calls} started != {succeeded} succeeded + {failed} failed + {abandoned} abandoned + \
-         {in_flight} in flight (this is a faultline bug; please report it with the scenario and seed)"
+        "call conservation violated in scenario {scenario}, run {run_index}, seed {seed}: {detail} \
+         (this is a faultline bug; please report it with the scenario and seed)"
     )]
-    CallConservation {
-        scenario: String,
-        run_index: u64,
-        seed: u64,
-        caller: String,
-        callee: String,
-        calls: u64,
-        succeeded: u64,
-        failed: u64,
-        abandoned: u64,
-        in_flight: u64,
-    },
+    CallConservation { scenario: String, run_index: u64, seed: u64, detail: String },
 }
 
 /// The events of the world. Ids index the `Vec`s of [`World`].
@@ -474,11 +462,9 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         .collect();
     let areas = world.node_areas(horizon);
     let fleet = world.fleet_snapshot();
-    let sources: Vec<String> = scenario.traffic.iter().map(|t| t.name.clone()).collect();
     world.check_calls_conserved(run_index)?;
     let (service_attempts, calls) = world.graph_counts();
-    let (mut summary, bins, node_bins, log) =
-        world.recorder.finish(horizon, &labels, &sources, &scenario.classes, &areas, fleet, events);
+    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
@@ -726,8 +712,9 @@ impl<'s> World<'s> {
             }
         }
         let mut recorder = Recorder::new(node_count, scenario.simulation.warmup, scenario.simulation.bin, horizon);
-        recorder.set_sources(scenario.traffic.len());
-        recorder.set_classes(scenario.classes.len());
+        let source_names: Vec<String> = scenario.traffic.iter().map(|t| t.name.clone()).collect();
+        recorder.set_sources(&source_names);
+        recorder.set_classes(&scenario.classes);
         recorder.set_slo(scenario.slo.clone());
         World {
             scenario,

@@ -1,0 +1,319 @@
+//! Service graphs in whole runs: retries multiplying across layers,
+//! parallel calls waiting for all or the first k (against order
+//! statistics), bulkheads isolating request classes from a hung
+//! dependency, request class mixes, a partner's rate limit seen through a
+//! caller, and conservation and determinism across the graph.
+
+use faultline::metrics::{ClassSummary, RunRecord};
+use faultline::{Scenario, run};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_toml(text, "<test>", Some("test")).expect("valid test scenario")
+}
+
+fn model(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/models/{name}", env!("CARGO_MANIFEST_DIR"))).expect("model file")
+}
+
+fn class<'a>(r: &'a RunRecord, name: &str) -> &'a ClassSummary {
+    r.summary.classes.iter().find(|c| c.class == name).expect("class in summary")
+}
+
+/// Client -> a -> b -> c, each layer allowing 4 attempts, and c failing
+/// every request (`bottom` is the fault). Arrivals stop at 40 s of 60 s,
+/// so every request has finished by the end.
+fn three_layers(bottom: &str) -> Scenario {
+    let retry = r#"{ max_attempts = 4, backoff = "constant", base = "1ms", jitter = "none" }"#;
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "60s"
+seed = 5
+[traffic.web]
+schedule = [{{ from = "0s", rate = "5/s" }}, {{ from = "40s", rate = "0/s" }}]
+target = "a"
+retry = {retry}
+[services.a]
+workers = 100
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ target = "b", retry = {retry} }}]
+[services.b]
+workers = 100
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ target = "c", retry = {retry} }}]
+[services.c]
+workers = 100
+service_time = {{ distribution = "constant", value = "1ms" }}
+[[faults]]
+service = "c"
+nodes = "all"
+at = "0s"
+{bottom}
+"#
+    ))
+}
+
+#[test]
+fn retries_at_three_layers_multiply_to_64_attempts_at_the_bottom() {
+    for bottom in [
+        r#"kind = "errors"
+fraction = 1.0"#,
+        r#"kind = "crash""#,
+    ] {
+        let r = run(&three_layers(bottom), 0).unwrap();
+        let s = &r.summary;
+        assert!(s.offered > 150, "{}", s.offered);
+        assert_eq!(s.completed, 0, "{bottom}");
+        assert_eq!(s.failed.total(), s.offered, "every request finished, and failed: {bottom}");
+        let attempts: Vec<u64> = s.services.iter().map(|x| x.attempts).collect();
+        assert_eq!(attempts, vec![4 * s.offered, 16 * s.offered, 64 * s.offered], "{bottom}");
+        let amplification: Vec<f64> = s.services.iter().map(|x| x.amplification).collect();
+        assert_eq!(amplification, vec![4.0, 16.0, 64.0], "{bottom}");
+        for call in &s.calls {
+            assert_eq!(call.attempts_per_call, 4.0, "{call:?}");
+            assert_eq!(call.failed, call.calls, "{call:?}");
+        }
+        // The client sees the bottom's failure: an error, or a refused connection.
+        let cause = if bottom.contains("errors") { s.failed.error } else { s.failed.reset };
+        assert_eq!(cause, s.offered, "{bottom}: {:?}", s.failed);
+    }
+}
+
+/// A front end (1 ms) that calls three backends at once, each answering in
+/// exponential(30 ms) with workers to spare, and waits for `wait_for`.
+fn fan_out(wait_for: u32) -> Scenario {
+    let backend = |name: &str| {
+        format!(
+            "[services.{name}]\nworkers = 1000\nqueue_capacity = 0\nservice_time = {{ distribution = \"exponential\", mean = \"30ms\" }}\n"
+        )
+    };
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "10m"
+warmup = "10s"
+seed = 9
+[traffic.web]
+rate = "100/s"
+target = "front"
+[services.front]
+workers = 1000
+queue_capacity = 0
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ parallel = [{{ target = "b1" }}, {{ target = "b2" }}, {{ target = "b3" }}], wait_for = {wait_for} }}]
+{}{}{}"#,
+        backend("b1"),
+        backend("b2"),
+        backend("b3")
+    ))
+}
+
+#[test]
+fn parallel_calls_wait_for_the_kth_answer() {
+    // The k-th smallest of 3 exponentials of mean θ: mean θ·Σ_{i<k} 1/(3−i),
+    // variance θ²·Σ_{i<k} 1/(3−i)².
+    let theta = 30.0;
+    for (k, mean, var) in [
+        (1u32, theta / 3.0, theta * theta / 9.0),
+        (2, theta * (1.0 / 3.0 + 1.0 / 2.0), theta * theta * (1.0 / 9.0 + 1.0 / 4.0)),
+        (3, theta * (1.0 / 3.0 + 1.0 / 2.0 + 1.0), theta * theta * (1.0 / 9.0 + 1.0 / 4.0 + 1.0)),
+    ] {
+        let r = run(&fan_out(k), 0).unwrap();
+        let s = &r.summary;
+        assert_eq!(s.completed, s.offered - s.conservation.in_flight.min(s.offered), "k={k}");
+        let n = s.completed as f64;
+        let expected = 1.0 + mean; // the front end's own 1 ms first
+        let got = s.mean_response_ms.unwrap();
+        let tolerance = 4.0 * (var / n).sqrt();
+        assert!((got - expected).abs() < tolerance, "k={k}: mean {got:.3} ms, expected {expected:.3} ± {tolerance:.3}");
+        // Each call is abandoned when k others answered first: with 3
+        // exchangeable calls, probability (3 − k)/3.
+        for call in &s.calls {
+            let p = (3 - k) as f64 / 3.0;
+            let observed = call.abandoned as f64 / call.calls as f64;
+            let sd = (p * (1.0 - p) / call.calls as f64).sqrt();
+            assert!((observed - p).abs() <= 4.0 * sd + 1e-3, "k={k}: {call:?}");
+        }
+    }
+}
+
+#[test]
+fn bulkheads_keep_classes_away_from_a_hung_dependency() {
+    let with = model("microservices.toml");
+    // The same model with every `, bulkhead = N` taken out.
+    let mut without = with.clone();
+    while let Some(at) = without.find(", bulkhead = ") {
+        let digits = without[at + 13..].chars().take_while(char::is_ascii_digit).count();
+        without.replace_range(at..at + 13 + digits, "");
+    }
+    assert!(with.contains(", bulkhead = ") && !without.contains(", bulkhead = "));
+    let monolith = model("monolith.toml");
+    for seed in [1u64, 2, 3] {
+        let load = |text: &str| {
+            let mut sc = Scenario::from_toml(text, "<model>", Some("m")).unwrap();
+            sc.simulation.seed = seed;
+            run(&sc, 0).unwrap()
+        };
+        let r = load(&with);
+        for name in ["search", "profile"] {
+            let c = class(&r, name);
+            assert!(c.success_fraction >= 0.99, "seed {seed}, bulkheads: {c:?}");
+        }
+        assert!(class(&r, "payment").success_fraction < 0.8, "the payment class does fail");
+        assert!(r.summary.failed.bulkhead > 0);
+        for (what, r) in [("no bulkheads", load(&without)), ("monolith", load(&monolith))] {
+            for name in ["search", "profile"] {
+                let c = class(&r, name);
+                assert!(c.success_fraction < 0.9, "seed {seed}, {what}: {name} should drop: {c:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn request_classes_follow_their_weights_and_paths() {
+    let r = run(
+        &scenario(
+            r#"version = 1
+[simulation]
+duration = "5m"
+seed = 2
+[traffic.web]
+rate = "200/s"
+target = "front"
+classes = { read = 7, write = 2, admin = 1 }
+[services.front]
+workers = 64
+service_time = { distribution = "exponential", mean = "1ms" }
+calls = [
+  { target = "store", classes = ["write"] },
+  { target = "audit", classes = ["write", "admin"] },
+]
+[services.store]
+workers = 64
+service_time = { distribution = "exponential", mean = "5ms" }
+[services.audit]
+workers = 64
+service_time = { distribution = "exponential", mean = "5ms" }
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let s = &r.summary;
+    let total: u64 = s.classes.iter().map(|c| c.offered).sum();
+    assert_eq!(total, s.offered);
+    for (name, p) in [("read", 0.7), ("write", 0.2), ("admin", 0.1)] {
+        let observed = class(&r, name).offered as f64 / total as f64;
+        let sd = (p * (1.0f64 - p) / total as f64).sqrt();
+        assert!((observed - p).abs() < 4.0 * sd, "{name}: {observed} vs {p}");
+    }
+    // Only writes reach the store; writes and admin calls reach the audit log.
+    let calls = |callee: &str| s.calls.iter().find(|c| c.callee == callee).unwrap().calls;
+    let started_after = |name: &str| class(&r, name).offered;
+    let near = |a: u64, b: u64| a.abs_diff(b) <= 20; // requests straddling the end
+    assert!(near(calls("store"), started_after("write")), "{} vs {}", calls("store"), started_after("write"));
+    assert!(near(calls("audit"), started_after("write") + started_after("admin")));
+    // Reads skip both calls and are faster.
+    assert!(class(&r, "read").latency_ms.p50.unwrap() < class(&r, "write").latency_ms.p50.unwrap());
+}
+
+#[test]
+fn a_partners_quota_reaches_the_client_as_rate_limited() {
+    let r = run(
+        &scenario(
+            r#"version = 1
+[simulation]
+duration = "2m"
+seed = 4
+[traffic.web]
+rate = "150/s"
+target = "shop"
+[services.shop]
+workers = 64
+service_time = { distribution = "exponential", mean = "2ms" }
+calls = [{ target = "partner", timeout = "1s" }]
+[services.partner]
+workers = 64
+service_time = { distribution = "exponential", mean = "20ms" }
+rate_limit = { rate = "100/s", burst = 20 }
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let s = &r.summary;
+    assert_eq!(s.failed.total(), s.failed.rate_limited, "{:?}", s.failed);
+    let share = s.failed.rate_limited as f64 / s.offered as f64;
+    assert!((share - 1.0 / 3.0).abs() < 0.02, "a third of the calls exceed the quota: {share}");
+}
+
+/// Everything at once: classes, a parallel first-k step, retries with a
+/// budget, timeouts, bulkheads, and a middle layer that crashes at random.
+fn tangled() -> Scenario {
+    scenario(
+        r#"version = 1
+[simulation]
+duration = "3m"
+warmup = "10s"
+seed = 21
+bin = "1s"
+[traffic.web]
+rate = "300/s"
+timeout = "800ms"
+target = "edge"
+retry = { max_attempts = 3, budget = { kind = "ratio", ratio = 0.2 } }
+classes = { browse = 5, buy = 1 }
+[balancers.mid-lb]
+service = "mid"
+policy = "least-outstanding"
+outlier_detection = { consecutive_errors = 5 }
+[services.edge]
+nodes = 2
+workers = 32
+service_time = { distribution = "exponential", mean = "2ms" }
+calls = [
+  { target = "mid-lb", timeout = "300ms", retry = { max_attempts = 3 }, bulkhead = 12 },
+  { parallel = [{ target = "x" }, { target = "y", timeout = "100ms" }, { target = "z" }], wait_for = 2, classes = ["buy"] },
+]
+[services.mid]
+nodes = 3
+workers = 8
+service_time = { distribution = "lognormal", mean = "12ms", cv = 1.5 }
+calls = [{ target = "x", timeout = "200ms", retry = { max_attempts = 2 } }]
+[services.x]
+nodes = 2
+workers = 16
+service_time = { distribution = "exponential", mean = "5ms" }
+[services.y]
+workers = 8
+service_time = { distribution = "exponential", mean = "40ms" }
+[services.z]
+workers = 8
+service_time = { distribution = "exponential", mean = "10ms" }
+[[faults]]
+kind = "random-crashes"
+service = "mid"
+nodes = "all"
+mtbf = "30s"
+mttr = "5s"
+at = "20s"
+"#,
+    )
+}
+
+#[test]
+fn the_graph_conserves_requests_and_calls_and_is_deterministic() {
+    let sc = tangled();
+    for i in 0..3 {
+        // `run` checks request and call conservation itself and errs on a breach.
+        let r = run(&sc, i).unwrap_or_else(|e| panic!("run {i}: {e}"));
+        let s = &r.summary;
+        assert!(!r.summary.node_deaths.is_empty(), "run {i}: the middle layer crashed");
+        assert!(s.calls.iter().any(|c| c.abandoned > 0), "run {i}: first-k and crashes abandon calls");
+        assert!(s.calls.iter().any(|c| c.attempts > c.calls), "run {i}: calls were retried");
+        let c = &s.conservation;
+        assert_eq!(c.arrivals, c.completed + c.failed + c.in_flight);
+        assert_eq!(run(&sc, i).unwrap(), r, "run {i} repeats exactly");
+    }
+}
