@@ -28,6 +28,7 @@ pub enum StreamKind {
     Aggregation = 12,
     Classes = 13,
     CallRetry = 14,
+    Cache = 15,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

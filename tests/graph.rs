@@ -317,3 +317,104 @@ fn the_graph_conserves_requests_and_calls_and_is_deterministic() {
         assert_eq!(run(&sc, i).unwrap(), r, "run {i} repeats exactly");
     }
 }
+
+/// 1000 calls/s through a look-aside cache of `keys` uniform keys with a
+/// 60 s TTL, flushed at 5 min; `extra` adds lines to the cache table.
+fn cached_store(seed: u64, cache: &str, backend: &str) -> Scenario {
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "6m"
+warmup = "3m"
+seed = {seed}
+bin = "1s"
+[traffic.web]
+rate = "1000/s"
+target = "front"
+[services.front]
+workers = 2000
+queue_capacity = 0
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ target = "store" }}]
+[services.store]
+workers = 2000
+queue_capacity = 0
+service_time = {backend}
+cache = {cache}
+[[faults]]
+kind = "cache-flush"
+service = "store"
+at = "5m"
+"#
+    ))
+}
+
+/// Requests the store served in each 1 s bin.
+fn store_load(r: &RunRecord) -> Vec<u64> {
+    let store = r.nodes.iter().position(|n| n.service == "store").unwrap() as u32;
+    r.node_bins.iter().filter(|b| b.node == store).map(|b| b.served).collect()
+}
+
+#[test]
+fn a_cache_flush_multiplies_the_backing_load_by_one_over_the_miss_ratio() {
+    // Uniform keys: each of K keys is asked for at λ/K; an entry serves
+    // λT/K hits per fetch on average, so the hit ratio is h = x/(1+x) with
+    // x = λT/K = 3: h = 0.75 and the store sees λ(1 − h) = 250/s. Right
+    // after a flush every key misses until fetched again: over the next Δ
+    // the store sees the distinct keys asked for, K(1 − e^(−λΔ/K)) ≈ λΔ.
+    let (lambda, keys, ttl) = (1000.0f64, 20000.0f64, 60.0f64);
+    let x = lambda * ttl / keys;
+    let h = x / (1.0 + x);
+    let backend = r#"{ distribution = "exponential", mean = "5ms" }"#;
+    let (mut pre, mut first, mut first3, mut settled) = (0u64, 0u64, 0u64, 0u64);
+    let seeds = [1u64, 2, 3, 4, 5];
+    for &seed in &seeds {
+        let r = run(&cached_store(seed, r#"{ keys = 20000, ttl = "60s" }"#, backend), 0).unwrap();
+        let load = store_load(&r);
+        pre += load[180..300].iter().sum::<u64>();
+        first += load[300];
+        first3 += load[300..303].iter().sum::<u64>();
+        settled += load[340..350].iter().sum::<u64>();
+        assert_eq!(r.summary.failed.total(), 0, "no failures");
+    }
+    let n = seeds.len() as f64;
+    // Counts are close to Poisson: tolerance 4 standard deviations.
+    let near = |got: u64, expected: f64, what: &str| {
+        let tol = 4.0 * expected.sqrt();
+        assert!((got as f64 - expected).abs() < tol, "{what}: {got} vs {expected:.0} ± {tol:.0}");
+    };
+    let pre_rate = lambda * (1.0 - h);
+    near(pre, pre_rate * 120.0 * n, "steady load before the flush");
+    near(first3, keys * (1.0 - (-lambda * 3.0 / keys).exp()) * n, "load in the 3 s after the flush");
+    // "About 1/(1 − h)": the first second after the flush against the steady rate.
+    let ratio = (first as f64 / n) / (pre as f64 / 120.0 / n);
+    assert!((ratio * (1.0 - h) - 1.0).abs() < 0.1, "spike {ratio:.2}x vs 1/(1 - h) = {:.2}", 1.0 / (1.0 - h));
+    // Warmed again 40-50 s later: most keys fetched since, not yet expired.
+    assert!((settled as f64 / 10.0) < pre as f64 / 120.0, "{settled} over 10 s vs {pre} over 120 s");
+}
+
+#[test]
+fn coalescing_turns_a_stampede_on_hot_keys_into_one_fetch_per_key() {
+    // 1000 keys by Zipf popularity and a slow store (1 s): after the
+    // flush, hot keys are asked for many times while their fetch is out.
+    let backend = r#"{ distribution = "constant", value = "1s" }"#;
+    let plain = run(&cached_store(1, r#"{ keys = 1000, zipf = 1.1, ttl = "60s" }"#, backend), 0).unwrap();
+    let coalesced =
+        run(&cached_store(1, r#"{ keys = 1000, zipf = 1.1, ttl = "60s", coalescing = true }"#, backend), 0).unwrap();
+    // Fetches sent in the 2 s after the flush, answered 1 s later.
+    let burst = |r: &RunRecord| store_load(r)[301..303].iter().sum::<u64>();
+    let (a, b) = (burst(&plain), burst(&coalesced));
+    assert!(b <= 1000, "at most one fetch per key: {b}");
+    assert!((b as f64) < 0.5 * a as f64, "coalescing {b} vs {a} without");
+    // Every miss fetches, unless it joined a fetch under way.
+    for r in [&plain, &coalesced] {
+        let cache = &r.summary.caches[0];
+        let store = r.summary.services.iter().find(|s| s.service == "store").unwrap();
+        assert!(store.attempts.abs_diff(cache.misses - cache.coalesced) <= 2, "{cache:?} vs {}", store.attempts);
+    }
+    assert!(coalesced.summary.caches[0].coalesced > 0);
+    assert_eq!(plain.summary.caches[0].coalesced, 0);
+    for r in [&plain, &coalesced] {
+        assert_eq!(r.summary.failed.total(), 0, "waiters share the fetch's answer");
+    }
+}

@@ -181,6 +181,23 @@ pub struct ServiceSummary {
     pub amplification: f64,
 }
 
+/// A look-aside cache, over the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheSummary {
+    /// The service the cache is in front of.
+    pub service: String,
+    pub lookups: u64,
+    pub hits: u64,
+    /// Misses, coalesced ones included.
+    pub misses: u64,
+    /// Misses that waited for another caller's fetch of the same key.
+    pub coalesced: u64,
+    pub hit_ratio: f64,
+    pub flushes: u64,
+    /// Entries held at the end of the run.
+    pub entries: u32,
+}
+
 /// One request class, over the measured window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassSummary {
@@ -265,6 +282,8 @@ pub struct RunSummary {
     pub services: Vec<ServiceSummary>,
     /// Per call between services (empty without `calls`).
     pub calls: Vec<CallSummary>,
+    /// Per look-aside cache.
+    pub caches: Vec<CacheSummary>,
     pub nodes: Vec<NodeSummary>,
     /// Every crash, in time order.
     pub node_deaths: Vec<NodeDeath>,
@@ -916,6 +935,7 @@ impl Recorder {
                 .collect(),
             services,
             calls: Vec::new(),
+            caches: Vec::new(),
             nodes: node_summaries,
             node_deaths,
             databases: Vec::new(),

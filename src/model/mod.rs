@@ -461,6 +461,28 @@ pub struct Service {
     /// What a node does for a request after its own work (and before its
     /// database query): calls to other services, step by step.
     pub calls: Vec<CallStep>,
+    /// A look-aside cache in front of the service: callers look a key up
+    /// first and call the service only on a miss.
+    pub cache: Option<CacheSpec>,
+}
+
+/// A look-aside cache (memcached, Redis) shared by every caller of a
+/// service. Each call asks for one of `keys` keys, drawn by Zipf popularity
+/// (`zipf` 0 is uniform); an entry lives `ttl` from when it was fetched; at
+/// most `capacity` entries are held, least recently used evicted first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSpec {
+    pub keys: u32,
+    pub zipf: f64,
+    pub ttl: SimDuration,
+    pub capacity: u32,
+    /// The cache's own round trip, paid by hits and misses alike.
+    pub lookup: SimDuration,
+    /// Concurrent misses for one key wait for a single fetch.
+    pub coalescing: bool,
+    /// Start with every entry the capacity holds (expiries spread over one
+    /// TTL), rather than empty.
+    pub warm: bool,
 }
 
 /// One step of the calls a service makes for a request: one call, or
@@ -698,6 +720,8 @@ pub enum FaultKind {
     Redeploy,
     /// Every node of every service and database in `region` goes down.
     RegionOutage { region: String },
+    /// An operation: the service's cache loses every entry.
+    CacheFlush,
 }
 
 impl FaultKind {
@@ -712,6 +736,7 @@ impl FaultKind {
             FaultKind::RollingRestart { .. } => "rolling-restart",
             FaultKind::Redeploy => "redeploy",
             FaultKind::RegionOutage { .. } => "region-outage",
+            FaultKind::CacheFlush => "cache-flush",
         }
     }
 }

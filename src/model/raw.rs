@@ -249,6 +249,7 @@ pub enum RawFaultKind {
     RollingRestart,
     Redeploy,
     RegionOutage,
+    CacheFlush,
 }
 
 /// `nodes = [0, 2]` or `nodes = "all"`.
@@ -352,6 +353,27 @@ pub struct RawService {
     pub region: Option<String>,
     pub rate_limit: Option<RawRateLimit>,
     pub calls: Option<Vec<RawCall>>,
+    pub cache: Option<RawCache>,
+}
+
+/// `[services.NAME.cache]`: a look-aside cache its callers consult first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub keys: Option<i64>,
+    pub zipf: Option<f64>,
+    pub ttl: Option<Duration>,
+    pub capacity: Option<i64>,
+    pub lookup: Option<Duration>,
+    pub coalescing: Option<bool>,
+    pub start: Option<RawCacheStart>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawCacheStart {
+    Warm,
+    Cold,
 }
 
 /// One step of `calls`: a call to `target`, or `parallel` calls of which

@@ -874,6 +874,41 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             Some(r) => Some(validate_rate_limit(ctx, &format!("{path}.rate_limit"), r)?),
         },
         calls: Vec::new(),
+        cache: match &raw.cache {
+            None => None,
+            Some(c) => Some(validate_cache(ctx, &format!("{path}.cache"), c)?),
+        },
+    })
+}
+
+/// Largest cache key space: the cache keeps 16 bytes per key and run.
+const MAX_CACHE_KEYS: i64 = 10_000_000;
+
+fn validate_cache(ctx: &Ctx, path: &str, raw: &raw::RawCache) -> Result<CacheSpec, ScenarioError> {
+    let keys = match raw.keys {
+        None => return Err(ctx.err(path, "missing `keys`: how many distinct keys callers ask for, e.g. keys = 100000")),
+        Some(k) if !(1..=MAX_CACHE_KEYS).contains(&k) => {
+            return Err(ctx.err(&format!("{path}.keys"), format!("must be from 1 to {MAX_CACHE_KEYS}, got {k}")));
+        }
+        Some(k) => k as u32,
+    };
+    let Some(ttl) = raw.ttl else {
+        return Err(ctx.err(path, "missing `ttl`: how long a fetched entry stays valid, e.g. ttl = \"60s\""));
+    };
+    let ttl = positive_duration(ctx, &format!("{path}.ttl"), Some(ttl), SimDuration::ZERO)?;
+    let zipf = raw.zipf.unwrap_or(0.0);
+    if !(zipf.is_finite() && (0.0..=10.0).contains(&zipf)) {
+        return Err(ctx.err(&format!("{path}.zipf"), format!("must be from 0 (uniform) to 10, got {zipf}")));
+    }
+    let capacity = count_at_least(ctx, &format!("{path}.capacity"), raw.capacity, keys, 1)?.min(keys);
+    Ok(CacheSpec {
+        keys,
+        zipf,
+        ttl,
+        capacity,
+        lookup: raw.lookup.map_or(SimDuration::from_millis(1), |d| d.0),
+        coalescing: raw.coalescing.unwrap_or(false),
+        warm: raw.start != Some(raw::RawCacheStart::Cold),
     })
 }
 
@@ -1098,6 +1133,7 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         database: Some(database),
         rate_limit: None,
         calls: Vec::new(),
+        cache: None,
         region: region_of(ctx, path, &raw.region)?,
     })
 }
@@ -1485,7 +1521,7 @@ fn validate_fault(
     let Some(kind) = raw.kind else {
         return Err(ctx.err(
             path,
-            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart, redeploy or region-outage",
+            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart, redeploy, region-outage or cache-flush",
         ));
     };
     if kind == K::RegionOutage {
@@ -1507,7 +1543,13 @@ fn validate_fault(
         ));
     };
     let node_count = services[service].slots();
-    let operation = matches!(kind, K::RollingRestart | K::Redeploy);
+    let operation = matches!(kind, K::RollingRestart | K::Redeploy | K::CacheFlush);
+    if kind == K::CacheFlush && services[service].cache.is_none() {
+        return Err(ctx.err(
+            &format!("{path}.service"),
+            format!("service {service_name} has no cache to flush; give it a [services.{service_name}.cache] table"),
+        ));
+    }
     let nodes = match (&raw.nodes, raw.count) {
         // Operations act on the whole service unless told otherwise.
         (None, None) if operation => NodeSelection::All,
@@ -1565,6 +1607,7 @@ fn validate_fault(
         K::RollingRestart => "rolling-restart",
         K::Redeploy => "redeploy",
         K::RegionOutage => "region-outage",
+        K::CacheFlush => "cache-flush",
     };
     let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
@@ -1609,6 +1652,7 @@ fn validate_fault(
             interval: positive_duration(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(60))?,
         },
         K::Redeploy => FaultKind::Redeploy,
+        K::CacheFlush => FaultKind::CacheFlush,
         K::RegionOutage => unreachable!("handled above"),
         K::RandomCrashes => FaultKind::RandomCrashes {
             mtbf: validate_delay(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?, true)?,

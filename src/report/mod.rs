@@ -364,6 +364,21 @@ pub fn summary_text(r: &RunRecord) -> String {
             per_node.join(" ")
         ));
     }
+    for c in &s.caches {
+        out.push_str(&format!(
+            "  cache      in front of {}: {} hits of {} lookups ({}){}{}\n",
+            c.service,
+            c.hits,
+            c.lookups,
+            pct(c.hit_ratio),
+            if c.coalesced > 0 { format!(", {} misses coalesced", c.coalesced) } else { String::new() },
+            match c.flushes {
+                0 => String::new(),
+                1 => ", flushed once".to_string(),
+                n => format!(", flushed {n} times"),
+            }
+        ));
+    }
     for c in &s.calls {
         let bulkhead = if c.bulkhead_refused > 0 {
             format!(", {} refused by the bulkhead", c.bulkhead_refused)

@@ -12,6 +12,7 @@
 //! abandoned and freed. Its attempts keep the callee busy meanwhile, as they
 //! would in a real system.
 
+use super::cache::Lookup;
 use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node};
 use crate::components::retry::{RetryBudget, RetryPolicy};
 use crate::engine::TimerId;
@@ -58,6 +59,8 @@ pub(super) struct Edge {
     pub(super) budget: RetryBudget,
     pub(super) retry_rng: SimRng,
     pub(super) bulkhead: Option<u32>,
+    /// The callee has a look-aside cache: look up first.
+    pub(super) cached: bool,
     /// Calls in flight per caller node (service-local index), for the bulkhead.
     pub(super) in_flight: Vec<u32>,
     pub(super) counts: EdgeCounts,
@@ -80,6 +83,12 @@ pub(super) struct CallRec {
     /// The caller's node and its incarnation, for the bulkhead.
     pub(super) caller_node: u32,
     pub(super) caller_incarnation: u32,
+    /// The cache key this call fetches after a miss (`NO_SLOT` otherwise).
+    pub(super) key: u32,
+    /// Coalescing: the first call waiting on this one's fetch, and the
+    /// next call waiting on the same fetch.
+    pub(super) waiters: u32,
+    pub(super) next_waiter: u32,
     pub(super) live: bool,
     pub(super) next_free: u32,
 }
@@ -161,10 +170,49 @@ impl World<'_> {
             last_backoff: None,
             caller_node: node as u32,
             caller_incarnation: self.nodes[node].incarnation(),
+            key: NO_SLOT,
+            waiters: NO_SLOT,
+            next_waiter: NO_SLOT,
             live: true,
             next_free: NO_SLOT,
         });
-        self.send_call_attempt(now, call);
+        if self.edges[edge].cached {
+            let callee = self.edges[edge].callee;
+            let lookup = self.services[callee].cache.as_ref().expect("a cached callee").lookup_time();
+            self.engine.schedule_at(now + lookup, Event::CacheLookup { call });
+        } else {
+            self.send_call_attempt(now, call);
+        }
+    }
+
+    /// The cache answered `call`'s lookup: a hit ends the call; a miss
+    /// fetches from the service, or waits for a fetch of the same key.
+    pub(super) fn on_cache_lookup(&mut self, now: SimTime, call: u32) {
+        if self.call_orphaned(call) {
+            self.end_call(now, call, false, FailureCause::Reset);
+            return;
+        }
+        let callee = self.edges[self.calls[call].edge as usize].callee;
+        let cache = self.services[callee].cache.as_mut().expect("a cached callee");
+        match cache.lookup(now, call) {
+            (Lookup::Hit, _) => self.end_call(now, call, true, FailureCause::Error),
+            (Lookup::Miss, key) => {
+                self.calls[call].key = key;
+                self.send_call_attempt(now, call);
+            }
+            (Lookup::Joined { leader }, _) => {
+                let first = self.calls[leader].waiters;
+                self.calls[call].next_waiter = first;
+                self.calls[leader].waiters = call;
+            }
+        }
+    }
+
+    /// Drops every entry of the service's cache.
+    pub(super) fn flush_cache(&mut self, now: SimTime, service: usize) {
+        let Some(cache) = self.services[service].cache.as_mut() else { return };
+        let dropped = cache.flush();
+        self.log_service(now, service, "cache-flush", format!("{dropped} entries dropped"));
     }
 
     fn send_call_attempt(&mut self, now: SimTime, call: u32) {
@@ -266,16 +314,28 @@ impl World<'_> {
             let slot = &mut e.in_flight[self.extra[caller].local as usize];
             *slot = slot.saturating_sub(1);
         }
+        let callee = e.callee;
         if orphaned {
             e.counts.abandoned += 1;
-            return;
-        }
-        if ok {
+        } else if ok {
             e.counts.succeeded += 1;
         } else {
             e.counts.failed += 1;
         }
-        self.step_progress(now, c.parent, ok, cause);
+        if c.key != NO_SLOT {
+            let cache = self.services[callee].cache.as_mut().expect("a cached callee");
+            cache.fetched(now, c.key, call, ok);
+        }
+        if !orphaned {
+            self.step_progress(now, c.parent, ok, cause);
+        }
+        // Calls that waited for this fetch share its answer.
+        let mut waiter = c.waiters;
+        while waiter != NO_SLOT {
+            let next = self.calls[waiter].next_waiter;
+            self.end_call(now, waiter, ok, cause);
+            waiter = next;
+        }
     }
 
     /// One call of the parent's current step is over: the step succeeds

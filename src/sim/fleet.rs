@@ -646,12 +646,13 @@ impl World<'_> {
         let locals: Vec<String> = nodes.iter().map(|&n| self.extra[n as usize].local.to_string()).collect();
         let until = match (&spec.kind, spec.duration) {
             (FaultKind::RollingRestart { interval }, _) => format!("one every {interval}"),
-            (FaultKind::Redeploy, _) => String::new(),
+            (FaultKind::Redeploy | FaultKind::CacheFlush, _) => String::new(),
             (_, None) => "until the end of the run".to_string(),
             (_, Some(d)) => format!("for {d}"),
         };
         let detail = match &spec.kind {
             FaultKind::RegionOutage { region } => format!("region-outage of {region} {until}"),
+            FaultKind::CacheFlush => "cache-flush: every entry dropped".to_string(),
             _ => format!("{} on nodes [{}] {until}", spec.kind.name(), locals.join(", ")).trim_end().to_string(),
         };
         self.log_service(now, spec.service, "fault-start", detail);
@@ -673,6 +674,7 @@ impl World<'_> {
             FaultKind::RollingRestart { .. } => {
                 self.engine.schedule_at(now, Event::RollingStep { fault: fault as u32, step: 0 });
             }
+            FaultKind::CacheFlush => self.flush_cache(now, spec.service),
             FaultKind::Redeploy => {
                 let service = spec.service;
                 self.services[service].last_deploy = now;
@@ -716,7 +718,10 @@ impl World<'_> {
                 }
             }
             // Repairs in flight finish on their own; operations are instants.
-            FaultKind::RandomCrashes { .. } | FaultKind::RollingRestart { .. } | FaultKind::Redeploy => {}
+            FaultKind::RandomCrashes { .. }
+            | FaultKind::RollingRestart { .. }
+            | FaultKind::Redeploy
+            | FaultKind::CacheFlush => {}
             _ => {
                 for n in nodes {
                     self.extra[n as usize].active_faults.retain(|&f| f as usize != fault);
@@ -771,6 +776,7 @@ impl World<'_> {
                 | FaultKind::RandomCrashes { .. }
                 | FaultKind::RollingRestart { .. }
                 | FaultKind::Redeploy
+                | FaultKind::CacheFlush
                 | FaultKind::RegionOutage { .. } => {}
             }
         }

@@ -7,6 +7,7 @@
 //! and `balancing` (routing, health checks, outlier ejection).
 
 mod balancing;
+mod cache;
 mod calls;
 mod clients;
 mod database;
@@ -84,6 +85,10 @@ enum Event {
     },
     /// Service-to-service `call` sends its next attempt after backing off.
     CallRetry {
+        call: u32,
+    },
+    /// `call` has looked its key up in the callee's cache.
+    CacheLookup {
         call: u32,
     },
     /// The current metrics bin ends.
@@ -297,6 +302,8 @@ struct ServiceState {
     rate_limit: Option<crate::components::rate_limit::TokenBucket>,
     /// The service's call steps.
     steps: Vec<calls::StepRt>,
+    /// The look-aside cache in front of the service.
+    cache: Option<Box<cache::CacheState>>,
 }
 
 struct BalancerState {
@@ -464,6 +471,8 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let fleet = world.fleet_snapshot();
     world.check_calls_conserved(run_index)?;
     let (service_attempts, calls) = world.graph_counts();
+    let caches: Vec<_> =
+        world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
     let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
@@ -479,6 +488,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     }
     summary.conservation.in_flight = in_flight_counted;
     calls::fill_graph_summary(&mut summary, &service_attempts, calls);
+    summary.caches = caches;
     summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
     summary.disaster_recovery = world.dr.as_ref().and_then(|d| d.summary.clone());
     summary.recovery.rto_breakdown = rto_breakdown(scenario, &summary);
@@ -554,6 +564,10 @@ impl<'s> World<'s> {
                 db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
                 rate_limit: service.rate_limit.as_ref().map(crate::components::rate_limit::TokenBucket::new),
                 steps: Vec::new(),
+                cache: service
+                    .cache
+                    .as_ref()
+                    .map(|c| Box::new(cache::CacheState::new(c, stream(seed, run_index, StreamKind::Cache, s as u64)))),
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
@@ -691,6 +705,7 @@ impl<'s> World<'s> {
                         budget: RetryBudget::new(call.retry.as_ref().and_then(|r| r.budget.as_ref())),
                         retry_rng: stream(seed, run_index, StreamKind::CallRetry, edges.len() as u64),
                         bulkhead: call.bulkhead,
+                        cached: scenario.services[call.service].cache.is_some(),
                         in_flight: vec![0; services[s].nodes],
                         counts: calls::EdgeCounts::default(),
                         warm: calls::EdgeCounts::default(),
@@ -794,6 +809,7 @@ impl<'s> World<'s> {
             Event::Deadline { request } => self.on_deadline(now, request),
             Event::Retry { request } => self.on_retry(now, request),
             Event::CallRetry { call } => self.on_call_retry(now, call),
+            Event::CacheLookup { call } => self.on_cache_lookup(now, call),
             Event::BinEnd => {
                 let areas = self.node_areas(now);
                 let fleet = self.fleet_snapshot();
@@ -807,6 +823,9 @@ impl<'s> World<'s> {
                 self.warm_service_attempts.clone_from(&self.service_attempts);
                 for e in &mut self.edges {
                     e.warm = e.counts;
+                }
+                for c in self.services.iter_mut().filter_map(|s| s.cache.as_mut()) {
+                    c.end_warmup();
                 }
             }
             Event::FaultStart { fault } => self.on_fault_start(now, fault as usize),
