@@ -29,6 +29,7 @@ pub enum StreamKind {
     Classes = 13,
     CallRetry = 14,
     Cache = 15,
+    ColdStart = 16,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

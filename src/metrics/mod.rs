@@ -198,6 +198,24 @@ pub struct CacheSummary {
     pub entries: u32,
 }
 
+/// A serverless pool, over the measured window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerlessSummary {
+    pub service: String,
+    /// Requests that had to start a new instance.
+    pub cold_starts: u64,
+    /// Requests served by an idle instance.
+    pub warm_starts: u64,
+    /// Requests refused at the concurrency limit or the scaling rate
+    /// (counted as `rejected` failures).
+    pub throttled: u64,
+    /// Idle instances reclaimed after the idle timeout.
+    pub reclaimed: u64,
+    /// Most instances alive at once, over the whole run.
+    pub peak_instances: u32,
+    pub instances_at_end: u32,
+}
+
 /// One request class, over the measured window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassSummary {
@@ -284,6 +302,8 @@ pub struct RunSummary {
     pub calls: Vec<CallSummary>,
     /// Per look-aside cache.
     pub caches: Vec<CacheSummary>,
+    /// Per serverless pool.
+    pub serverless: Vec<ServerlessSummary>,
     pub nodes: Vec<NodeSummary>,
     /// Every crash, in time order.
     pub node_deaths: Vec<NodeDeath>,
@@ -936,6 +956,7 @@ impl Recorder {
             services,
             calls: Vec::new(),
             caches: Vec::new(),
+            serverless: Vec::new(),
             nodes: node_summaries,
             node_deaths,
             databases: Vec::new(),

@@ -464,6 +464,26 @@ pub struct Service {
     /// A look-aside cache in front of the service: callers look a key up
     /// first and call the service only on a miss.
     pub cache: Option<CacheSpec>,
+    /// The service is a serverless pool (its one "node" has a worker per
+    /// possible instance and no queue).
+    pub serverless: Option<ServerlessSpec>,
+}
+
+/// A serverless function (AWS Lambda semantics): each instance serves one
+/// request at a time. A request takes the most recently used idle
+/// instance; with none idle, a new instance starts (a cold start adds its
+/// start-up time to the request) if the pool is below `concurrency` and the
+/// scaling rate allows; otherwise the request is throttled (`rejected`).
+/// Instances idle for `idle_timeout` are reclaimed; `provisioned` instances
+/// are started before traffic and never reclaimed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerlessSpec {
+    pub concurrency: u32,
+    pub cold_start: Distribution,
+    pub idle_timeout: SimDuration,
+    /// New instances: a token bucket of `burst` refilled at `per_sec`.
+    pub scaling: RateLimitSpec,
+    pub provisioned: u32,
 }
 
 /// A look-aside cache (memcached, Redis) shared by every caller of a

@@ -354,6 +354,19 @@ pub struct RawService {
     pub rate_limit: Option<RawRateLimit>,
     pub calls: Option<Vec<RawCall>>,
     pub cache: Option<RawCache>,
+    pub serverless: Option<RawServerless>,
+}
+
+/// `serverless = { ... }`: the service is a pool of single-request
+/// instances created on demand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerless {
+    pub concurrency: Option<i64>,
+    pub cold_start: Option<RawDistribution>,
+    pub idle_timeout: Option<Duration>,
+    pub scaling: Option<RawRateLimit>,
+    pub provisioned: Option<i64>,
 }
 
 /// `[services.NAME.cache]`: a look-aside cache its callers consult first.

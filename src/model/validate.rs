@@ -693,6 +693,29 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             u32::try_from(n).map_err(|_| ctx.err(&format!("{path}.queue_capacity"), "too large; use \"unbounded\""))?,
         ),
     };
+    // A serverless pool sizes itself: one "node" with a worker per possible instance, no queue.
+    let serverless = match &raw.serverless {
+        None => None,
+        Some(spec) => {
+            let sized = [
+                ("nodes", raw.nodes.is_some()),
+                ("workers", raw.workers.is_some()),
+                ("queue_capacity", raw.queue_capacity.is_some()),
+                ("autoscaling", raw.autoscaling.is_some()),
+            ];
+            if let Some((key, _)) = sized.iter().find(|(_, set)| *set) {
+                return Err(ctx.err(
+                    &format!("{path}.{key}"),
+                    format!("a serverless service sizes itself (serverless.concurrency); remove `{key}`"),
+                ));
+            }
+            Some(validate_serverless(ctx, &format!("{path}.serverless"), spec)?)
+        }
+    };
+    let (nodes, workers, queue_capacity) = match &serverless {
+        Some(s) => (1, s.concurrency, Some(0)),
+        None => (nodes, workers, queue_capacity),
+    };
     let Some(dist) = &raw.service_time else {
         return Err(ctx.err(
             &path,
@@ -878,7 +901,39 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             None => None,
             Some(c) => Some(validate_cache(ctx, &format!("{path}.cache"), c)?),
         },
+        serverless,
     })
+}
+
+/// Serverless defaults follow AWS Lambda: 1000 concurrent executions per
+/// region, scaling by 1000 instances every 10 s, idle instances reclaimed
+/// after about 10 minutes.
+fn validate_serverless(ctx: &Ctx, path: &str, raw: &raw::RawServerless) -> Result<ServerlessSpec, ScenarioError> {
+    let concurrency = count_at_least(ctx, &format!("{path}.concurrency"), raw.concurrency, 1000, 1)?;
+    if concurrency > 100_000 {
+        return Err(ctx.err(&format!("{path}.concurrency"), format!("must be at most 100000, got {concurrency}")));
+    }
+    let Some(cold) = &raw.cold_start else {
+        return Err(ctx.err(
+            path,
+            "missing `cold_start`: a new instance's start-up time, e.g. cold_start = { distribution = \"lognormal\", mean = \"800ms\", cv = 0.5 }",
+        ));
+    };
+    let cold_start = validate_distribution(ctx, &format!("{path}.cold_start"), cold)?;
+    let idle_timeout =
+        positive_duration(ctx, &format!("{path}.idle_timeout"), raw.idle_timeout, SimDuration::from_secs(600))?;
+    let scaling = match &raw.scaling {
+        None => RateLimitSpec { per_sec: 100.0, burst: 1000 },
+        Some(s) => validate_rate_limit(ctx, &format!("{path}.scaling"), s)?,
+    };
+    let provisioned = count_at_least(ctx, &format!("{path}.provisioned"), raw.provisioned, 0, 0)?;
+    if provisioned > concurrency {
+        return Err(ctx.err(
+            &format!("{path}.provisioned"),
+            format!("must be at most the concurrency ({concurrency}), got {provisioned}"),
+        ));
+    }
+    Ok(ServerlessSpec { concurrency, cold_start, idle_timeout, scaling, provisioned })
 }
 
 /// Largest cache key space: the cache keeps 16 bytes per key and run.
@@ -1134,6 +1189,7 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         rate_limit: None,
         calls: Vec::new(),
         cache: None,
+        serverless: None,
         region: region_of(ctx, path, &raw.region)?,
     })
 }

@@ -379,6 +379,12 @@ pub fn summary_text(r: &RunRecord) -> String {
             }
         ));
     }
+    for p in &s.serverless {
+        out.push_str(&format!(
+            "  serverless {}: {} cold starts, {} warm, {} throttled, peak {} instances ({} at the end)\n",
+            p.service, p.cold_starts, p.warm_starts, p.throttled, p.peak_instances, p.instances_at_end
+        ));
+    }
     for c in &s.calls {
         let bulkhead = if c.bulkhead_refused > 0 {
             format!(", {} refused by the bulkhead", c.bulkhead_refused)

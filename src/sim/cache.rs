@@ -31,7 +31,9 @@ pub(super) enum Lookup {
     /// Not cached: fetch it.
     Miss,
     /// Not cached, but a fetch of the key is under way by this call.
-    Joined { leader: u32 },
+    Joined {
+        leader: u32,
+    },
 }
 
 /// Least-recently-used order over keys, as a doubly linked list in arrays.
@@ -50,14 +52,22 @@ impl Lru {
 
     fn unlink(&mut self, key: u32) {
         let (p, n) = (self.prev[key as usize], self.next[key as usize]);
-        if p == NO_SLOT { self.head = n } else { self.next[p as usize] = n }
+        if p == NO_SLOT {
+            self.head = n
+        } else {
+            self.next[p as usize] = n
+        }
         if n == NO_SLOT { self.tail = p } else { self.prev[n as usize] = p }
     }
 
     fn push_front(&mut self, key: u32) {
         self.prev[key as usize] = NO_SLOT;
         self.next[key as usize] = self.head;
-        if self.head == NO_SLOT { self.tail = key } else { self.prev[self.head as usize] = key }
+        if self.head == NO_SLOT {
+            self.tail = key
+        } else {
+            self.prev[self.head as usize] = key
+        }
         self.head = key;
     }
 

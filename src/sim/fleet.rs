@@ -26,6 +26,10 @@ impl World<'_> {
             self.node_failed_attempt(now, attempt, FailureCause::RateLimited);
             return;
         }
+        if self.serverless_services && self.services[self.extra[node].service].pool.is_some() {
+            self.offer_to_pool(now, node, attempt);
+            return;
+        }
         let fraction = self.nodes[node].degradation.error_fraction;
         if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
             self.node_failed_attempt(now, attempt, FailureCause::Error);
@@ -42,6 +46,38 @@ impl World<'_> {
                 self.node_failed_attempt(now, attempt, FailureCause::Rejected);
             }
             Admission::Down => self.node_failed_attempt(now, attempt, FailureCause::Reset),
+        }
+    }
+
+    /// Hands `attempt` to a serverless pool's node: it needs an instance
+    /// first (warm, or cold and started now), or it is throttled.
+    #[inline(never)]
+    fn offer_to_pool(&mut self, now: SimTime, node: usize, attempt: u32) {
+        let fraction = self.nodes[node].degradation.error_fraction;
+        if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
+            self.node_failed_attempt(now, attempt, FailureCause::Error);
+            return;
+        }
+        if !self.nodes[node].is_up() {
+            self.node_failed_attempt(now, attempt, FailureCause::Reset);
+            return;
+        }
+        let service = self.extra[node].service;
+        let pool = self.services[service].pool.as_mut().expect("a serverless service");
+        let Some(cold) = pool.acquire(now) else {
+            self.recorder.node_rejected(node);
+            self.node_failed_attempt(now, attempt, FailureCause::Rejected);
+            return;
+        };
+        self.attempts[attempt].cold_start = cold;
+        match self.nodes[node].admit(attempt, now) {
+            Admission::Started => self.start_service(now, node, attempt),
+            // Fewer usable workers than instances (a capacity fault): no room.
+            _ => {
+                self.services[service].pool.as_mut().expect("a serverless service").give_back(now);
+                self.recorder.node_rejected(node);
+                self.node_failed_attempt(now, attempt, FailureCause::Rejected);
+            }
         }
     }
 
@@ -64,6 +100,11 @@ impl World<'_> {
         };
         if self.extra[node].adjusted {
             service = self.adjust_service_time(now, node, service);
+            if self.attempts[attempt].cold_start {
+                let service_index = self.extra[node].service;
+                let pool = self.services[service_index].pool.as_mut().expect("cold starts only in pools");
+                service = service + pool.cold_start_time();
+            }
         }
         let incarnation = self.nodes[node].incarnation();
         self.engine.schedule_at(now + service, Event::ServiceDone { node: node as u32, attempt, incarnation });
@@ -123,6 +164,11 @@ impl World<'_> {
     /// leaks and drains are accounted for.
     #[inline(always)]
     pub(super) fn release_worker(&mut self, now: SimTime, node: usize) {
+        if self.serverless_services
+            && let Some(pool) = self.services[self.extra[node].service].pool.as_mut()
+        {
+            pool.release(now);
+        }
         let next = self.nodes[node].finish(now);
         self.take_next(now, node, next);
         if self.extra[node].has_memory {
@@ -271,6 +317,9 @@ impl World<'_> {
             self.extra[node].pool_waiters.clear();
         }
         self.reset_bulkheads(node);
+        if let Some(pool) = self.services[service].pool.as_mut() {
+            pool.stop();
+        }
         self.db_node_crashed(now, node);
         self.node_went_down(now, node);
     }
@@ -318,6 +367,9 @@ impl World<'_> {
             }
         }
         self.nodes[node].start(now);
+        if let Some(pool) = self.services[service].pool.as_mut() {
+            pool.start(now);
+        }
         self.extra[node].crash_loop.on_up(now);
         self.extra[node].leaked_mb = 0.0;
         self.extra[node].up_since = now;
@@ -757,7 +809,8 @@ impl World<'_> {
     /// Whether sampled service times of the node need adjusting.
     fn recompute_adjusted(&mut self, node: usize) {
         let x = &self.extra[node];
-        let slowdown = self.scenario.services[x.service].slowdown.is_some();
+        let slowdown = self.scenario.services[x.service].slowdown.is_some()
+            || self.scenario.services[x.service].serverless.is_some();
         self.extra[node].adjusted =
             self.nodes[node].degradation != Degradation::default() || slowdown || x.warming_until.is_some();
     }

@@ -13,6 +13,7 @@ mod clients;
 mod database;
 mod dr;
 mod fleet;
+mod serverless;
 mod slab;
 
 use crate::components::arrivals::PoissonArrivals;
@@ -231,6 +232,9 @@ struct Attempt {
     db_call: u32,
     /// The request's class (`calls::NO_CLASS` without one).
     class: u16,
+    /// A serverless instance was started for it: its service time
+    /// includes the cold start.
+    cold_start: bool,
     /// The call step the node is on, and its calls that succeeded and
     /// failed so far; `token` names the step's calls (0: none pending).
     step: u16,
@@ -304,6 +308,8 @@ struct ServiceState {
     steps: Vec<calls::StepRt>,
     /// The look-aside cache in front of the service.
     cache: Option<Box<cache::CacheState>>,
+    /// The service is a serverless pool.
+    pool: Option<Box<serverless::Pool>>,
 }
 
 struct BalancerState {
@@ -430,6 +436,8 @@ struct World<'s> {
     horizon: SimTime,
     /// Some service has a rate limit.
     rate_limited_services: bool,
+    /// Some service is a serverless pool.
+    serverless_services: bool,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed.
@@ -471,8 +479,8 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let fleet = world.fleet_snapshot();
     world.check_calls_conserved(run_index)?;
     let (service_attempts, calls) = world.graph_counts();
-    let caches: Vec<_> =
-        world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
+    let caches: Vec<_> = world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
+    let pools: Vec<_> = world.services.iter().filter_map(|s| s.pool.as_ref().map(|p| p.summary(&s.name))).collect();
     let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
@@ -489,6 +497,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     summary.conservation.in_flight = in_flight_counted;
     calls::fill_graph_summary(&mut summary, &service_attempts, calls);
     summary.caches = caches;
+    summary.serverless = pools;
     summary.databases = world.services.iter().filter_map(|s| s.db.as_ref().map(|db| db.summary(&s.name))).collect();
     summary.disaster_recovery = world.dr.as_ref().and_then(|d| d.summary.clone());
     summary.recovery.rto_breakdown = rto_breakdown(scenario, &summary);
@@ -568,6 +577,9 @@ impl<'s> World<'s> {
                     .cache
                     .as_ref()
                     .map(|c| Box::new(cache::CacheState::new(c, stream(seed, run_index, StreamKind::Cache, s as u64)))),
+                pool: service.serverless.as_ref().map(|p| {
+                    Box::new(serverless::Pool::new(p, stream(seed, run_index, StreamKind::ColdStart, s as u64)))
+                }),
             });
             for i in 0..service.slots() {
                 let global = nodes.len() as u64;
@@ -590,7 +602,8 @@ impl<'s> World<'s> {
                     liveness_failures: 0,
                     restarting: false,
                     memory_samples: std::collections::VecDeque::new(),
-                    adjusted: service.slowdown.is_some(),
+                    // Serverless: cold starts lengthen some service times.
+                    adjusted: service.slowdown.is_some() || service.serverless.is_some(),
                     present: i < service.nodes,
                     draining: None,
                     provisioning: false,
@@ -757,6 +770,7 @@ impl<'s> World<'s> {
             recorder,
             horizon,
             rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
+            serverless_services: scenario.services.iter().any(|s| s.serverless.is_some()),
         }
     }
 
@@ -824,8 +838,13 @@ impl<'s> World<'s> {
                 for e in &mut self.edges {
                     e.warm = e.counts;
                 }
-                for c in self.services.iter_mut().filter_map(|s| s.cache.as_mut()) {
-                    c.end_warmup();
+                for s in &mut self.services {
+                    if let Some(c) = s.cache.as_mut() {
+                        c.end_warmup();
+                    }
+                    if let Some(p) = s.pool.as_mut() {
+                        p.end_warmup();
+                    }
                 }
             }
             Event::FaultStart { fault } => self.on_fault_start(now, fault as usize),
@@ -938,6 +957,7 @@ impl<'s> World<'s> {
             db_phase: false,
             db_call: NO_SLOT,
             class,
+            cold_start: false,
             step: 0,
             calls_ok: 0,
             calls_failed: 0,
