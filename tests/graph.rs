@@ -418,3 +418,19 @@ fn coalescing_turns_a_stampede_on_hot_keys_into_one_fetch_per_key() {
         assert_eq!(r.summary.failed.total(), 0, "waiters share the fetch's answer");
     }
 }
+
+#[test]
+fn batches_report_per_class_and_per_service_metrics() {
+    let sc = Scenario::from_toml(&model("microservices.toml"), "<model>", Some("m")).unwrap();
+    let batch = faultline::monte_carlo::run_batch(&sc, 2, 2).unwrap();
+    let metric = |name: &str| {
+        batch.summary.metrics.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1.mean
+    };
+    assert!(metric("class.search.success_fraction") >= 0.99);
+    assert!(metric("class.payment.success_fraction") < 0.8);
+    assert!((metric("service.search.amplification") - 0.6).abs() < 0.01);
+    let runs = String::from_utf8(faultline::report::batch_runs_csv(&batch)).unwrap();
+    let header = runs.lines().next().unwrap();
+    assert!(header.ends_with("service.search.amplification,rto_censored_s"), "{header}");
+    assert_eq!(runs.lines().nth(1).unwrap().split(',').count(), header.split(',').count());
+}

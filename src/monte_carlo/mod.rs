@@ -46,6 +46,47 @@ pub const RUN_METRICS: [&str; 20] = [
     "rpo_s",
 ];
 
+/// Scalar metrics a scenario adds after [`RUN_METRICS`], named by dotted
+/// paths: per request class its success and p99, per service its
+/// attempts per request (with calls between services), per cache its hit
+/// ratio, per serverless pool its cold starts and throttled requests.
+pub fn scenario_metric_names(scenario: &Scenario) -> Vec<String> {
+    let mut names = Vec::new();
+    for c in &scenario.classes {
+        names.push(format!("class.{c}.success_fraction"));
+        names.push(format!("class.{c}.latency_p99_ms"));
+    }
+    if scenario.services.iter().any(|s| !s.calls.is_empty()) {
+        names.extend(scenario.services.iter().map(|s| format!("service.{}.amplification", s.name)));
+    }
+    for s in scenario.services.iter().filter(|s| s.cache.is_some()) {
+        names.push(format!("cache.{}.hit_ratio", s.name));
+    }
+    for s in scenario.services.iter().filter(|s| s.serverless.is_some()) {
+        names.push(format!("serverless.{}.cold_starts", s.name));
+        names.push(format!("serverless.{}.throttled", s.name));
+    }
+    names
+}
+
+/// The values of [`scenario_metric_names`], in the same order, from a run.
+fn scenario_metric_values(s: &crate::metrics::RunSummary) -> Vec<Option<f64>> {
+    let mut values = Vec::new();
+    for c in &s.classes {
+        values.push(Some(c.success_fraction));
+        values.push(c.latency_ms.p99);
+    }
+    if !s.calls.is_empty() {
+        values.extend(s.services.iter().map(|x| Some(x.amplification)));
+    }
+    values.extend(s.caches.iter().map(|c| Some(c.hit_ratio)));
+    for p in &s.serverless {
+        values.push(Some(p.cold_starts as f64));
+        values.push(Some(p.throttled as f64));
+    }
+    values
+}
+
 /// Per-bin series with bands, in output order.
 pub const BAND_METRICS: [&str; 6] =
     ["offered_rps", "attempts_rps", "goodput_rps", "latency_p99_ms", "capacity_rps", "nodes_up"];
@@ -231,6 +272,8 @@ pub struct BatchInfo {
     /// Lock-in is only counted for scenarios without injected faults.
     pub has_faults: bool,
     pub slo: SloSummary,
+    /// Every per-run metric: [`RUN_METRICS`], then the scenario's own.
+    pub metric_names: Vec<String>,
 }
 
 impl BatchInfo {
@@ -240,6 +283,7 @@ impl BatchInfo {
             seed: scenario.simulation.seed,
             has_faults: !scenario.faults.is_empty(),
             slo: SloSummary::of(&scenario.slo),
+            metric_names: RUN_METRICS.iter().map(|m| m.to_string()).chain(scenario_metric_names(scenario)).collect(),
         }
     }
 }
@@ -250,7 +294,10 @@ pub struct BatchSummary {
     pub seed: u64,
     pub runs: u64,
     pub slo: SloSummary,
-    /// Per metric of [`RUN_METRICS`] with at least one value.
+    /// The columns of runs.csv after its flags: every per-run metric.
+    #[serde(skip)]
+    pub metric_names: Vec<String>,
+    /// Per metric of `metric_names` with at least one value.
     pub metrics: Vec<(String, Describe)>,
     pub cascade: Proportion,
     /// Among disrupted runs: the SLO was restored before the end.
@@ -293,7 +340,7 @@ fn row_of(r: &RunRecord) -> RunRow {
     let s = &r.summary;
     let rec = &s.recovery;
     let horizon = r.duration.as_secs_f64();
-    let values = vec![
+    let mut values = vec![
         Some(s.offered as f64),
         Some(s.completed as f64),
         Some(s.success_fraction),
@@ -318,6 +365,7 @@ fn row_of(r: &RunRecord) -> RunRow {
             .map(|d| d.rpo_s)
             .or_else(|| s.databases.iter().flat_map(|d| d.failovers.first()).map(|f| f.rpo_s).next()),
     ];
+    values.extend(scenario_metric_values(s));
     RunRow {
         run: r.run_index,
         values: values.into_iter().map(|v| v.filter(|x| x.is_finite())).collect(),
@@ -399,7 +447,8 @@ pub fn finish(info: &BatchInfo, partial: Partial) -> Batch {
 }
 
 fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
-    let metrics = RUN_METRICS
+    let metrics = info
+        .metric_names
         .iter()
         .enumerate()
         .filter_map(|(m, name)| {
@@ -419,6 +468,7 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         seed: info.seed,
         runs: n,
         slo: info.slo.clone(),
+        metric_names: info.metric_names.clone(),
         metrics,
         cascade: wilson(rows.iter().filter(|r| r.cascade).count() as u64, n),
         recovered: wilson(recovered, disrupted),

@@ -6,7 +6,7 @@ use super::{csv_bytes, num};
 /// `runs.csv`: one row per run, with its seed and every scalar metric.
 pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
     let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered"];
-    header.extend(crate::monte_carlo::RUN_METRICS);
+    header.extend(b.summary.metric_names.iter().map(String::as_str));
     // For Kaplan–Meier curves: how long a never-recovered run was watched.
     header.push("rto_censored_s");
     let seed = b.summary.seed;
@@ -112,6 +112,7 @@ pub fn batch_files(b: &crate::monte_carlo::Batch) -> Vec<(&'static str, Vec<u8>)
 pub fn batch_summary_text(b: &crate::monte_carlo::Batch) -> String {
     let s = &b.summary;
     let mut out = format!("{}: {} runs from seed {}\n", s.scenario, s.runs, s.seed);
+    let width = s.metrics.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max(22);
     for (name, d) in &s.metrics {
         if [
             "success_fraction",
@@ -123,21 +124,29 @@ pub fn batch_summary_text(b: &crate::monte_carlo::Batch) -> String {
             "retry_amplification",
         ]
         .contains(&name.as_str())
+            || name.ends_with(".success_fraction")
+            || name.ends_with(".amplification")
+            || name.ends_with(".hit_ratio")
+            || name.ends_with(".throttled")
         {
             out.push_str(&format!(
-                "  {name:<22} mean {:>10.3}  95% CI [{:.3}, {:.3}]  p5 {:.3}  p50 {:.3}  p95 {:.3}\n",
+                "  {name:<width$} mean {:>10.3}  95% CI [{:.3}, {:.3}]  p5 {:.3}  p50 {:.3}  p95 {:.3}\n",
                 d.mean, d.ci95_low, d.ci95_high, d.p5, d.p50, d.p95
             ));
         }
     }
     let p = |name: &str, p: &crate::stats::Proportion| {
-        format!("  {name:<22} {}/{} = {:.3}  95% CI [{:.3}, {:.3}]\n", p.successes, p.n, p.p, p.ci95_low, p.ci95_high)
+        format!(
+            "  {name:<width$} {}/{} = {:.3}  95% CI [{:.3}, {:.3}]\n",
+            p.successes, p.n, p.p, p.ci95_low, p.ci95_high
+        )
     };
     out.push_str(&p("P(cascade)", &s.cascade));
     if s.recovered.n > 0 {
         out.push_str(&p("P(recovered)", &s.recovered));
         out.push_str(&format!(
-            "  RTO censored           {} runs; Kaplan–Meier median {}\n",
+            "  {:<width$} {} runs; Kaplan–Meier median {}\n",
+            "RTO censored",
             s.rto_censored,
             s.rto_km_median_s.map_or("not reached".to_string(), |m| format!("{m:.1}s"))
         ));
