@@ -124,6 +124,8 @@ pub struct RunData {
     pub bins: Vec<RunBin>,
     pub events: Vec<Event>,
     pub nodes: Vec<NodeSeries>,
+    /// Services call each other: capacity is the bottleneck for the mix.
+    pub graph: bool,
 }
 
 impl RunData {
@@ -191,6 +193,7 @@ impl RunData {
             bins,
             events,
             nodes,
+            graph: summary["calls"].as_array().is_some_and(|c| !c.is_empty()),
         })
     }
 }

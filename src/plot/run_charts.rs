@@ -92,10 +92,12 @@ where
         entries.push(("retries".to_string(), Mark::Fill(style::tint(series::RETRIES, 0.35))));
     }
     entries.push(("goodput".to_string(), Mark::Line(series::GOODPUT)));
+    // A service graph's capacity is that of its bottleneck for the request mix.
+    let name = if r.graph { "capacity (bottleneck for the request mix)" } else { "capacity" };
     entries.push(if off_scale {
-        (format!("capacity (clipped; up to {} req/s)", number_label(capacity.round())), Mark::Line(series::CAPACITY))
+        (format!("{name} (clipped; up to {} req/s)", number_label(capacity.round())), Mark::Line(series::CAPACITY))
     } else {
-        ("capacity".to_string(), Mark::Line(series::CAPACITY))
+        (name.to_string(), Mark::Line(series::CAPACITY))
     });
     if r.events.iter().any(|e| e.event == "fault-start") {
         entries.push(("fault injected".to_string(), Mark::Dashed(style::BLACK)));

@@ -68,6 +68,61 @@ pub(super) struct Edge {
     pub(super) warm: EdgeCounts,
 }
 
+/// Capacity of a service graph in client requests per second, measured
+/// over each bin: every service visited by client requests can complete
+/// (its workers in rotation) / (its mean holding time, its own work plus
+/// the calls it waits for) attempts a second, and a client request brings
+/// it (first attempts there) / (client requests) of them; the graph's
+/// capacity is the smallest ratio. A service idle in the bin is counted at
+/// its nominal rate (workers / mean service time).
+pub(super) struct GraphGauge {
+    /// Running counts: client requests, and per service first attempts
+    /// (retries excluded, cache hits never reach it) and attempts finished.
+    pub(super) requests: u64,
+    pub(super) first_attempts: Vec<u64>,
+    pub(super) finished: Vec<u64>,
+    /// The counts and busy integrals at the previous bin end.
+    last_requests: u64,
+    last_first_attempts: Vec<u64>,
+    last_finished: Vec<u64>,
+    last_busy: Vec<u128>,
+}
+
+impl GraphGauge {
+    pub(super) fn new(services: usize) -> Self {
+        GraphGauge {
+            requests: 0,
+            first_attempts: vec![0; services],
+            finished: vec![0; services],
+            last_requests: 0,
+            last_first_attempts: vec![0; services],
+            last_finished: vec![0; services],
+            last_busy: vec![0; services],
+        }
+    }
+
+    /// Capacity over the bin since the last call, and a new bin starts.
+    pub(super) fn capacity(&mut self, workers: &[u64], nominal: &[f64], busy: Vec<u128>) -> f64 {
+        let requests = (self.requests - self.last_requests) as f64;
+        let mut capacity = f64::INFINITY;
+        for s in 0..workers.len() {
+            let visits = (self.first_attempts[s] - self.last_first_attempts[s]) as f64;
+            if requests == 0.0 || visits == 0.0 {
+                continue;
+            }
+            let busy_ns = (busy[s] - self.last_busy[s]) as f64;
+            let finished = (self.finished[s] - self.last_finished[s]) as f64;
+            let rate = if busy_ns > 0.0 { workers[s] as f64 * finished / (busy_ns / 1e9) } else { nominal[s] };
+            capacity = capacity.min(rate / (visits / requests));
+        }
+        self.last_requests = self.requests;
+        self.last_first_attempts.clone_from(&self.first_attempts);
+        self.last_finished.clone_from(&self.finished);
+        self.last_busy = busy;
+        if capacity.is_finite() { capacity } else { nominal.iter().sum() }
+    }
+}
+
 /// A call from start to its final answer, across its attempts.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct CallRec {
@@ -218,10 +273,13 @@ impl World<'_> {
     fn send_call_attempt(&mut self, now: SimTime, call: u32) {
         let c = &mut self.calls[call];
         c.attempts += 1;
-        let (edge, class) = (c.edge as usize, c.class);
+        let (edge, class, first) = (c.edge as usize, c.class, c.attempts == 1);
         let e = &mut self.edges[edge];
         e.counts.attempts += 1;
         self.service_attempts[e.callee] += 1;
+        if first && let Some(graph) = self.graph.as_mut() {
+            graph.first_attempts[e.callee] += 1;
+        }
         let (balancer, timeout) = (e.balancer, e.timeout);
         match self.route(balancer) {
             Some(node) => {

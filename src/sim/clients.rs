@@ -95,7 +95,16 @@ impl World<'_> {
         {
             balancer = other;
         }
-        self.service_attempts[self.balancers[balancer].service] += 1;
+        let service = self.balancers[balancer].service;
+        self.service_attempts[service] += 1;
+        if let Some(graph) = self.graph.as_mut() {
+            let first = match owner {
+                Owner::Client { request } => self.requests[request].attempts == 1,
+                _ => true,
+            };
+            graph.first_attempts[service] += first as u64;
+            graph.requests += first as u64;
+        }
         let node = self.route(balancer)?;
         let timeout = self.sources[source].timeout;
         Some(self.launch_attempt(now, node, owner, timeout, class))

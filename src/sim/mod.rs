@@ -438,6 +438,8 @@ struct World<'s> {
     rate_limited_services: bool,
     /// Some service is a serverless pool.
     serverless_services: bool,
+    /// With calls between services: what capacity in client requests needs.
+    graph: Option<Box<calls::GraphGauge>>,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed.
@@ -476,7 +478,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         })
         .collect();
     let areas = world.node_areas(horizon);
-    let fleet = world.fleet_snapshot();
+    let fleet = world.fleet_snapshot(&areas);
     world.check_calls_conserved(run_index)?;
     let (service_attempts, calls) = world.graph_counts();
     let caches: Vec<_> = world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
@@ -771,6 +773,11 @@ impl<'s> World<'s> {
             horizon,
             rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
             serverless_services: scenario.services.iter().any(|s| s.serverless.is_some()),
+            graph: scenario
+                .services
+                .iter()
+                .any(|s| !s.calls.is_empty())
+                .then(|| Box::new(calls::GraphGauge::new(scenario.services.len()))),
         }
     }
 
@@ -826,7 +833,7 @@ impl<'s> World<'s> {
             Event::CacheLookup { call } => self.on_cache_lookup(now, call),
             Event::BinEnd => {
                 let areas = self.node_areas(now);
-                let fleet = self.fleet_snapshot();
+                let fleet = self.fleet_snapshot(&areas);
                 self.recorder.close_bin(now, &areas, fleet);
                 let next = self.recorder.bin_end();
                 self.engine.schedule_at(next, Event::BinEnd);
@@ -872,8 +879,13 @@ impl<'s> World<'s> {
         self.nodes.iter_mut().map(|n| n.totals(now)).collect()
     }
 
-    fn fleet_snapshot(&self) -> FleetSnapshot {
+    /// The fleet now; `areas` are the nodes' integrals up to now (capacity
+    /// of a service graph is measured over the bin that ends).
+    fn fleet_snapshot(&mut self, areas: &[NodeTotals]) -> FleetSnapshot {
         let mut snap = FleetSnapshot::default();
+        // Per service: workers in rotation, and what they could complete.
+        let mut workers = vec![0u64; self.services.len()];
+        let mut nominal = vec![0.0f64; self.services.len()];
         for (node, x) in self.nodes.iter().zip(&self.extra) {
             if !x.present {
                 continue;
@@ -893,14 +905,25 @@ impl<'s> World<'s> {
                 routed_around |= !b.panic && (unhealthy || ejected);
             }
             if !routed_around {
+                workers[x.service] += node.usable_workers() as u64;
                 let mean_s = self.scenario.services[x.service].service_time.mean_secs() * node.degradation.slowdown
                     + node.degradation.extra_ns as f64 / 1e9;
                 if mean_s > 0.0 {
-                    snap.capacity_rps +=
+                    nominal[x.service] +=
                         node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
                 }
             }
         }
+        snap.capacity_rps = match self.graph.as_mut() {
+            None => nominal.iter().sum(),
+            Some(graph) => {
+                let busy = self
+                    .services
+                    .iter()
+                    .map(|s| areas[s.first_node..s.first_node + s.nodes].iter().map(|a| a.busy).sum());
+                graph.capacity(&workers, &nominal, busy.collect())
+            }
+        };
         snap
     }
 
