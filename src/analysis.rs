@@ -2,6 +2,14 @@
 //! capacity of each service from the scenario alone, no simulation. For N
 //! nodes at utilization u, losing k leaves the survivors at u·N/(N−k) if
 //! the balancer spreads the same traffic over them.
+//!
+//! With calls between services, load flows down the call graph (each call
+//! step passes on the share of its caller's load whose class it applies
+//! to; retries and cache hits are ignored), and a caller's worker is held
+//! for its own work plus the calls it waits for, so its capacity is
+//! N·c / (mean holding time). A cache in front of a service passes on only
+//! its misses, at the steady hit ratio of a TTL cache under Poisson
+//! requests (its capacity bound ignored, so an optimistic ratio).
 
 use crate::model::Scenario;
 use crate::time::SimTime;
@@ -12,11 +20,18 @@ pub struct ServiceCapacity {
     pub nodes: u32,
     pub workers: u32,
     pub mean_service_s: f64,
+    /// Mean time a worker is held per request: its own work plus waiting
+    /// for its calls (each at the callee's holding time; a parallel step at
+    /// the k-th shortest of its calls'), without queueing anywhere.
+    pub mean_holding_s: f64,
+    /// With a cache in front: its steady hit ratio at the offered load
+    /// (the offered load below is what misses).
+    pub cache_hit_ratio: Option<f64>,
     /// Time-averaged offered rate over the run [req/s].
     pub mean_offered_rps: f64,
     /// Highest scheduled rate [req/s]; utilization figures use this.
     pub peak_offered_rps: f64,
-    /// Requests per second all nodes can complete: N·c / E[S].
+    /// Requests per second all nodes can complete: N·c / E[holding].
     pub capacity_rps: f64,
     /// peak offered / capacity with every node up.
     pub utilization: f64,
@@ -35,30 +50,156 @@ impl ServiceCapacity {
     }
 }
 
+/// Services in an order where every caller comes before its callees
+/// (calls form no cycle: validation refuses them).
+fn callers_first(scenario: &Scenario) -> Vec<usize> {
+    fn visit(scenario: &Scenario, s: usize, seen: &mut [bool], out: &mut Vec<usize>) {
+        seen[s] = true;
+        for call in scenario.services[s].calls.iter().flat_map(|step| &step.calls) {
+            if !seen[call.service] {
+                visit(scenario, call.service, seen, out);
+            }
+        }
+        out.push(s);
+    }
+    let mut seen = vec![false; scenario.services.len()];
+    let mut out = Vec::new();
+    for s in 0..scenario.services.len() {
+        if !seen[s] {
+            visit(scenario, s, &mut seen, &mut out);
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Steady hit ratio of a look-aside cache with TTL `ttl` (from each fetch)
+/// for `rate` calls a second over its keys: a key asked for at λ_k is
+/// fetched, then hit λ_k·T times on average before it expires, so its hit
+/// ratio is λ_k·T / (1 + λ_k·T); weighted by the keys' popularity.
+pub fn cache_hit_ratio(cache: &crate::model::CacheSpec, rate: f64) -> f64 {
+    let t = cache.ttl.as_secs_f64();
+    let keys = cache.keys as usize;
+    if cache.zipf == 0.0 {
+        let x = rate * t / keys as f64;
+        return x / (1.0 + x);
+    }
+    let weights: Vec<f64> = (1..=keys).map(|k| (k as f64).powf(-cache.zipf)).collect();
+    let total: f64 = weights.iter().sum();
+    weights
+        .iter()
+        .map(|w| {
+            let p = w / total;
+            let x = rate * p * t;
+            p * x / (1.0 + x)
+        })
+        .sum()
+}
+
+/// Per service and request class (the last index: no class), the (mean,
+/// peak) offered rate, passed down the call graph; and per service the
+/// hit ratio of its cache at that load (0 without one).
+fn offered_by_class(scenario: &Scenario, horizon: SimTime) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
+    let none = scenario.classes.len();
+    let mut load = vec![vec![(0.0, 0.0); none + 1]; scenario.services.len()];
+    // Load arriving through calls, which a cache in front of the service filters.
+    let mut called = load.clone();
+    let mut hit = vec![0.0; scenario.services.len()];
+    for t in &scenario.traffic {
+        let s = scenario.target_service(t.target);
+        let (mean, peak) = (t.rate.mean(horizon), t.rate.peak(horizon));
+        if t.class_mix.is_empty() {
+            load[s][none].0 += mean;
+            load[s][none].1 += peak;
+        }
+        for &(class, p) in &t.class_mix {
+            load[s][class as usize].0 += mean * p;
+            load[s][class as usize].1 += peak * p;
+        }
+    }
+    for s in callers_first(scenario) {
+        // Every caller of `s` came before it: its called load is complete.
+        if let Some(cache) = &scenario.services[s].cache {
+            hit[s] = cache_hit_ratio(cache, called[s].iter().map(|l| l.0).sum());
+        }
+        for k in 0..=none {
+            load[s][k].0 += called[s][k].0 * (1.0 - hit[s]);
+            load[s][k].1 += called[s][k].1 * (1.0 - hit[s]);
+        }
+        for step in &scenario.services[s].calls {
+            for k in (0..=none).filter(|&k| step_applies(step, k, none)) {
+                let (mean, peak) = load[s][k];
+                for call in &step.calls {
+                    called[call.service][k].0 += mean;
+                    called[call.service][k].1 += peak;
+                }
+            }
+        }
+    }
+    (load, hit)
+}
+
+fn step_applies(step: &crate::model::CallStep, class: usize, none: usize) -> bool {
+    match step.classes {
+        None => true,
+        Some(bits) => class != none && bits & (1 << class) != 0,
+    }
+}
+
+/// Mean worker holding time per service: own work, plus each step's
+/// calls for the share of the load the step applies to.
+fn holding_times(scenario: &Scenario, load: &[Vec<(f64, f64)>], hit: &[f64]) -> Vec<f64> {
+    let none = scenario.classes.len();
+    let mut hold = vec![0.0; scenario.services.len()];
+    for s in callers_first(scenario).into_iter().rev() {
+        let service = &scenario.services[s];
+        let total: f64 = load[s].iter().map(|l| l.0).sum();
+        let mut h = service.service_time.mean_secs();
+        for step in &service.calls {
+            let share = if total > 0.0 {
+                (0..=none).filter(|&k| step_applies(step, k, none)).map(|k| load[s][k].0).sum::<f64>() / total
+            } else {
+                1.0
+            };
+            // A cached call takes the lookup, and the callee's time on a miss.
+            let call_time = |c: &crate::model::Call| match &scenario.services[c.service].cache {
+                Some(cache) => cache.lookup.as_secs_f64() + (1.0 - hit[c.service]) * hold[c.service],
+                None => hold[c.service],
+            };
+            let mut times: Vec<f64> = step.calls.iter().map(call_time).collect();
+            times.sort_by(f64::total_cmp);
+            h += share * times[step.wait_for as usize - 1];
+        }
+        hold[s] = h;
+    }
+    hold
+}
+
 pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
     let horizon = SimTime::ZERO + scenario.simulation.duration;
+    let (load, hit) = offered_by_class(scenario, horizon);
+    let hold = holding_times(scenario, &load, &hit);
     scenario
         .services
         .iter()
         .enumerate()
         .map(|(s, service)| {
-            let feeding = scenario.traffic.iter().filter(|t| scenario.target_service(t.target) == s);
-            let (mut mean, mut peak) = (0.0, 0.0);
-            for t in feeding {
-                mean += t.rate.mean(horizon);
-                peak += t.rate.peak(horizon);
-            }
+            let mean: f64 = load[s].iter().map(|l| l.0).sum();
+            let peak: f64 = load[s].iter().map(|l| l.1).sum();
             let mean_service_s = service.service_time.mean_secs();
+            let mean_holding_s = hold[s];
             let slots = service.nodes as f64 * service.workers as f64;
-            let capacity_rps = if mean_service_s > 0.0 { slots / mean_service_s } else { f64::INFINITY };
+            let capacity_rps = if mean_holding_s > 0.0 { slots / mean_holding_s } else { f64::INFINITY };
             let utilization = if capacity_rps.is_finite() { peak / capacity_rps } else { 0.0 };
             let n = service.nodes;
             let after_losing = (1..n).map(|k| (k, utilization * n as f64 / (n - k) as f64)).collect();
             ServiceCapacity {
+                cache_hit_ratio: service.cache.as_ref().map(|_| hit[s]),
                 service: service.name.clone(),
                 nodes: n,
                 workers: service.workers,
                 mean_service_s,
+                mean_holding_s,
                 mean_offered_rps: mean,
                 peak_offered_rps: peak,
                 capacity_rps,
@@ -136,12 +277,13 @@ impl NodeEstimate {
 pub const SAFE_UTILIZATION: f64 = 0.85;
 
 pub fn estimate_nodes(c: &ServiceCapacity, lose: u32, p99_s: Option<f64>, safe_utilization: f64) -> NodeEstimate {
-    let per_node = if c.mean_service_s > 0.0 { c.workers as f64 / c.mean_service_s } else { f64::INFINITY };
+    // A worker is held for the request's own work and its calls.
+    let per_node = if c.mean_holding_s > 0.0 { c.workers as f64 / c.mean_holding_s } else { f64::INFINITY };
     let lambda = c.peak_offered_rps;
     let survivors_needed = (lambda / (per_node * safe_utilization)).ceil().max(1.0) as u32;
     let for_loss = lose + survivors_needed;
     let for_latency = p99_s.map(|target| {
-        let mu = 1.0 / c.mean_service_s;
+        let mu = 1.0 / c.mean_holding_s;
         let mut survivors = 1u32;
         while survivors < 100_000 && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target {
             survivors += 1;

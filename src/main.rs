@@ -7,6 +7,14 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would
+    // panic; a command-line tool should end quietly instead, as `cat` does.
+    #[cfg(unix)]
+    // SAFETY: first thing in main, before any other thread exists; SIG_DFL
+    // is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match cli::main() {
         Ok(code) => code,
         Err(err) => {

@@ -284,7 +284,7 @@ pub fn plan(
             // Start where the survivors would sit at the safe utilization.
             let nodes = base.services[spec.service].nodes;
             let survivors = nodes.saturating_sub(spec.lose).max(1) as f64;
-            let per_node = cap.workers as f64 / cap.mean_service_s.max(1e-12);
+            let per_node = cap.workers as f64 / cap.mean_holding_s.max(1e-12);
             let target_rate = survivors * per_node * analysis::SAFE_UTILIZATION;
             let start = if cap.peak_offered_rps > 0.0 { target_rate / cap.peak_offered_rps } else { 1.0 };
             let mut pass: Option<(f64, Candidate)> = None;

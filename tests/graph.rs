@@ -434,3 +434,39 @@ fn batches_report_per_class_and_per_service_metrics() {
     assert!(header.ends_with("service.search.amplification,rto_censored_s"), "{header}");
     assert_eq!(runs.lines().nth(1).unwrap().split(',').count(), header.split(',').count());
 }
+
+#[test]
+fn the_steady_hit_ratio_matches_the_ttl_cache_model() {
+    // Poisson calls with keys drawn independently make each key's requests
+    // Poisson, so the hit ratio of a TTL cache is Σ p_k·x_k/(1 + x_k), x_k =
+    // rate·p_k·TTL: what `faultline check` computes.
+    let text = r#"version = 1
+[simulation]
+duration = "6m"
+warmup = "1m"
+seed = 8
+[traffic.web]
+rate = "500/s"
+target = "front"
+[services.front]
+workers = 1000
+queue_capacity = 0
+service_time = { distribution = "constant", value = "1ms" }
+calls = [{ target = "store" }]
+[services.store]
+workers = 1000
+queue_capacity = 0
+service_time = { distribution = "exponential", mean = "5ms" }
+cache = { keys = 10000, zipf = 0.8, ttl = "30s" }
+"#;
+    let sc = scenario(text);
+    let expected = faultline::analysis::cache_hit_ratio(sc.services[1].cache.as_ref().unwrap(), 500.0);
+    let ratios: Vec<f64> = (0..6).map(|i| run(&sc, i).unwrap().summary.caches[0].hit_ratio).collect();
+    let n = ratios.len() as f64;
+    let mean = ratios.iter().sum::<f64>() / n;
+    let sd = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    // 99.9% t interval over 6 runs (t = 6.87 at 5 degrees of freedom).
+    let half = 6.87 * sd / n.sqrt();
+    assert!((mean - expected).abs() < half, "hit ratio {mean:.4} vs model {expected:.4} ± {half:.4}");
+    assert!(expected > 0.5 && expected < 0.95, "a ratio that tells the model apart: {expected}");
+}

@@ -279,6 +279,12 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             c.workers,
             SimDuration::from_secs_f64(c.mean_service_s)
         );
+        if c.mean_holding_s > c.mean_service_s * (1.0 + 1e-9) {
+            println!(
+                "  calls         a worker is held {} per request on average (own work + waiting for calls)",
+                SimDuration::from_secs_f64(c.mean_holding_s)
+            );
+        }
         if let Some(service) = scenario.services.iter().find(|s| s.name == c.service)
             && let Some(a) = &service.autoscaling
         {
@@ -291,6 +297,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
                 a.target,
                 per_node * a.max as f64
             );
+        }
+        if let Some(h) = c.cache_hit_ratio {
+            println!("  cache         steady hit ratio {:.1}% (TTL model); the load below is the misses", h * 100.0);
         }
         if c.peak_offered_rps == 0.0 {
             println!("  no traffic reaches this service");
