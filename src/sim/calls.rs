@@ -292,7 +292,7 @@ impl World<'_> {
 
     pub(super) fn on_call_retry(&mut self, now: SimTime, call: u32) {
         self.calls[call].retry = None;
-        if self.call_orphaned(call) {
+        if !self.call_wanted(call) {
             self.end_call(now, call, false, FailureCause::Reset);
             return;
         }
@@ -304,6 +304,12 @@ impl World<'_> {
     fn call_orphaned(&self, call: u32) -> bool {
         let c = &self.calls[call];
         !self.waiting_on(c.parent, c.token)
+    }
+
+    /// Someone still waits for the call's answer: its caller, or calls
+    /// coalesced onto its fetch.
+    fn call_wanted(&self, call: u32) -> bool {
+        !self.call_orphaned(call) || self.calls[call].waiters != NO_SLOT
     }
 
     /// A call's attempt succeeded (the callee answered).
@@ -339,9 +345,9 @@ impl World<'_> {
     }
 
     /// After a failed attempt: back off and retry if the call's policy and
-    /// budget allow and the caller still waits; otherwise the call is over.
+    /// budget allow and someone still waits for it; otherwise the call is over.
     fn retry_or_end_call(&mut self, now: SimTime, call: u32, cause: FailureCause) {
-        if !self.call_orphaned(call) {
+        if self.call_wanted(call) {
             let c = self.calls[call];
             let e = &mut self.edges[c.edge as usize];
             if let Some(policy) = &e.retry
