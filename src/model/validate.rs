@@ -196,6 +196,13 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     if raw.traffic.is_empty() {
         return Err(ctx.err("traffic", "no traffic defined; add a [traffic.NAME] table with a rate and a target"));
     }
+    let targets = Targets {
+        services: &service_index,
+        balancers: &balancer_index,
+        databases: &raw.databases,
+        balancer_names: &raw.balancers,
+        service_names: &raw.services,
+    };
     // Request classes: every name any source uses, in name order.
     let classes: Vec<String> = raw
         .traffic
@@ -228,34 +235,12 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             }
             (None, Some(steps)) => validate_schedule(ctx, &path, steps)?,
         };
-        let timeout = match rt.timeout {
-            Some(raw::Timeout(Some(d))) if d.is_zero() => {
-                return Err(ctx.err(&format!("{path}.timeout"), "must be > 0 (use \"none\" for no timeout)"));
-            }
-            Some(raw::Timeout(t)) => t,
-            None => None,
-        };
+        let timeout = optional_duration(ctx, &format!("{path}.timeout"), rt.timeout, "timeout")?;
         let Some(target_name) = &rt.target else {
             return Err(ctx.err(&path, "missing `target`: the balancer or service that receives the requests"));
         };
-        let target = if let Some(&b) = balancer_index.get(target_name.as_str()) {
-            Target::Balancer(b)
-        } else if let Some(&s) = service_index.get(target_name.as_str()) {
-            Target::Service(s)
-        } else {
-            let known: Vec<&String> = raw.balancers.keys().chain(raw.services.keys()).collect();
-            return Err(ctx.err(
-                &format!("{path}.target"),
-                format!("no balancer or service named \"{target_name}\" (defined: {})", list(known)),
-            ));
-        };
-        let deadline = match rt.deadline {
-            Some(raw::Timeout(Some(d))) if d.is_zero() => {
-                return Err(ctx.err(&format!("{path}.deadline"), "must be > 0 (use \"none\" for no deadline)"));
-            }
-            Some(raw::Timeout(t)) => t,
-            None => None,
-        };
+        let target = targets.resolve(ctx, &format!("{path}.target"), target_name)?;
+        let deadline = optional_duration(ctx, &format!("{path}.deadline"), rt.deadline, "deadline")?;
         let retry = match &rt.retry {
             None => None,
             Some(r) => Some(validate_retry(ctx, &format!("{path}.retry"), r)?),
@@ -293,13 +278,6 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         });
     }
 
-    let targets = Targets {
-        services: &service_index,
-        balancers: &balancer_index,
-        databases: &raw.databases,
-        balancer_names: &raw.balancers,
-        service_names: &raw.services,
-    };
     let mut all_calls = Vec::with_capacity(raw.services.len());
     for (sname, rs) in &raw.services {
         let steps = match &rs.calls {
@@ -396,13 +374,43 @@ fn validate_class_mix(
         .collect())
 }
 
-/// What call targets may name.
+/// What traffic and calls may target: balancers and services by name.
 struct Targets<'a> {
     services: &'a BTreeMap<&'a str, usize>,
     balancers: &'a BTreeMap<&'a str, usize>,
     databases: &'a BTreeMap<String, raw::RawDatabase>,
     balancer_names: &'a BTreeMap<String, raw::RawBalancer>,
     service_names: &'a BTreeMap<String, raw::RawService>,
+}
+
+impl Targets<'_> {
+    /// A balancer, else a service, named `name` (`path` is its key).
+    fn resolve(&self, ctx: &Ctx, path: &str, name: &str) -> Result<Target, ScenarioError> {
+        if let Some(&b) = self.balancers.get(name) {
+            Ok(Target::Balancer(b))
+        } else if let Some(&s) = self.services.get(name) {
+            Ok(Target::Service(s))
+        } else {
+            let known: Vec<&String> = self.balancer_names.keys().chain(self.service_names.keys()).collect();
+            Err(ctx.err(path, format!("no balancer or service named \"{name}\" (defined: {})", list(known))))
+        }
+    }
+}
+
+/// A duration that may be `"none"` (`None`) but not zero.
+fn optional_duration(
+    ctx: &Ctx,
+    path: &str,
+    value: Option<raw::Timeout>,
+    what: &str,
+) -> Result<Option<SimDuration>, ScenarioError> {
+    match value {
+        Some(raw::Timeout(Some(d))) if d.is_zero() => {
+            Err(ctx.err(path, format!("must be > 0 (use \"none\" for no {what})")))
+        }
+        Some(raw::Timeout(t)) => Ok(t),
+        None => Ok(None),
+    }
 }
 
 fn validate_calls(
@@ -509,29 +517,18 @@ fn validate_call(
     let Some(name) = &raw.target else {
         return Err(ctx.err(path, "missing `target`: the service or balancer called"));
     };
-    let (target, service) = if let Some(&b) = targets.balancers.get(name.as_str()) {
-        (Target::Balancer(b), balancers[b].service)
-    } else if let Some(&s) = targets.services.get(name.as_str()) {
-        (Target::Service(s), s)
-    } else if targets.databases.contains_key(name) {
+    if targets.databases.contains_key(name) {
         return Err(ctx.err(
             &format!("{path}.target"),
             format!("\"{name}\" is a database; a service queries it with `database = {{ name = \"{name}\" }}`"),
         ));
-    } else {
-        let known: Vec<&String> = targets.balancer_names.keys().chain(targets.service_names.keys()).collect();
-        return Err(ctx.err(
-            &format!("{path}.target"),
-            format!("no balancer or service named \"{name}\" (defined: {})", list(known)),
-        ));
+    }
+    let target = targets.resolve(ctx, &format!("{path}.target"), name)?;
+    let service = match target {
+        Target::Balancer(b) => balancers[b].service,
+        Target::Service(s) => s,
     };
-    let timeout = match raw.timeout {
-        Some(raw::Timeout(Some(d))) if d.is_zero() => {
-            return Err(ctx.err(&format!("{path}.timeout"), "must be > 0 (use \"none\" for no timeout)"));
-        }
-        Some(raw::Timeout(t)) => t,
-        None => None,
-    };
+    let timeout = optional_duration(ctx, &format!("{path}.timeout"), raw.timeout, "timeout")?;
     let retry = match &raw.retry {
         None => None,
         Some(r) => Some(validate_retry(ctx, &format!("{path}.retry"), r)?),
