@@ -470,3 +470,58 @@ cache = { keys = 10000, zipf = 0.8, ttl = "30s" }
     assert!((mean - expected).abs() < half, "hit ratio {mean:.4} vs model {expected:.4} ± {half:.4}");
     assert!(expected > 0.5 && expected < 0.95, "a ratio that tells the model apart: {expected}");
 }
+
+#[test]
+fn calls_to_a_database_write_to_the_primary_and_read_through_its_cache() {
+    // 400 calls/s, 20% writes; the primary crashes at 90 s and a replica
+    // is promoted 30 s later (10 s detection + 20 s promotion).
+    let r = run(
+        &scenario(
+            r#"version = 1
+[simulation]
+duration = "3m"
+seed = 4
+bin = "1s"
+[traffic.web]
+rate = "400/s"
+target = "app"
+timeout = "2s"
+[services.app]
+nodes = 2
+workers = 32
+service_time = { distribution = "exponential", mean = "2ms" }
+calls = [{ target = "db", write_ratio = 0.2, timeout = "1s" }]
+[databases.db]
+replicas = 2
+workers = 16
+read_time = { distribution = "exponential", mean = "5ms" }
+write_time = { distribution = "exponential", mean = "10ms" }
+cache = { keys = 5000, ttl = "30s" }
+[[faults]]
+kind = "crash"
+service = "db"
+nodes = [0]
+at = "90s"
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let s = &r.summary;
+    let calls = s.calls[0].calls as f64;
+    let cache = &s.caches[0];
+    let db = &s.databases[0];
+    let within = |got: f64, p: f64, n: f64, what: &str| {
+        let tol = 4.0 * (n * p * (1.0 - p)).sqrt();
+        assert!((got - n * p).abs() < tol, "{what}: {got} vs {:.0} ± {tol:.0}", n * p);
+    };
+    // Reads go through the cache; writes bypass it and are acknowledged by
+    // the primary, except the ones that failed during the failover.
+    within(cache.lookups as f64, 0.8, calls, "reads");
+    within((db.writes_acked + s.failed.reset) as f64, 0.2, calls, "writes");
+    // Only writes fail, for the 30 s without a primary: 400/s × 20% × 30 s.
+    let expected = 400.0 * 0.2 * 30.0;
+    assert!((s.failed.reset as f64 - expected).abs() < 4.0 * expected.sqrt(), "{:?}", s.failed);
+    assert_eq!(s.failed.total(), s.failed.reset);
+    assert_eq!(db.failovers.len(), 1);
+}

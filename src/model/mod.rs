@@ -533,6 +533,9 @@ pub struct Call {
     /// (retries and backoff included); beyond, calls fail at once as
     /// `bulkhead`.
     pub bulkhead: Option<u32>,
+    /// A call to a database: this fraction are writes (to the primary),
+    /// the rest reads (from a replica). 0 for a service.
+    pub write_ratio: f64,
 }
 
 /// How a service uses a database (by index in `Scenario::services`).

@@ -401,6 +401,7 @@ pub struct RawCall {
     pub timeout: Option<Timeout>,
     pub retry: Option<RawRetry>,
     pub bulkhead: Option<i64>,
+    pub write_ratio: Option<f64>,
 }
 
 /// A service's rate limit: `rate` tokens per second, `burst` at most.
@@ -434,6 +435,7 @@ pub struct RawDatabase {
     pub failover_detection: Option<Duration>,
     pub failover_promotion: Option<Duration>,
     pub region: Option<String>,
+    pub cache: Option<RawCache>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -135,6 +135,14 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 format!("no database named \"{name}\" (defined: {})", list(raw.databases.keys())),
             ));
         };
+        if services[regular_services + d].cache.is_some() {
+            return Err(ctx.err(
+                &format!("{path}.name"),
+                format!(
+                    "database {name} has a cache, which serves calls: query it with calls = [{{ target = \"{name}\", write_ratio = 0.1 }}]"
+                ),
+            ));
+        }
         services[i].uses_database = Some(DbUse {
             database: regular_services + d,
             write_ratio: fraction(ctx, &format!("{path}.write_ratio"), use_db.write_ratio, 0.1)?,
@@ -470,6 +478,7 @@ fn validate_calls(
                     ("timeout", step.timeout.is_some()),
                     ("retry", step.retry.is_some()),
                     ("bulkhead", step.bulkhead.is_some()),
+                    ("write_ratio", step.write_ratio.is_some()),
                 ] {
                     if key.1 {
                         return Err(ctx.err(
@@ -517,16 +526,21 @@ fn validate_call(
     let Some(name) = &raw.target else {
         return Err(ctx.err(path, "missing `target`: the service or balancer called"));
     };
-    if targets.databases.contains_key(name) {
-        return Err(ctx.err(
-            &format!("{path}.target"),
-            format!("\"{name}\" is a database; a service queries it with `database = {{ name = \"{name}\" }}`"),
-        ));
-    }
-    let target = targets.resolve(ctx, &format!("{path}.target"), name)?;
-    let service = match target {
-        Target::Balancer(b) => balancers[b].service,
-        Target::Service(s) => s,
+    // Databases follow the services in the scenario's list.
+    let database = targets.databases.keys().position(|d| d == name).map(|d| targets.services.len() + d);
+    let (target, service) = match database {
+        Some(d) => (Target::Service(d), d),
+        None => match targets.resolve(ctx, &format!("{path}.target"), name)? {
+            Target::Balancer(b) => (Target::Balancer(b), balancers[b].service),
+            Target::Service(s) => (Target::Service(s), s),
+        },
+    };
+    let write_ratio = match (database, raw.write_ratio) {
+        (None, Some(_)) => {
+            return Err(ctx.err(&format!("{path}.write_ratio"), "only a call to a database has a `write_ratio`"));
+        }
+        (None, None) => 0.0,
+        (Some(_), w) => fraction(ctx, &format!("{path}.write_ratio"), w, 0.1)?,
     };
     let timeout = optional_duration(ctx, &format!("{path}.timeout"), raw.timeout, "timeout")?;
     let retry = match &raw.retry {
@@ -537,7 +551,7 @@ fn validate_call(
         None => None,
         Some(_) => Some(count_at_least(ctx, &format!("{path}.bulkhead"), raw.bulkhead, 1, 1)?),
     };
-    Ok(Call { target, service, timeout, retry, bulkhead })
+    Ok(Call { target, service, timeout, retry, bulkhead, write_ratio })
 }
 
 /// Calls must not loop back: a request would call itself without end.
@@ -1185,7 +1199,10 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         database: Some(database),
         rate_limit: None,
         calls: Vec::new(),
-        cache: None,
+        cache: match &raw.cache {
+            None => None,
+            Some(c) => Some(validate_cache(ctx, &format!("{path}.cache"), c)?),
+        },
         serverless: None,
         region: region_of(ctx, path, &raw.region)?,
     })

@@ -12,6 +12,8 @@
 //! abandoned and freed. Its attempts keep the callee busy meanwhile, as they
 //! would in a real system.
 
+use rand::RngExt;
+
 use super::cache::Lookup;
 use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node};
 use crate::components::retry::{RetryBudget, RetryPolicy};
@@ -59,8 +61,12 @@ pub(super) struct Edge {
     pub(super) budget: RetryBudget,
     pub(super) retry_rng: SimRng,
     pub(super) bulkhead: Option<u32>,
-    /// The callee has a look-aside cache: look up first.
+    /// The callee has a look-aside cache: look up first (reads only).
     pub(super) cached: bool,
+    /// The callee is a database: writes go to the primary, reads to a
+    /// replica; `write_ratio` of the calls are writes.
+    pub(super) database: bool,
+    pub(super) write_ratio: f64,
     /// Calls in flight per caller node (service-local index), for the bulkhead.
     pub(super) in_flight: Vec<u32>,
     pub(super) counts: EdgeCounts,
@@ -138,6 +144,8 @@ pub(super) struct CallRec {
     /// The caller's node and its incarnation, for the bulkhead.
     pub(super) caller_node: u32,
     pub(super) caller_incarnation: u32,
+    /// A write to a database (reads and calls to services: false).
+    pub(super) write: bool,
     /// The cache key this call fetches after a miss (`NO_SLOT` otherwise).
     pub(super) key: u32,
     /// Coalescing: the first call waiting on this one's fetch, and the
@@ -214,6 +222,7 @@ impl World<'_> {
             e.in_flight[local] += 1;
         }
         e.budget.on_request(now);
+        let write = e.database && e.write_ratio > 0.0 && self.db_rng.random::<f64>() < e.write_ratio;
         let call = self.calls.insert(CallRec {
             parent,
             token,
@@ -225,13 +234,15 @@ impl World<'_> {
             last_backoff: None,
             caller_node: node as u32,
             caller_incarnation: self.nodes[node].incarnation(),
+            write,
             key: NO_SLOT,
             waiters: NO_SLOT,
             next_waiter: NO_SLOT,
             live: true,
             next_free: NO_SLOT,
         });
-        if self.edges[edge].cached {
+        // A look-aside cache serves reads; writes go to the store.
+        if self.edges[edge].cached && !write {
             let callee = self.edges[edge].callee;
             let lookup = self.services[callee].cache.as_ref().expect("a cached callee").lookup_time();
             self.engine.schedule_at(now + lookup, Event::CacheLookup { call });
@@ -280,8 +291,9 @@ impl World<'_> {
         if first && let Some(graph) = self.graph.as_mut() {
             graph.first_attempts[e.callee] += 1;
         }
-        let (balancer, timeout) = (e.balancer, e.timeout);
-        match self.route(balancer) {
+        let (balancer, timeout, callee) = (e.balancer, e.timeout, e.callee);
+        let node = if e.database { Some(self.db_target(callee, self.calls[call].write)) } else { self.route(balancer) };
+        match node {
             Some(node) => {
                 self.launch_attempt(now, node, Owner::Call { call }, timeout, class);
             }
@@ -321,6 +333,9 @@ impl World<'_> {
         }
         let Owner::Call { call } = owner else { unreachable!("not a call") };
         self.calls[call].attempt = None;
+        if self.calls[call].write {
+            self.record_write(now, node);
+        }
         let e = &mut self.edges[self.calls[call].edge as usize];
         e.budget.on_success();
         let balancer = e.balancer;

@@ -104,7 +104,7 @@ impl World<'_> {
 
     /// Writes go to the primary; reads rotate over the replicas that are up
     /// (the primary when none is).
-    fn db_target(&mut self, service: usize, write: bool) -> usize {
+    pub(super) fn db_target(&mut self, service: usize, write: bool) -> usize {
         let (first, count) = (self.services[service].first_node, self.services[service].nodes);
         let db = self.services[service].db.as_mut().expect("a database");
         if write {
@@ -158,7 +158,7 @@ impl World<'_> {
         t
     }
 
-    fn record_write(&mut self, now: SimTime, db_node: usize) {
+    pub(super) fn record_write(&mut self, now: SimTime, db_node: usize) {
         let service = self.extra[db_node].service;
         let db = self.services[service].db.as_mut().expect("a database");
         if db_node != db.primary {

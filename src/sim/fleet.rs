@@ -93,6 +93,7 @@ impl World<'_> {
         }
         let mut service = match owner {
             Owner::DbCall { write: true, .. } => self.write_time(node),
+            Owner::Call { call } if self.calls[call].write => self.write_time(node),
             _ => {
                 let x = &mut self.extra[node];
                 x.sampler.sample(&mut x.rng)
