@@ -250,3 +250,25 @@ fn no_charts_writes_none() {
     assert!(!dir.join("herd.png").exists() && !dir.join("herd.svg").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_run_with_request_classes_charts_their_success() {
+    let dir = std::env::temp_dir().join(format!("faultline-plot-classes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    ok(&faultline(&["run", "models/monolith.toml", "--out", dir.to_str().unwrap(), "-q"]));
+    assert!(dir.join("classes.csv").is_file());
+    check_chart(
+        &dir,
+        "classes",
+        &[
+            "monolith: success by request class",
+            "requests finishing in the bin that succeeded [%]",
+            "payment",
+            "profile",
+            "search",
+        ],
+    );
+    // A service graph's capacity is labelled as the bottleneck's.
+    check_chart(&dir, "herd", &["capacity (bottleneck for"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -183,12 +183,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let record = faultline::run(&scenario, 0)?;
-    report::write_files(&dir, &report::run_files(&record))
-        .with_context(|| format!("writing results to {}", dir.display()))?;
+    let files = report::run_files(&record);
+    report::write_files(&dir, &files).with_context(|| format!("writing results to {}", dir.display()))?;
     let charts = charts(&dir, args.exec.no_charts)?;
     if !args.exec.quiet {
         print!("{}", report::summary_text(&record));
-        println!("  wrote      {}/{{timeseries.csv, nodes.csv, events.csv, summary.json}}{charts}", dir.display());
+        let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+        println!("  wrote      {}/{{{}}}{charts}", dir.display(), names.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,6 +134,18 @@ pub struct NodeBinRow {
     pub rejected: u64,
 }
 
+/// One request class in one bin: requests of the class that arrived,
+/// succeeded and failed for good in the bin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassBinRow {
+    pub bin: u32,
+    /// Index in the scenario's classes (and `RunSummary::classes`).
+    pub class: u16,
+    pub offered: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
 /// Latency quantiles [ms].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Quantiles {
@@ -456,6 +468,8 @@ pub struct RunRecord {
     pub summary: RunSummary,
     pub bins: Vec<BinRow>,
     pub node_bins: Vec<NodeBinRow>,
+    /// Per (bin, request class), bins first; empty without classes.
+    pub class_bins: Vec<ClassBinRow>,
     pub events: Vec<LoggedEvent>,
 }
 
@@ -568,6 +582,9 @@ pub struct Recorder {
     /// With a single source its counts are the totals: not kept twice.
     several_sources: bool,
     per_class: Vec<ClassCounts>,
+    /// Per class, the current bin's (offered, completed, failed).
+    class_bin: Vec<[u64; 3]>,
+    class_bins: Vec<ClassBinRow>,
     slo: Slo,
 }
 
@@ -600,6 +617,8 @@ impl Recorder {
             class_names: Vec::new(),
             several_sources: false,
             per_class: Vec::new(),
+            class_bin: Vec::new(),
+            class_bins: Vec::new(),
             slo: Slo::default(),
         }
     }
@@ -655,6 +674,7 @@ impl Recorder {
     /// Request classes, for per-class summaries.
     pub fn set_classes(&mut self, names: &[String]) {
         self.class_names = names.to_vec();
+        self.class_bin = vec![[0; 3]; names.len()];
         self.per_class = (0..names.len())
             .map(|_| ClassCounts { offered: 0, completed: 0, failed: [0; CAUSES], latency: histogram(1, RUN_SIGFIG) })
             .collect();
@@ -662,6 +682,7 @@ impl Recorder {
 
     /// A request of `class` arrived.
     pub fn class_arrival(&mut self, now: SimTime, class: u16) {
+        self.class_bin[class as usize][0] += 1;
         if self.is_measured(now) {
             self.per_class[class as usize].offered += 1;
         }
@@ -669,6 +690,7 @@ impl Recorder {
 
     /// A request of `class` that arrived at `arrival` succeeded.
     pub fn class_completed(&mut self, now: SimTime, arrival: SimTime, class: u16) {
+        self.class_bin[class as usize][1] += 1;
         if self.is_measured(arrival) {
             let c = &mut self.per_class[class as usize];
             c.completed += 1;
@@ -678,6 +700,7 @@ impl Recorder {
 
     /// A request of `class` that arrived at `arrival` failed for good.
     pub fn class_failed(&mut self, _now: SimTime, arrival: SimTime, cause: FailureCause, class: u16) {
+        self.class_bin[class as usize][2] += 1;
         if self.is_measured(arrival) {
             self.per_class[class as usize].failed[cause as usize] += 1;
         }
@@ -806,6 +829,10 @@ impl Recorder {
             });
             g.bin_start = (*a, g.served, g.rejected);
         }
+        for (class, counts) in self.class_bin.iter_mut().enumerate() {
+            let [offered, completed, failed] = std::mem::take(counts);
+            self.class_bins.push(ClassBinRow { bin: bin_index, class: class as u16, offered, completed, failed });
+        }
         self.bin_latency.clear();
         self.bin_start = now;
     }
@@ -820,7 +847,7 @@ impl Recorder {
         areas: &[NodeTotals],
         fleet: FleetSnapshot,
         events: u64,
-    ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>, Vec<LoggedEvent>) {
+    ) -> (RunSummary, Vec<BinRow>, Vec<NodeBinRow>, Vec<ClassBinRow>, Vec<LoggedEvent>) {
         if horizon > self.bin_start || self.bins.is_empty() {
             self.close_bin(horizon, areas, fleet);
         }
@@ -971,7 +998,7 @@ impl Recorder {
             },
             events,
         };
-        (summary, self.bins, self.node_bins, self.events)
+        (summary, self.bins, self.node_bins, self.class_bins, self.events)
     }
 }
 

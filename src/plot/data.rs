@@ -115,6 +115,15 @@ pub struct NodeSeries {
     pub bins: Vec<(f64, f64, f64, f64)>,
 }
 
+/// One request class's success over time (from classes.csv).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassSeries {
+    pub class: String,
+    /// (bin start, bin end, success fraction of the requests that finished
+    /// in the bin; `None` when none did).
+    pub bins: Vec<(f64, f64, Option<f64>)>,
+}
+
 pub struct RunData {
     pub scenario: String,
     pub run: u64,
@@ -126,6 +135,8 @@ pub struct RunData {
     pub nodes: Vec<NodeSeries>,
     /// Services call each other: capacity is the bottleneck for the mix.
     pub graph: bool,
+    /// Per request class, when the run has classes.
+    pub classes: Vec<ClassSeries>,
 }
 
 impl RunData {
@@ -194,8 +205,36 @@ impl RunData {
             events,
             nodes,
             graph: summary["calls"].as_array().is_some_and(|c| !c.is_empty()),
+            classes: read_classes(dir)?,
         })
     }
+}
+
+/// classes.csv, when the run has request classes (it has none otherwise).
+fn read_classes(dir: &Path) -> Result<Vec<ClassSeries>, PlotError> {
+    let path = dir.join("classes.csv");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let table = Table::read(&path)?;
+    let (t0, t1, class, success) = (
+        table.required("t_start_s")?,
+        table.required("t_end_s")?,
+        table.text("class")?,
+        table.numbers("success_fraction")?,
+    );
+    let mut out: Vec<ClassSeries> = Vec::new();
+    for i in 0..table.rows.len() {
+        let at = match out.iter().position(|c| c.class == class[i]) {
+            Some(at) => at,
+            None => {
+                out.push(ClassSeries { class: class[i].clone(), bins: Vec::new() });
+                out.len() - 1
+            }
+        };
+        out[at].bins.push((t0[i], t1[i], success[i]));
+    }
+    Ok(out)
 }
 
 /// A mean and p5–p95 band of one metric in one bin.

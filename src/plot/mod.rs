@@ -76,6 +76,7 @@ pub(crate) enum Chart {
     Herd,
     Timeline,
     Latency,
+    Classes,
     Bands,
     Rto,
     Rpo,
@@ -91,6 +92,7 @@ impl Chart {
             Chart::Herd => "herd".into(),
             Chart::Timeline => "timeline".into(),
             Chart::Latency => "latency".into(),
+            Chart::Classes => "classes".into(),
             Chart::Bands => "bands".into(),
             Chart::Rto => "rto".into(),
             Chart::Rpo => "rpo".into(),
@@ -152,6 +154,7 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
     style::register_fonts();
     let folder = detect(dir)?;
     let charts: Vec<Chart> = match &folder {
+        Folder::Run(r) if !r.classes.is_empty() => vec![Chart::Herd, Chart::Timeline, Chart::Latency, Chart::Classes],
         Folder::Run(_) => vec![Chart::Herd, Chart::Timeline, Chart::Latency],
         Folder::Batch(b) => {
             let mut c = vec![Chart::Bands];
@@ -219,6 +222,9 @@ where
         }
         (Folder::Run(r), Chart::Timeline) => run_charts::timeline(root, r, win, &title(&r.scenario, "node states")),
         (Folder::Run(r), Chart::Latency) => run_charts::latency(root, r, win, &title(&r.scenario, "latency")),
+        (Folder::Run(r), Chart::Classes) => {
+            run_charts::classes(root, r, win, &title(&r.scenario, "success by request class"))
+        }
         (Folder::Batch(b), Chart::Bands) => {
             batch_charts::bands(root, b, win, &title(&b.scenario, &format!("load across {} runs", b.runs)))
         }

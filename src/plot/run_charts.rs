@@ -399,3 +399,46 @@ where
     style::legend(&side, &entries)?;
     Ok(())
 }
+
+/// Per request class, the share of requests finishing in each bin that
+/// succeeded: which classes a failure reaches (bulkheads keep the others
+/// at 100%).
+pub fn classes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let mut chart = chart_with_axes(
+        &plot,
+        title,
+        (win.from..win.to, 0.0..105.0),
+        ("time [s]", "requests finishing in the bin that succeeded [%]"),
+    )?;
+    let mut entries = Vec::new();
+    let n = r.classes.len();
+    for (i, class) in r.classes.iter().enumerate() {
+        let colour = series::CYCLE[i % series::CYCLE.len()];
+        // Classes often coincide (all at 100%): earlier ones are drawn
+        // wider, so coinciding lines show as nested stripes.
+        let width = 2 + 2 * (n - 1 - i).min(3) as u32;
+        let points: Vec<Option<(f64, f64)>> = class
+            .bins
+            .iter()
+            .filter(|(t0, t1, _)| {
+                let mid = (t0 + t1) / 2.0;
+                mid >= win.from && mid <= win.to
+            })
+            .map(|(t0, t1, v)| v.map(|v| ((t0 + t1) / 2.0, v * 100.0)))
+            .collect();
+        for segment in segments(&points) {
+            if segment.len() == 1 {
+                chart.draw_series(segment.iter().map(|p| Circle::new(*p, width + 1, colour.filled())))?;
+            } else {
+                chart.draw_series(LineSeries::new(segment, colour.stroke_width(width)))?;
+            }
+        }
+        entries.push((class.class.clone(), Mark::Line(colour)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}

@@ -219,12 +219,50 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
 
 /// The output files of one run, by file name.
 pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("timeseries.csv", timeseries_csv(r)),
-        ("nodes.csv", nodes_csv(r)),
-        ("events.csv", events_csv(r)),
-        ("summary.json", summary_json(r)),
-    ]
+    let mut files =
+        vec![("timeseries.csv", timeseries_csv(r)), ("nodes.csv", nodes_csv(r)), ("events.csv", events_csv(r))];
+    if !r.class_bins.is_empty() {
+        files.push(("classes.csv", classes_csv(r)));
+    }
+    files.push(("summary.json", summary_json(r)));
+    files
+}
+
+pub const CLASSES_COLUMNS: [&str; 11] = [
+    "run",
+    "seed",
+    "bin",
+    "t_start_s",
+    "t_end_s",
+    "class",
+    "offered",
+    "completed",
+    "failed",
+    "goodput_rps",
+    "success_fraction",
+];
+
+/// `classes.csv`: one row per (bin, request class).
+pub fn classes_csv(r: &RunRecord) -> Vec<u8> {
+    let rows = r.class_bins.iter().map(|c| {
+        let bin = &r.bins[c.bin as usize];
+        let width = (bin.end - bin.start).as_secs_f64();
+        let finished = c.completed + c.failed;
+        vec![
+            r.run_index.to_string(),
+            r.seed.to_string(),
+            c.bin.to_string(),
+            secs_text(bin.start.0),
+            secs_text(bin.end.0),
+            r.summary.classes[c.class as usize].class.clone(),
+            c.offered.to_string(),
+            c.completed.to_string(),
+            c.failed.to_string(),
+            num((width > 0.0).then(|| c.completed as f64 / width)),
+            num((finished > 0).then(|| c.completed as f64 / finished as f64)),
+        ]
+    });
+    csv_bytes(&CLASSES_COLUMNS, rows)
 }
 
 /// Writes each file into `dir` (created if needed) via a temporary file and

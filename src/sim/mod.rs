@@ -483,7 +483,8 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
     let (service_attempts, calls) = world.graph_counts();
     let caches: Vec<_> = world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
     let pools: Vec<_> = world.services.iter().filter_map(|s| s.pool.as_ref().map(|p| p.summary(&s.name))).collect();
-    let (mut summary, bins, node_bins, log) = world.recorder.finish(horizon, &labels, &areas, fleet, events);
+    let (mut summary, bins, node_bins, class_bins, log) =
+        world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
     if !conserved(c, in_flight_counted) {
         return Err(SimError::Conservation {
@@ -515,6 +516,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         summary,
         bins,
         node_bins,
+        class_bins,
         events: log,
     })
 }
