@@ -525,3 +525,36 @@ at = "90s"
     assert_eq!(s.failed.total(), s.failed.reset);
     assert_eq!(db.failovers.len(), 1);
 }
+
+#[test]
+fn a_bulkhead_never_lets_more_calls_out_than_its_limit() {
+    // One caller node with a bulkhead of 5 in front of a dependency that
+    // never answers (no timeout): 5 calls hang, every later one is refused.
+    let r = run(
+        &scenario(
+            r#"version = 1
+[simulation]
+duration = "1m"
+seed = 3
+[traffic.web]
+rate = "50/s"
+target = "front"
+[services.front]
+workers = 1000
+queue_capacity = 0
+service_time = { distribution = "constant", value = "1ms" }
+calls = [{ target = "hung", bulkhead = 5 }]
+[services.hung]
+workers = 1000
+service_time = { distribution = "constant", value = "1h" }
+"#,
+        ),
+        0,
+    )
+    .unwrap();
+    let call = &r.summary.calls[0];
+    assert_eq!(call.attempts, 5, "{call:?}");
+    assert_eq!(call.bulkhead_refused, call.calls - 5, "{call:?}");
+    assert_eq!(r.summary.failed.bulkhead, r.summary.offered - 5);
+    assert_eq!(r.summary.conservation.in_flight, 5);
+}
