@@ -270,5 +270,11 @@ fn a_run_with_request_classes_charts_their_success() {
     );
     // A service graph's capacity is labelled as the bottleneck's.
     check_chart(&dir, "herd", &["capacity (bottleneck for"]);
+    assert!(dir.join("services.csv").is_file());
+    check_chart(
+        &dir,
+        "layers",
+        &["monolith: attempts by service", "attempts per second", "monolith (1 per request)", "payment-provider ("],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -146,6 +146,16 @@ pub struct ClassBinRow {
     pub failed: u64,
 }
 
+/// One service in one bin, with calls between services: attempts sent to
+/// it (clients' and callers', retries included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceBinRow {
+    pub bin: u32,
+    /// Index in the scenario's services (and `RunSummary::services`).
+    pub service: u16,
+    pub attempts: u64,
+}
+
 /// Latency quantiles [ms].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Quantiles {
@@ -470,6 +480,8 @@ pub struct RunRecord {
     pub node_bins: Vec<NodeBinRow>,
     /// Per (bin, request class), bins first; empty without classes.
     pub class_bins: Vec<ClassBinRow>,
+    /// Per (bin, service), bins first; empty without calls between services.
+    pub service_bins: Vec<ServiceBinRow>,
     pub events: Vec<LoggedEvent>,
 }
 

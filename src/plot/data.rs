@@ -124,6 +124,16 @@ pub struct ClassSeries {
     pub bins: Vec<(f64, f64, Option<f64>)>,
 }
 
+/// One service's attempts over time (from services.csv), and its
+/// attempts per client request over the run (summary.json).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSeries {
+    pub service: String,
+    pub amplification: Option<f64>,
+    /// (bin start, bin end, attempts per second).
+    pub bins: Vec<(f64, f64, f64)>,
+}
+
 pub struct RunData {
     pub scenario: String,
     pub run: u64,
@@ -137,6 +147,8 @@ pub struct RunData {
     pub graph: bool,
     /// Per request class, when the run has classes.
     pub classes: Vec<ClassSeries>,
+    /// Per service, when services call each other.
+    pub services: Vec<ServiceSeries>,
 }
 
 impl RunData {
@@ -206,8 +218,42 @@ impl RunData {
             nodes,
             graph: summary["calls"].as_array().is_some_and(|c| !c.is_empty()),
             classes: read_classes(dir)?,
+            services: read_services(dir, &summary)?,
         })
     }
+}
+
+/// services.csv, when services call each other (absent otherwise).
+fn read_services(dir: &Path, summary: &serde_json::Value) -> Result<Vec<ServiceSeries>, PlotError> {
+    let path = dir.join("services.csv");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let table = Table::read(&path)?;
+    let (t0, t1, service, rate) = (
+        table.required("t_start_s")?,
+        table.required("t_end_s")?,
+        table.text("service")?,
+        table.required("attempts_rps")?,
+    );
+    let amplification =
+        |name: &str| summary["services"].as_array()?.iter().find(|s| s["service"] == name)?["amplification"].as_f64();
+    let mut out: Vec<ServiceSeries> = Vec::new();
+    for i in 0..table.rows.len() {
+        let at = match out.iter().position(|s| s.service == service[i]) {
+            Some(at) => at,
+            None => {
+                out.push(ServiceSeries {
+                    service: service[i].clone(),
+                    amplification: amplification(&service[i]),
+                    bins: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        out[at].bins.push((t0[i], t1[i], rate[i]));
+    }
+    Ok(out)
 }
 
 /// classes.csv, when the run has request classes (it has none otherwise).

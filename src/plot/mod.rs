@@ -77,6 +77,7 @@ pub(crate) enum Chart {
     Timeline,
     Latency,
     Classes,
+    Layers,
     Bands,
     Rto,
     Rpo,
@@ -93,6 +94,7 @@ impl Chart {
             Chart::Timeline => "timeline".into(),
             Chart::Latency => "latency".into(),
             Chart::Classes => "classes".into(),
+            Chart::Layers => "layers".into(),
             Chart::Bands => "bands".into(),
             Chart::Rto => "rto".into(),
             Chart::Rpo => "rpo".into(),
@@ -154,8 +156,16 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
     style::register_fonts();
     let folder = detect(dir)?;
     let charts: Vec<Chart> = match &folder {
-        Folder::Run(r) if !r.classes.is_empty() => vec![Chart::Herd, Chart::Timeline, Chart::Latency, Chart::Classes],
-        Folder::Run(_) => vec![Chart::Herd, Chart::Timeline, Chart::Latency],
+        Folder::Run(r) => {
+            let mut c = vec![Chart::Herd, Chart::Timeline, Chart::Latency];
+            if !r.classes.is_empty() {
+                c.push(Chart::Classes);
+            }
+            if !r.services.is_empty() {
+                c.push(Chart::Layers);
+            }
+            c
+        }
         Folder::Batch(b) => {
             let mut c = vec![Chart::Bands];
             if !b.rto.is_empty() {
@@ -222,6 +232,7 @@ where
         }
         (Folder::Run(r), Chart::Timeline) => run_charts::timeline(root, r, win, &title(&r.scenario, "node states")),
         (Folder::Run(r), Chart::Latency) => run_charts::latency(root, r, win, &title(&r.scenario, "latency")),
+        (Folder::Run(r), Chart::Layers) => run_charts::layers(root, r, win, &title(&r.scenario, "attempts by service")),
         (Folder::Run(r), Chart::Classes) => {
             run_charts::classes(root, r, win, &title(&r.scenario, "success by request class"))
         }

@@ -442,3 +442,35 @@ where
     style::legend(&side, &entries)?;
     Ok(())
 }
+
+/// Attempts reaching each service per second (clients' and callers',
+/// retries included): how retries at every layer above multiply the load
+/// on the ones below.
+pub fn layers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (plot, side) = with_legend_column(root);
+    let in_window = |t0: f64, t1: f64| {
+        let mid = (t0 + t1) / 2.0;
+        mid >= win.from && mid <= win.to
+    };
+    let top =
+        r.services.iter().flat_map(|s| s.bins.iter().filter(|b| in_window(b.0, b.1)).map(|b| b.2)).fold(1.0, f64::max)
+            * 1.1;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"))?;
+    let mut entries = Vec::new();
+    for (i, service) in r.services.iter().enumerate() {
+        let colour = series::CYCLE[i % series::CYCLE.len()];
+        let points: Vec<(f64, f64)> =
+            service.bins.iter().filter(|b| in_window(b.0, b.1)).map(|b| ((b.0 + b.1) / 2.0, b.2)).collect();
+        chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+        let label = match service.amplification {
+            Some(a) => format!("{} ({} per request)", service.service, number_label((a * 100.0).round() / 100.0)),
+            None => service.service.clone(),
+        };
+        entries.push((label, Mark::Line(colour)));
+    }
+    style::legend(&side, &entries)?;
+    Ok(())
+}

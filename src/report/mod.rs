@@ -224,6 +224,9 @@ pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
     if !r.class_bins.is_empty() {
         files.push(("classes.csv", classes_csv(r)));
     }
+    if !r.service_bins.is_empty() {
+        files.push(("services.csv", services_csv(r)));
+    }
     files.push(("summary.json", summary_json(r)));
     files
 }
@@ -241,6 +244,29 @@ pub const CLASSES_COLUMNS: [&str; 11] = [
     "goodput_rps",
     "success_fraction",
 ];
+
+pub const SERVICES_COLUMNS: [&str; 9] =
+    ["run", "seed", "bin", "t_start_s", "t_end_s", "service", "attempts", "attempts_rps", "amplification"];
+
+/// `services.csv`: one row per (bin, service), with calls between services.
+pub fn services_csv(r: &RunRecord) -> Vec<u8> {
+    let rows = r.service_bins.iter().map(|x| {
+        let bin = &r.bins[x.bin as usize];
+        let width = (bin.end - bin.start).as_secs_f64();
+        vec![
+            r.run_index.to_string(),
+            r.seed.to_string(),
+            x.bin.to_string(),
+            secs_text(bin.start.0),
+            secs_text(bin.end.0),
+            r.summary.services[x.service as usize].service.clone(),
+            x.attempts.to_string(),
+            num((width > 0.0).then(|| x.attempts as f64 / width)),
+            num((bin.offered > 0).then(|| x.attempts as f64 / bin.offered as f64)),
+        ]
+    });
+    csv_bytes(&SERVICES_COLUMNS, rows)
+}
 
 /// `classes.csv`: one row per (bin, request class).
 pub fn classes_csv(r: &RunRecord) -> Vec<u8> {

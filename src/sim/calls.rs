@@ -87,6 +87,10 @@ pub(super) struct GraphGauge {
     pub(super) requests: u64,
     pub(super) first_attempts: Vec<u64>,
     pub(super) finished: Vec<u64>,
+    /// All attempts per service (`World::service_attempts`) at the
+    /// previous bin end, and the per-bin rows.
+    last_attempts: Vec<u64>,
+    pub(super) service_bins: Vec<crate::metrics::ServiceBinRow>,
     /// The counts and busy integrals at the previous bin end.
     last_requests: u64,
     last_first_attempts: Vec<u64>,
@@ -100,10 +104,21 @@ impl GraphGauge {
             requests: 0,
             first_attempts: vec![0; services],
             finished: vec![0; services],
+            last_attempts: vec![0; services],
+            service_bins: Vec::new(),
             last_requests: 0,
             last_first_attempts: vec![0; services],
             last_finished: vec![0; services],
             last_busy: vec![0; services],
+        }
+    }
+
+    /// Attempts per service in the bin that ends.
+    pub(super) fn close_bin(&mut self, attempts: &[u64]) {
+        let bin = (self.service_bins.len() / attempts.len().max(1)) as u32;
+        for (s, (now, last)) in attempts.iter().zip(&mut self.last_attempts).enumerate() {
+            self.service_bins.push(crate::metrics::ServiceBinRow { bin, service: s as u16, attempts: now - *last });
+            *last = *now;
         }
     }
 

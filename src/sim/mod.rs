@@ -514,9 +514,20 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         nodes: labels,
         slo: crate::metrics::SloSummary::of(&scenario.slo),
         summary,
-        bins,
         node_bins,
         class_bins,
+        service_bins: match world.graph.as_mut() {
+            Some(graph) => {
+                // The recorder closed a last, partial bin at the horizon.
+                let services = world.service_attempts.len();
+                while graph.service_bins.len() < bins.len() * services {
+                    graph.close_bin(&world.service_attempts);
+                }
+                std::mem::take(&mut graph.service_bins)
+            }
+            None => Vec::new(),
+        },
+        bins,
         events: log,
     })
 }
@@ -839,6 +850,9 @@ impl<'s> World<'s> {
                 let areas = self.node_areas(now);
                 let fleet = self.fleet_snapshot(&areas);
                 self.recorder.close_bin(now, &areas, fleet);
+                if let Some(graph) = self.graph.as_mut() {
+                    graph.close_bin(&self.service_attempts);
+                }
                 let next = self.recorder.bin_end();
                 self.engine.schedule_at(next, Event::BinEnd);
             }
