@@ -186,6 +186,8 @@ fn plan_command_exit_codes_and_files() {
         (vec!["plan", "models/three-node-cascade.toml", "--service", "nope"], "no service \"nope\""),
         (vec!["plan", "models/three-node-cascade.toml", "--service", "app", "--confidence", "1.5"], "--confidence"),
         (vec!["plan", "models/three-node-cascade.toml", "--service", "app", "--slo-p99", "fast"], "--slo-p99"),
+        (vec!["plan", "models/serverless-burst.toml", "--service", "resize", "--lose", "1"], "is serverless"),
+        (vec!["plan", "models/serverless-burst.toml", "--service", "resize", "--lose", "0"], "is serverless"),
     ] {
         let out = run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);

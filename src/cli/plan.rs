@@ -88,6 +88,17 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         VaryArg::Nodes => Vary::Nodes,
         VaryArg::Rate => Vary::Rate,
     };
+    if scenario.services[service].serverless.is_some() {
+        if matches!(vary, Vary::Nodes) {
+            bail!(
+                "--vary nodes: service \"{0}\" is serverless and sizes itself; plan its load with --vary rate --lose 0, or sweep services.{0}.serverless.concurrency",
+                args.service
+            );
+        }
+        if args.lose > 0 {
+            bail!("--lose: service \"{}\" is serverless and has no nodes to lose; use --lose 0", args.service);
+        }
+    }
     if scenario.services[service].autoscaling.is_some() && matches!(vary, Vary::Nodes) {
         bail!("--vary nodes: service \"{}\" autoscales; plan a fixed-size service, or --vary rate", args.service);
     }
