@@ -278,3 +278,18 @@ fn a_run_with_request_classes_charts_their_success() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sweep_of_a_scenario_with_classes_charts_each_class() {
+    let dir = std::env::temp_dir().join(format!("faultline-plot-sweep-classes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().unwrap();
+    let set = "services.gateway.calls[2].bulkhead=2,32";
+    ok(&faultline(&["sweep", "models/microservices.toml", "--set", set, "--runs", "2", "--out", out, "-q"]));
+    check_chart(
+        &dir,
+        "sweep-classes",
+        &["success fraction by class vs services.gateway.calls[2].bulkhead", "payment", "profile", "search"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

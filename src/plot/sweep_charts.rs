@@ -1,7 +1,8 @@
 //! Charts of a sweep: a headline metric against the first parameter with
 //! 95% confidence-interval error bars (one line per combination of the
-//! other parameters), a heatmap of P(cascade) over two numeric parameters,
-//! and RTO and RPO side by side per disaster-recovery tier.
+//! other parameters), the success of each request class the same way, a
+//! heatmap of P(cascade) over two numeric parameters, and RTO and RPO side
+//! by side per disaster-recovery tier.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -21,6 +22,21 @@ const METRICS: [(&str, &str); 5] = [
 
 const DR_PATH: &str = "disaster_recovery.strategy";
 
+/// The chart of every request class's success (`class.NAME.success_fraction`).
+const CLASSES: &str = "class success fraction";
+
+/// The request classes whose success the sweep's summary holds, in order.
+fn class_metrics(s: &SweepData) -> Vec<&str> {
+    let mut metrics: Vec<&str> = Vec::new();
+    for stat in &s.stats {
+        let m = stat.metric.as_str();
+        if m.starts_with("class.") && m.ends_with(".success_fraction") && !metrics.contains(&m) {
+            metrics.push(m);
+        }
+    }
+    metrics
+}
+
 pub fn short_name(metric: &str) -> &str {
     match metric {
         "success_fraction" => "success",
@@ -28,6 +44,7 @@ pub fn short_name(metric: &str) -> &str {
         "p_cascade" => "cascade",
         "rto_s" => "rto",
         "retry_amplification" => "amplification",
+        CLASSES => "classes",
         other => other,
     }
 }
@@ -52,6 +69,9 @@ pub fn charts_for(s: &SweepData) -> Vec<Chart> {
             charts.push(Chart::SweepMetric(metric));
         }
     }
+    if !class_metrics(s).is_empty() {
+        charts.push(Chart::SweepMetric(CLASSES));
+    }
     if s.parameters.len() == 2 && s.parameters.iter().all(|p| numeric(&p.values).is_some()) {
         charts.push(Chart::Heatmap);
     }
@@ -71,9 +91,27 @@ where
     DB::ErrorType: 'static,
 {
     match chart {
+        Chart::SweepMetric(CLASSES) => {
+            // One line per class (and combination of the other parameters).
+            let lines = class_metrics(s)
+                .into_iter()
+                .flat_map(|m| {
+                    let class = m.trim_start_matches("class.").trim_end_matches(".success_fraction");
+                    lines_of(s, m, Some(class))
+                })
+                .collect();
+            let desc = "success fraction by class";
+            metric_chart(root, s, lines, desc, &title(&format!("{desc} vs {}", s.parameters[0].path)))
+        }
         Chart::SweepMetric(metric) => {
             let desc = METRICS.iter().find(|m| m.0 == *metric).map_or(*metric, |m| m.1);
-            metric_chart(root, s, metric, desc, &title(&format!("{desc} vs {}", s.parameters[0].path)))
+            metric_chart(
+                root,
+                s,
+                lines_of(s, metric, None),
+                desc,
+                &title(&format!("{desc} vs {}", s.parameters[0].path)),
+            )
         }
         Chart::Heatmap => heatmap(root, s, &title("P(cascade)")),
         Chart::Dr => dr(root, s, &title("RTO and RPO per disaster-recovery tier")),
@@ -105,10 +143,36 @@ fn others_label(s: &SweepData, point: usize) -> String {
 /// A line of a metric chart: its label and (x, mean, CI low, CI high).
 type Line = (String, Vec<(f64, f64, f64, f64)>);
 
+/// A metric's lines against the first parameter, one per combination of
+/// the other parameters, labelled (after `prefix`) by their values.
+fn lines_of(s: &SweepData, metric: &str, prefix: Option<&str>) -> Vec<Line> {
+    let (xs, _) = x_positions(s);
+    let first = &s.parameters[0];
+    let mut lines: Vec<Line> = Vec::new();
+    for (k, values) in s.points.iter().enumerate() {
+        let Some(stat) = s.stat(k, metric) else { continue };
+        let xi = first.values.iter().position(|v| *v == values[0]).unwrap_or(0);
+        let others = others_label(s, k);
+        let label = match (prefix, others.is_empty()) {
+            (Some(p), true) => p.to_string(),
+            (Some(p), false) => format!("{p}, {others}"),
+            (None, _) => others,
+        };
+        let low = stat.low.unwrap_or(stat.mean);
+        let high = stat.high.unwrap_or(stat.mean);
+        let point = (xs[xi], stat.mean, low, high);
+        match lines.iter_mut().find(|l| l.0 == label) {
+            Some(l) => l.1.push(point),
+            None => lines.push((label, vec![point])),
+        }
+    }
+    lines
+}
+
 fn metric_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &SweepData,
-    metric: &str,
+    lines: Vec<Line>,
     desc: &str,
     title: &str,
 ) -> DrawResult
@@ -118,20 +182,6 @@ where
     let (plot, side) = with_legend_column(root);
     let (xs, is_numeric) = x_positions(s);
     let first = &s.parameters[0];
-    // Group points into lines by the values of the other parameters.
-    let mut lines: Vec<Line> = Vec::new();
-    for (k, values) in s.points.iter().enumerate() {
-        let Some(stat) = s.stat(k, metric) else { continue };
-        let xi = first.values.iter().position(|v| *v == values[0]).unwrap_or(0);
-        let label = others_label(s, k);
-        let low = stat.low.unwrap_or(stat.mean);
-        let high = stat.high.unwrap_or(stat.mean);
-        let point = (xs[xi], stat.mean, low, high);
-        match lines.iter_mut().find(|l| l.0 == label) {
-            Some(l) => l.1.push(point),
-            None => lines.push((label, vec![point])),
-        }
-    }
     let (xmin, xmax) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let pad = if xmax > xmin { (xmax - xmin) * 0.05 } else { 0.5 };
     let all = lines.iter().flat_map(|l| l.1.iter());
