@@ -5,19 +5,33 @@
 //! median over several runs of requests/s and events/s of simulation time,
 //! excluding scenario parsing and output writing.
 //!
-//! Variants: `plain` (no client timeout, like the reference's `limit`) and
+//! Variants: `plain` (no client timeout, like the reference's `limit`),
 //! `timeouts` (a 10 s client timeout scheduled for every request and almost
-//! always cancelled, like `limit_generic`).
+//! always cancelled, like `limit_generic`), and `graph` (the same M/M/4
+//! behind a front service that calls it with a 10 s call timeout: what a
+//! call between services costs per request).
 //!
 //! Options after `--`: `--customers N` per run (default 3,000,000),
-//! `--runs R` (default 7), `--variant plain|timeouts|both`.
+//! `--runs R` (default 7), `--variant plain|timeouts|graph|both|all`
+//! (`both`: plain and timeouts, as `benches/compare.sh` runs it).
 
 use std::time::Instant;
 
 use faultline::Scenario;
 
-fn scenario(customers: u64, timeout: bool) -> Scenario {
+fn scenario(customers: u64, variant: &str) -> Scenario {
     let duration_s = (customers as f64 / 3.6).ceil() as u64;
+    let (timeout, target, front) = match variant {
+        "timeouts" => ("10s", "pool", ""),
+        "graph" => (
+            "none",
+            "front",
+            "[services.front]\nworkers = 64\nqueue_capacity = \"unbounded\"\n\
+             service_time = { distribution = \"exponential\", mean = \"10ms\" }\n\
+             calls = [{ target = \"pool\", timeout = \"10s\" }]\n",
+        ),
+        _ => ("none", "pool", ""),
+    };
     let text = format!(
         r#"version = 1
 [simulation]
@@ -27,13 +41,13 @@ bin = "1m"
 [traffic.clients]
 rate = "3.6/s"
 timeout = "{timeout}"
-target = "pool"
+target = "{target}"
+{front}
 [services.pool]
 workers = 4
 queue_capacity = "unbounded"
 service_time = {{ distribution = "exponential", mean = "1s" }}
-"#,
-        timeout = if timeout { "10s" } else { "none" }
+"#
     );
     Scenario::from_toml(&text, "bench", Some("mm4-rho09")).expect("bench scenario")
 }
@@ -53,11 +67,12 @@ fn main() {
     let customers: u64 = arg(&args, "--customers", 3_000_000);
     let runs: usize = arg(&args, "--runs", 7);
     let variant: String = arg(&args, "--variant", "both".to_string());
-    for (name, timeout) in [("plain", false), ("timeouts", true)] {
-        if variant != "both" && variant != name {
+    for name in ["plain", "timeouts", "graph"] {
+        let chosen = variant == name || variant == "all" || (variant == "both" && name != "graph");
+        if !chosen {
             continue;
         }
-        let s = scenario(customers, timeout);
+        let s = scenario(customers, name);
         let mut rps = Vec::new();
         let mut eps = Vec::new();
         let mut wait = 0.0;
