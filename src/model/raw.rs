@@ -363,7 +363,7 @@ pub struct RawService {
 #[serde(deny_unknown_fields)]
 pub struct RawServerless {
     pub concurrency: Option<i64>,
-    pub cold_start: Option<RawDistribution>,
+    pub cold_start: Option<DelaySpec>,
     pub idle_timeout: Option<Duration>,
     pub scaling: Option<RawRateLimit>,
     pub provisioned: Option<i64>,

@@ -927,10 +927,11 @@ fn validate_serverless(ctx: &Ctx, path: &str, raw: &raw::RawServerless) -> Resul
     let Some(cold) = &raw.cold_start else {
         return Err(ctx.err(
             path,
-            "missing `cold_start`: a new instance's start-up time, e.g. cold_start = { distribution = \"lognormal\", mean = \"800ms\", cv = 0.5 }",
+            "missing `cold_start`: a new instance's start-up time, e.g. cold_start = \"800ms\" or { distribution = \"lognormal\", mean = \"800ms\", cv = 0.5 }",
         ));
     };
-    let cold_start = validate_distribution(ctx, &format!("{path}.cold_start"), cold)?;
+    // A plain duration is a constant start-up time.
+    let cold_start = validate_delay(ctx, &format!("{path}.cold_start"), cold, false)?;
     let idle_timeout =
         positive_duration(ctx, &format!("{path}.idle_timeout"), raw.idle_timeout, SimDuration::from_secs(600))?;
     let scaling = match &raw.scaling {

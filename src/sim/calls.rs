@@ -310,7 +310,8 @@ impl World<'_> {
         let node = if e.database { Some(self.db_target(callee, self.calls[call].write)) } else { self.route(balancer) };
         match node {
             Some(node) => {
-                self.launch_attempt(now, node, Owner::Call { call }, timeout, class);
+                let write = self.calls[call].write;
+                self.launch_attempt(now, node, Owner::Call { call, write }, timeout, class);
             }
             // No node in rotation: the connection fails at once.
             None => self.retry_or_end_call(now, call, FailureCause::Reset),
@@ -346,7 +347,7 @@ impl World<'_> {
         if let Some(timer) = timer {
             self.engine.cancel(timer);
         }
-        let Owner::Call { call } = owner else { unreachable!("not a call") };
+        let Owner::Call { call, .. } = owner else { unreachable!("not a call") };
         self.calls[call].attempt = None;
         if self.calls[call].write {
             self.record_write(now, node);
@@ -365,7 +366,7 @@ impl World<'_> {
         if let Some(timer) = a.timeout {
             self.engine.cancel(timer);
         }
-        let Owner::Call { call } = a.owner else { unreachable!("not a call") };
+        let Owner::Call { call, .. } = a.owner else { unreachable!("not a call") };
         self.calls[call].attempt = None;
         if counts_against_node(cause) {
             let balancer = self.edges[self.calls[call].edge as usize].balancer;

@@ -93,7 +93,9 @@ impl World<'_> {
         }
         let mut service = match owner {
             Owner::DbCall { write: true, .. } => self.write_time(node),
-            Owner::Call { call } if self.calls[call].write => self.write_time(node),
+            // The attempt says whether it writes: its call may be over and
+            // its slot reused by the time an abandoned attempt is served.
+            Owner::Call { write: true, .. } => self.write_time(node),
             _ => {
                 let x = &mut self.extra[node];
                 x.sampler.sample(&mut x.rng)

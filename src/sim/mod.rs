@@ -186,9 +186,10 @@ enum Owner {
     Probe {
         balancer: u32,
     },
-    /// An attempt of a call from another service.
+    /// An attempt of a call from another service (`write`: to a database).
     Call {
         call: u32,
+        write: bool,
     },
 }
 
@@ -1012,7 +1013,7 @@ impl<'s> World<'s> {
         // fail it at once, and the failure path clears this again.
         match owner {
             Owner::Client { request } => self.requests[request].attempt = Some(id),
-            Owner::Call { call } => self.calls[call].attempt = Some(id),
+            Owner::Call { call, .. } => self.calls[call].attempt = Some(id),
             _ => {}
         }
         self.offer(now, node, id);
