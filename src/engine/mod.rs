@@ -170,7 +170,9 @@ impl<E: Copy> Engine<E> {
     }
 
     /// Schedules `event` at absolute time `at` (not before now).
-    #[inline]
+    // Always inlined: it is on every request's path, and with many call
+    // sites the compiler stopped inlining it (+4% instructions per request).
+    #[inline(always)]
     pub fn schedule_at(&mut self, at: SimTime, event: E) {
         let key = self.key_for(at);
         let entry = Entry { key, event };
