@@ -15,7 +15,9 @@ use crate::model::FailureCause;
 use crate::time::SimTime;
 
 impl World<'_> {
-    #[inline]
+    // Always inlined: once per request, and the compiler stopped inlining
+    // it as the world grew (a call frame per arrival).
+    #[inline(always)]
     pub(super) fn schedule_next_arrival(&mut self, source: usize, now: SimTime) {
         let s = &mut self.sources[source];
         if let Some(at) = s.arrivals.next_after(now, &mut s.rng) {

@@ -81,7 +81,8 @@ impl World<'_> {
         }
     }
 
-    #[inline]
+    // Always inlined, for the same reason as `schedule_next_arrival`.
+    #[inline(always)]
     fn start_service(&mut self, now: SimTime, node: usize, attempt: u32) {
         let a = &mut self.attempts[attempt];
         if a.state == AttemptState::Queued {
