@@ -163,14 +163,9 @@ pub const NODES_COLUMNS: [&str; 14] = [
 /// `nodes.csv`: one row per (bin, node); gauges time-averaged over the bin.
 pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
     let rows = r.node_bins.iter().map(|n| {
-        let bin = &r.bins[n.bin as usize];
         let label = &r.nodes[n.node as usize];
-        vec![
-            r.run_index.to_string(),
-            r.seed.to_string(),
-            n.bin.to_string(),
-            secs_text(bin.start.0),
-            secs_text(bin.end.0),
+        let mut row = bin_prefix(r, n.bin);
+        row.extend([
             label.service.clone(),
             label.index.to_string(),
             label.workers.to_string(),
@@ -180,7 +175,8 @@ pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
             num(Some(n.up_fraction)),
             n.served.to_string(),
             n.rejected.to_string(),
-        ]
+        ]);
+        row
     });
     csv_bytes(&NODES_COLUMNS, rows)
 }
@@ -248,22 +244,25 @@ pub const CLASSES_COLUMNS: [&str; 11] = [
 pub const SERVICES_COLUMNS: [&str; 9] =
     ["run", "seed", "bin", "t_start_s", "t_end_s", "service", "attempts", "attempts_rps", "amplification"];
 
+/// The columns every per-bin row starts with: run, seed, bin and its bounds.
+fn bin_prefix(r: &RunRecord, bin: u32) -> Vec<String> {
+    let b = &r.bins[bin as usize];
+    vec![r.run_index.to_string(), r.seed.to_string(), bin.to_string(), secs_text(b.start.0), secs_text(b.end.0)]
+}
+
 /// `services.csv`: one row per (bin, service), with calls between services.
 pub fn services_csv(r: &RunRecord) -> Vec<u8> {
     let rows = r.service_bins.iter().map(|x| {
         let bin = &r.bins[x.bin as usize];
         let width = (bin.end - bin.start).as_secs_f64();
-        vec![
-            r.run_index.to_string(),
-            r.seed.to_string(),
-            x.bin.to_string(),
-            secs_text(bin.start.0),
-            secs_text(bin.end.0),
+        let mut row = bin_prefix(r, x.bin);
+        row.extend([
             r.summary.services[x.service as usize].service.clone(),
             x.attempts.to_string(),
             num((width > 0.0).then(|| x.attempts as f64 / width)),
             num((bin.offered > 0).then(|| x.attempts as f64 / bin.offered as f64)),
-        ]
+        ]);
+        row
     });
     csv_bytes(&SERVICES_COLUMNS, rows)
 }
@@ -274,19 +273,16 @@ pub fn classes_csv(r: &RunRecord) -> Vec<u8> {
         let bin = &r.bins[c.bin as usize];
         let width = (bin.end - bin.start).as_secs_f64();
         let finished = c.completed + c.failed;
-        vec![
-            r.run_index.to_string(),
-            r.seed.to_string(),
-            c.bin.to_string(),
-            secs_text(bin.start.0),
-            secs_text(bin.end.0),
+        let mut row = bin_prefix(r, c.bin);
+        row.extend([
             r.summary.classes[c.class as usize].class.clone(),
             c.offered.to_string(),
             c.completed.to_string(),
             c.failed.to_string(),
             num((width > 0.0).then(|| c.completed as f64 / width)),
             num((finished > 0).then(|| c.completed as f64 / finished as f64)),
-        ]
+        ]);
+        row
     });
     csv_bytes(&CLASSES_COLUMNS, rows)
 }
