@@ -76,17 +76,16 @@ pub(super) struct Edge {
 
 /// Capacity of a service graph in client requests per second, measured
 /// over each bin: every service visited by client requests can complete
-/// (its workers in rotation) / (its mean holding time, its own work plus
-/// the calls it waits for) attempts a second, and a client request brings
-/// it (first attempts there) / (client requests) of them; the graph's
-/// capacity is the smallest ratio. A service idle in the bin is counted at
-/// its nominal rate (workers / mean service time).
+/// (its workers in rotation) × (requests served per busy worker-second, so
+/// time waiting on calls counts) attempts a second, and a client request
+/// brings it (first attempts there) / (client requests) of them; the
+/// graph's capacity is the smallest ratio. A service idle in the bin is
+/// counted at its nominal rate (workers / mean service time). The counts
+/// come from the recorder and the calls, so requests pay nothing for it.
 pub(super) struct GraphGauge {
-    /// Running counts: client requests, and per service first attempts
-    /// (retries excluded, cache hits never reach it) and attempts finished.
-    pub(super) requests: u64,
+    /// First attempts of calls per service (retries excluded; cache hits
+    /// never reach it), running.
     pub(super) first_attempts: Vec<u64>,
-    pub(super) finished: Vec<u64>,
     /// All attempts per service (`World::service_attempts`) at the
     /// previous bin end, and the per-bin rows.
     last_attempts: Vec<u64>,
@@ -101,9 +100,7 @@ pub(super) struct GraphGauge {
 impl GraphGauge {
     pub(super) fn new(services: usize) -> Self {
         GraphGauge {
-            requests: 0,
             first_attempts: vec![0; services],
-            finished: vec![0; services],
             last_attempts: vec![0; services],
             service_bins: Vec::new(),
             last_requests: 0,
@@ -123,25 +120,37 @@ impl GraphGauge {
     }
 
     /// Capacity over the bin since the last call, and a new bin starts.
-    pub(super) fn capacity(&mut self, workers: &[u64], nominal: &[f64], busy: Vec<u128>) -> f64 {
-        let requests = (self.requests - self.last_requests) as f64;
+    /// `now` holds the running counts: client requests, first attempts per
+    /// service (clients' and calls'), requests served per service, and the
+    /// services' busy integrals.
+    pub(super) fn capacity(&mut self, workers: &[u64], nominal: &[f64], now: GraphCounts) -> f64 {
+        let GraphCounts { requests: all_requests, first_attempts, finished, busy } = now;
+        let requests = (all_requests - self.last_requests) as f64;
         let mut capacity = f64::INFINITY;
         for s in 0..workers.len() {
-            let visits = (self.first_attempts[s] - self.last_first_attempts[s]) as f64;
+            let visits = (first_attempts[s] - self.last_first_attempts[s]) as f64;
             if requests == 0.0 || visits == 0.0 {
                 continue;
             }
             let busy_ns = (busy[s] - self.last_busy[s]) as f64;
-            let finished = (self.finished[s] - self.last_finished[s]) as f64;
+            let finished = (finished[s] - self.last_finished[s]) as f64;
             let rate = if busy_ns > 0.0 { workers[s] as f64 * finished / (busy_ns / 1e9) } else { nominal[s] };
             capacity = capacity.min(rate / (visits / requests));
         }
-        self.last_requests = self.requests;
-        self.last_first_attempts.clone_from(&self.first_attempts);
-        self.last_finished.clone_from(&self.finished);
+        self.last_requests = all_requests;
+        self.last_first_attempts = first_attempts;
+        self.last_finished = finished;
         self.last_busy = busy;
         if capacity.is_finite() { capacity } else { nominal.iter().sum() }
     }
+}
+
+/// Running counts a graph's capacity is measured from (see [`GraphGauge`]).
+pub(super) struct GraphCounts {
+    pub(super) requests: u64,
+    pub(super) first_attempts: Vec<u64>,
+    pub(super) finished: Vec<u64>,
+    pub(super) busy: Vec<u128>,
 }
 
 /// A call from start to its final answer, across its attempts.

@@ -99,14 +99,6 @@ impl World<'_> {
         }
         let service = self.balancers[balancer].service;
         self.service_attempts[service] += 1;
-        if let Some(graph) = self.graph.as_mut() {
-            let first = match owner {
-                Owner::Client { request } => self.requests[request].attempts == 1,
-                _ => true,
-            };
-            graph.first_attempts[service] += first as u64;
-            graph.requests += first as u64;
-        }
         let node = self.route(balancer)?;
         let timeout = self.sources[source].timeout;
         Some(self.launch_attempt(now, node, owner, timeout, class))

@@ -173,9 +173,6 @@ impl World<'_> {
         {
             pool.release(now);
         }
-        if let Some(graph) = self.graph.as_mut() {
-            graph.finished[self.extra[node].service] += 1;
-        }
         let next = self.nodes[node].finish(now);
         self.take_next(now, node, next);
         if self.extra[node].has_memory {

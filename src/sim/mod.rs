@@ -936,11 +936,19 @@ impl<'s> World<'s> {
         snap.capacity_rps = match self.graph.as_mut() {
             None => nominal.iter().sum(),
             Some(graph) => {
-                let busy = self
-                    .services
-                    .iter()
-                    .map(|s| areas[s.first_node..s.first_node + s.nodes].iter().map(|a| a.busy).sum());
-                graph.capacity(&workers, &nominal, busy.collect())
+                let nodes_of = |s: &ServiceState| s.first_node..s.first_node + s.nodes;
+                let busy = self.services.iter().map(|s| areas[nodes_of(s)].iter().map(|a| a.busy).sum()).collect();
+                let finished =
+                    self.services.iter().map(|s| nodes_of(s).map(|n| self.recorder.served_total(n)).sum()).collect();
+                // Clients' first attempts go to their sources' services.
+                let mut first_attempts = graph.first_attempts.clone();
+                let mut requests = 0;
+                for (i, source) in self.sources.iter().enumerate() {
+                    let arrivals = self.recorder.arrivals_of(i);
+                    first_attempts[source.service] += arrivals;
+                    requests += arrivals;
+                }
+                graph.capacity(&workers, &nominal, calls::GraphCounts { requests, first_attempts, finished, busy })
             }
         };
         snap
