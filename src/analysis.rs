@@ -99,7 +99,7 @@ pub fn cache_hit_ratio(cache: &crate::model::CacheSpec, rate: f64) -> f64 {
 /// Per service and request class (the last index: no class), the (mean,
 /// peak) offered rate, passed down the call graph; and per service the
 /// hit ratio of its cache at that load (0 without one).
-fn offered_by_class(scenario: &Scenario, horizon: SimTime) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
+fn offered_by_class(scenario: &Scenario, horizon: SimTime, order: &[usize]) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
     let none = scenario.classes.len();
     let mut load = vec![vec![(0.0, 0.0); none + 1]; scenario.services.len()];
     // Load arriving through calls, which a cache in front of the service filters.
@@ -117,7 +117,7 @@ fn offered_by_class(scenario: &Scenario, horizon: SimTime) -> (Vec<Vec<(f64, f64
             load[s][class as usize].1 += peak * p;
         }
     }
-    for s in callers_first(scenario) {
+    for &s in order {
         // Every caller of `s` came before it: its called load is complete.
         if let Some(cache) = &scenario.services[s].cache {
             hit[s] = cache_hit_ratio(cache, called[s].iter().map(|l| l.0).sum());
@@ -148,10 +148,11 @@ fn step_applies(step: &crate::model::CallStep, class: usize, none: usize) -> boo
 
 /// Mean worker holding time per service: own work, plus each step's
 /// calls for the share of the load the step applies to.
-fn holding_times(scenario: &Scenario, load: &[Vec<(f64, f64)>], hit: &[f64]) -> Vec<f64> {
+fn holding_times(scenario: &Scenario, order: &[usize], load: &[Vec<(f64, f64)>], hit: &[f64]) -> Vec<f64> {
     let none = scenario.classes.len();
     let mut hold = vec![0.0; scenario.services.len()];
-    for s in callers_first(scenario).into_iter().rev() {
+    // Callees first: a caller's holding time includes theirs.
+    for &s in order.iter().rev() {
         let service = &scenario.services[s];
         let total: f64 = load[s].iter().map(|l| l.0).sum();
         let mut h = service.service_time.mean_secs();
@@ -177,8 +178,9 @@ fn holding_times(scenario: &Scenario, load: &[Vec<(f64, f64)>], hit: &[f64]) -> 
 
 pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
     let horizon = SimTime::ZERO + scenario.simulation.duration;
-    let (load, hit) = offered_by_class(scenario, horizon);
-    let hold = holding_times(scenario, &load, &hit);
+    let order = callers_first(scenario);
+    let (load, hit) = offered_by_class(scenario, horizon, &order);
+    let hold = holding_times(scenario, &order, &load, &hit);
     scenario
         .services
         .iter()
@@ -216,12 +218,15 @@ pub fn erlang_c(c: u32, a: f64) -> f64 {
     if a >= c as f64 {
         return 1.0;
     }
-    // Erlang B by its stable recursion, then C from B.
-    let mut b = 1.0;
-    for k in 1..=c {
-        b = a * b / (k as f64 + a * b);
-    }
+    let b = erlang_b(c, a);
     c as f64 * b / (c as f64 - a * (1.0 - b))
+}
+
+/// Erlang B: the probability that an arrival finds all `c` servers busy in
+/// an M/G/c/c loss system with offered load `a`, by the stable recursion
+/// B(0) = 1, B(k) = a·B(k−1) / (k + a·B(k−1)).
+pub fn erlang_b(c: u32, a: f64) -> f64 {
+    (1..=c).fold(1.0, |b, k| a * b / (k as f64 + a * b))
 }
 
 /// The q-quantile of the response time (wait + service) of an M/M/c queue

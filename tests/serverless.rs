@@ -95,18 +95,13 @@ serverless = { concurrency = 1000, cold_start = { distribution = "constant", val
     assert!(p.peak_instances >= 20 && p.peak_instances <= 5 + 60, "{p:?}");
 }
 
-/// Erlang B by the stable recursion B(0) = 1, B(k) = a·B(k−1)/(k + a·B(k−1)).
-fn erlang_b(servers: u32, load: f64) -> f64 {
-    (1..=servers).fold(1.0, |b, k| load * b / (k as f64 + load * b))
-}
-
 #[test]
 fn a_pool_at_its_concurrency_limit_is_an_erlang_loss_system() {
     // Warm and free to scale, a pool of at most c instances with no queue is
     // M/G/c/c: the throttled fraction is Erlang B(c, λ·S), whatever the
     // service-time distribution.
     let (c, lambda, mean_s) = (20u32, 180.0, 0.1);
-    let expected = erlang_b(c, lambda * mean_s);
+    let expected = faultline::analysis::erlang_b(c, lambda * mean_s);
     let text = format!(
         r#"version = 1
 [simulation]

@@ -60,6 +60,44 @@ impl RetryPolicy {
     }
 }
 
+/// What decides a caller's retries: its policy (none: no retries), its
+/// budget and the random stream of its jitter. Clients and calls between
+/// services each have one.
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    policy: Option<RetryPolicy>,
+    pub budget: RetryBudget,
+    rng: SimRng,
+}
+
+impl Retrier {
+    pub fn new(spec: Option<&RetrySpec>, rng: SimRng) -> Self {
+        Retrier {
+            policy: spec.cloned().map(RetryPolicy::new),
+            budget: RetryBudget::new(spec.and_then(|r| r.budget.as_ref())),
+            rng,
+        }
+    }
+
+    /// After `attempts_made` attempts, the last failing with `cause`: the
+    /// backoff before the next one, if the policy allows a retry and the
+    /// budget has room now (which spends from it); `previous` is the last
+    /// backoff used.
+    pub fn next_delay(
+        &mut self,
+        now: SimTime,
+        attempts_made: u32,
+        previous: Option<SimDuration>,
+        cause: FailureCause,
+    ) -> Option<SimDuration> {
+        let policy = self.policy.as_ref()?;
+        if !policy.allows(attempts_made, cause) || !self.budget.try_retry(now) {
+            return None;
+        }
+        Some(policy.delay(attempts_made - 1, previous, &mut self.rng))
+    }
+}
+
 /// A retry budget's state.
 #[derive(Debug, Clone)]
 pub enum RetryBudget {

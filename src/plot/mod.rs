@@ -138,6 +138,14 @@ pub(crate) struct Window {
     pub to: f64,
 }
 
+impl Window {
+    /// Whether a bin [t0, t1) is drawn: its midpoint is in the window.
+    pub fn holds_bin(&self, t0: f64, t1: f64) -> bool {
+        let mid = (t0 + t1) / 2.0;
+        mid >= self.from && mid <= self.to
+    }
+}
+
 fn window(opts: &PlotOptions, end: f64) -> Result<Window, PlotError> {
     let from = opts.from.unwrap_or(0.0);
     if from >= end {

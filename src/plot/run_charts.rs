@@ -4,6 +4,7 @@
 //! utilization strip) and latency (p50 and p99 per bin with the SLO).
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::data::{Event, RunBin, RunData};
@@ -30,6 +31,27 @@ fn segments(points: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64)>> {
         .filter(|run| !run.is_empty())
         .map(|run| run.iter().flatten().copied().collect())
         .collect()
+}
+
+/// A line with gaps where values are missing; a lone value between gaps is
+/// a dot, since a line needs two points.
+fn draw_broken_line<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: &[Option<(f64, f64)>],
+    colour: RGBColor,
+    width: u32,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    for segment in segments(points) {
+        if segment.len() == 1 {
+            chart.draw_series(segment.iter().map(|p| Circle::new(*p, width + 1, colour.filled())))?;
+        } else {
+            chart.draw_series(LineSeries::new(segment, colour.stroke_width(width)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Event markers on the herd chart: which events, drawn how, in which lane
@@ -329,7 +351,7 @@ where
                     .fold((0.0, 0.0), |(s, c), x| (s + x.1 * x.3, c + x.3));
                 let mid = t + width / 2.0;
                 // No node up: no utilization to show (a gap, not 0%).
-                (mid >= win.from && mid <= win.to).then_some((up > 0.0).then(|| (mid, 100.0 * sum / up)))
+                win.holds_bin(t, t + width).then_some((up > 0.0).then(|| (mid, 100.0 * sum / up)))
             })
             .collect();
         let colour = series::CYCLE[k % series::CYCLE.len()];
@@ -352,14 +374,7 @@ where
     let (plot, side) = with_legend_column(root);
     // One value per bin in the window, None where no request succeeded.
     let points = |f: fn(&RunBin) -> Option<f64>| -> Vec<Option<(f64, f64)>> {
-        r.bins
-            .iter()
-            .filter(|b| {
-                let mid = (b.t0 + b.t1) / 2.0;
-                mid >= win.from && mid <= win.to
-            })
-            .map(|b| f(b).map(|v| ((b.t0 + b.t1) / 2.0, v)))
-            .collect()
+        r.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| f(b).map(|v| ((b.t0 + b.t1) / 2.0, v))).collect()
     };
     let (p50, p99) = (points(|b| b.p50_ms), points(|b| b.p99_ms));
     let objective = r.slo.latency_p99_ms;
@@ -371,14 +386,7 @@ where
         ("time [s]", "latency of successful requests [ms]"),
     )?;
     for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
-        for segment in segments(points) {
-            if segment.len() == 1 {
-                // A lone bin between gaps: a dot, since a line needs two points.
-                chart.draw_series(segment.iter().map(|p| Circle::new(*p, 3, colour.filled())))?;
-            } else {
-                chart.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
-            }
-        }
+        draw_broken_line(&mut chart, points, colour, 2)?;
     }
     let mut entries = vec![
         ("p50 per bin".to_string(), Mark::Line(series::P50)),
@@ -424,19 +432,10 @@ where
         let points: Vec<Option<(f64, f64)>> = class
             .bins
             .iter()
-            .filter(|(t0, t1, _)| {
-                let mid = (t0 + t1) / 2.0;
-                mid >= win.from && mid <= win.to
-            })
+            .filter(|(t0, t1, _)| win.holds_bin(*t0, *t1))
             .map(|(t0, t1, v)| v.map(|v| ((t0 + t1) / 2.0, v * 100.0)))
             .collect();
-        for segment in segments(&points) {
-            if segment.len() == 1 {
-                chart.draw_series(segment.iter().map(|p| Circle::new(*p, width + 1, colour.filled())))?;
-            } else {
-                chart.draw_series(LineSeries::new(segment, colour.stroke_width(width)))?;
-            }
-        }
+        draw_broken_line(&mut chart, &points, colour, width)?;
         entries.push((class.class.clone(), Mark::Line(colour)));
     }
     style::legend(&side, &entries)?;
@@ -451,19 +450,18 @@ where
     DB::ErrorType: 'static,
 {
     let (plot, side) = with_legend_column(root);
-    let in_window = |t0: f64, t1: f64| {
-        let mid = (t0 + t1) / 2.0;
-        mid >= win.from && mid <= win.to
-    };
-    let top =
-        r.services.iter().flat_map(|s| s.bins.iter().filter(|b| in_window(b.0, b.1)).map(|b| b.2)).fold(1.0, f64::max)
-            * 1.1;
+    let top = r
+        .services
+        .iter()
+        .flat_map(|s| s.bins.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2))
+        .fold(1.0, f64::max)
+        * 1.1;
     let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"))?;
     let mut entries = Vec::new();
     for (i, service) in r.services.iter().enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
         let points: Vec<(f64, f64)> =
-            service.bins.iter().filter(|b| in_window(b.0, b.1)).map(|b| ((b.0 + b.1) / 2.0, b.2)).collect();
+            service.bins.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| ((b.0 + b.1) / 2.0, b.2)).collect();
         chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
         let label = match service.amplification {
             Some(a) => format!("{} ({} per request)", service.service, number_label((a * 100.0).round() / 100.0)),

@@ -16,11 +16,10 @@ use rand::RngExt;
 
 use super::cache::Lookup;
 use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node};
-use crate::components::retry::{RetryBudget, RetryPolicy};
+use crate::components::retry::Retrier;
 use crate::engine::TimerId;
 use crate::metrics::{CallSummary, RunSummary};
 use crate::model::FailureCause;
-use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 
 /// A request with no class (its source has none).
@@ -57,9 +56,7 @@ pub(super) struct Edge {
     /// Index into `World::balancers`.
     pub(super) balancer: usize,
     pub(super) timeout: Option<SimDuration>,
-    pub(super) retry: Option<RetryPolicy>,
-    pub(super) budget: RetryBudget,
-    pub(super) retry_rng: SimRng,
+    pub(super) retry: Retrier,
     pub(super) bulkhead: Option<u32>,
     /// The callee has a look-aside cache: look up first (reads only).
     pub(super) cached: bool,
@@ -245,7 +242,7 @@ impl World<'_> {
             }
             e.in_flight[local] += 1;
         }
-        e.budget.on_request(now);
+        e.retry.budget.on_request(now);
         let write = e.database && e.write_ratio > 0.0 && self.db_rng.random::<f64>() < e.write_ratio;
         let call = self.calls.insert(CallRec {
             parent,
@@ -362,7 +359,7 @@ impl World<'_> {
             self.record_write(now, node);
         }
         let e = &mut self.edges[self.calls[call].edge as usize];
-        e.budget.on_success();
+        e.retry.budget.on_success();
         let balancer = e.balancer;
         self.record_outcome(now, balancer, node, false);
         self.end_call(now, call, true, FailureCause::Error);
@@ -389,12 +386,8 @@ impl World<'_> {
     fn retry_or_end_call(&mut self, now: SimTime, call: u32, cause: FailureCause) {
         if self.call_wanted(call) {
             let c = self.calls[call];
-            let e = &mut self.edges[c.edge as usize];
-            if let Some(policy) = &e.retry
-                && policy.allows(c.attempts, cause)
-                && e.budget.try_retry(now)
-            {
-                let delay = policy.delay(c.attempts - 1, c.last_backoff, &mut e.retry_rng);
+            let retry = &mut self.edges[c.edge as usize].retry;
+            if let Some(delay) = retry.next_delay(now, c.attempts, c.last_backoff, cause) {
                 let timer = self.engine.schedule_timer(now + delay, Event::CallRetry { call });
                 let c = &mut self.calls[call];
                 c.retry = Some(timer);

@@ -58,7 +58,7 @@ impl World<'_> {
             next_free: super::slab::NO_SLOT,
         });
         let s = &mut self.sources[source];
-        s.budget.on_request(now);
+        s.retry.budget.on_request(now);
         if let Some(deadline) = s.deadline {
             let timer = self.engine.schedule_timer(now + deadline, Event::Deadline { request: id });
             self.requests[id].deadline = Some(timer);
@@ -195,7 +195,7 @@ impl World<'_> {
                     self.engine.cancel(timer);
                 }
                 self.recorder.completed(now, arrival, source);
-                self.sources[source].budget.on_success();
+                self.sources[source].retry.budget.on_success();
                 self.requests.remove(request);
                 (source, arrival)
             }
@@ -248,12 +248,8 @@ impl World<'_> {
     /// budget and the deadline allow; otherwise the request fails.
     fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
         let r = self.requests[request];
-        let s = &mut self.sources[r.source as usize];
-        if let Some(policy) = &s.retry
-            && policy.allows(r.attempts, cause)
-            && s.budget.try_retry(now)
-        {
-            let delay = policy.delay(r.attempts - 1, r.last_backoff, &mut s.retry_rng);
+        let retry = &mut self.sources[r.source as usize].retry;
+        if let Some(delay) = retry.next_delay(now, r.attempts, r.last_backoff, cause) {
             let timer = self.engine.schedule_timer(now + delay, Event::Retry { request });
             let r = &mut self.requests[request];
             r.retry = Some(timer);

@@ -25,7 +25,7 @@ use crate::components::health::HealthState;
 use crate::components::node::{Node, NodeTotals};
 use crate::components::outlier::OutlierDetector;
 use crate::components::restart::CrashLoop;
-use crate::components::retry::{RetryBudget, RetryPolicy};
+use crate::components::retry::Retrier;
 use crate::components::throttle::Throttle;
 use crate::engine::{Engine, TimerId};
 use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord};
@@ -269,9 +269,7 @@ struct Source {
     deadline: Option<SimDuration>,
     /// Index into `World::balancers` (an implicit one for service targets).
     balancer: usize,
-    retry: Option<RetryPolicy>,
-    budget: RetryBudget,
-    retry_rng: SimRng,
+    retry: Retrier,
     /// Boxed, like the other rarely used parts, to keep the hot fields of a
     /// source on few cache lines.
     breaker: Option<Box<CircuitBreaker>>,
@@ -682,9 +680,7 @@ impl<'s> World<'s> {
                     Target::Balancer(b) => b,
                     Target::Service(s) => implicit_base + s,
                 },
-                retry: t.retry.clone().map(RetryPolicy::new),
-                budget: RetryBudget::new(t.retry.as_ref().and_then(|r| r.budget.as_ref())),
-                retry_rng: stream(seed, run_index, StreamKind::Retry, i as u64),
+                retry: Retrier::new(t.retry.as_ref(), stream(seed, run_index, StreamKind::Retry, i as u64)),
                 single_shot: t.retry.is_none() && t.deadline.is_none(),
                 defended: t.circuit_breaker.is_some() || t.throttling.is_some(),
                 split: scenario.disaster_recovery.as_ref().and_then(|d| {
@@ -730,9 +726,10 @@ impl<'s> World<'s> {
                             Target::Service(x) => implicit_base + x,
                         },
                         timeout: call.timeout,
-                        retry: call.retry.clone().map(RetryPolicy::new),
-                        budget: RetryBudget::new(call.retry.as_ref().and_then(|r| r.budget.as_ref())),
-                        retry_rng: stream(seed, run_index, StreamKind::CallRetry, edges.len() as u64),
+                        retry: Retrier::new(
+                            call.retry.as_ref(),
+                            stream(seed, run_index, StreamKind::CallRetry, edges.len() as u64),
+                        ),
                         bulkhead: call.bulkhead,
                         cached: scenario.services[call.service].cache.is_some(),
                         database: scenario.services[call.service].database.is_some(),
