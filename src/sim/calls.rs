@@ -58,11 +58,8 @@ pub(super) struct Edge {
     pub(super) timeout: Option<SimDuration>,
     pub(super) retry: Retrier,
     pub(super) bulkhead: Option<u32>,
-    /// The callee has a look-aside cache: look up first (reads only).
-    pub(super) cached: bool,
-    /// The callee is a database: writes go to the primary, reads to a
-    /// replica; `write_ratio` of the calls are writes.
-    pub(super) database: bool,
+    /// A call to a database: this share are writes (to the primary), the
+    /// rest reads (from a replica); 0 for a service.
     pub(super) write_ratio: f64,
     /// Calls in flight per caller node (service-local index), for the bulkhead.
     pub(super) in_flight: Vec<u32>,
@@ -243,7 +240,7 @@ impl World<'_> {
             e.in_flight[local] += 1;
         }
         e.retry.budget.on_request(now);
-        let write = e.database && e.write_ratio > 0.0 && self.db_rng.random::<f64>() < e.write_ratio;
+        let write = e.write_ratio > 0.0 && self.db_rng.random::<f64>() < e.write_ratio;
         let call = self.calls.insert(CallRec {
             parent,
             token,
@@ -263,12 +260,12 @@ impl World<'_> {
             next_free: NO_SLOT,
         });
         // A look-aside cache serves reads; writes go to the store.
-        if self.edges[edge].cached && !write {
-            let callee = self.edges[edge].callee;
-            let lookup = self.services[callee].cache.as_ref().expect("a cached callee").lookup_time();
-            self.engine.schedule_at(now + lookup, Event::CacheLookup { call });
-        } else {
-            self.send_call_attempt(now, call);
+        match self.services[self.edges[edge].callee].cache.as_ref() {
+            Some(cache) if !write => {
+                let lookup = cache.lookup_time();
+                self.engine.schedule_at(now + lookup, Event::CacheLookup { call });
+            }
+            _ => self.send_call_attempt(now, call),
         }
     }
 
@@ -313,7 +310,11 @@ impl World<'_> {
             graph.first_attempts[e.callee] += 1;
         }
         let (balancer, timeout, callee) = (e.balancer, e.timeout, e.callee);
-        let node = if e.database { Some(self.db_target(callee, self.calls[call].write)) } else { self.route(balancer) };
+        let node = if self.services[callee].db.is_some() {
+            Some(self.db_target(callee, self.calls[call].write))
+        } else {
+            self.route(balancer)
+        };
         match node {
             Some(node) => {
                 let write = self.calls[call].write;

@@ -731,8 +731,6 @@ impl<'s> World<'s> {
                             stream(seed, run_index, StreamKind::CallRetry, edges.len() as u64),
                         ),
                         bulkhead: call.bulkhead,
-                        cached: scenario.services[call.service].cache.is_some(),
-                        database: scenario.services[call.service].database.is_some(),
                         write_ratio: call.write_ratio,
                         in_flight: vec![0; services[s].nodes],
                         counts: calls::EdgeCounts::default(),
