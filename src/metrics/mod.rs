@@ -19,6 +19,10 @@ use crate::components::node::NodeTotals;
 use crate::model::{CAUSES, FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
+mod recovery;
+
+pub use recovery::{BreachEpisode, RecoveryStatus, RecoverySummary, RtoBreakdown};
+
 /// Latency histograms cover 1 ns .. 1 h and grow beyond on demand; three
 /// significant digits bound the relative error of any quantile by 0.1%.
 const RUN_SIGFIG: u8 = 3;
@@ -431,36 +435,6 @@ pub struct CascadeSummary {
     pub service: Option<String>,
     /// Most nodes of any one service down at once.
     pub max_nodes_down: u32,
-}
-
-/// RTO as defined in DESIGN.md: the disruption instant is the first fault
-/// or crash, else the first SLI window that breaches the SLO (after the
-/// warm-up); restoration is the first time after the first breach (at or
-/// after the disruption) from which every SLI window meets the SLO for the
-/// hold period; RTO = restoration − disruption (0 if the SLO never breaks).
-/// A run that ends before restoration is censored: its RTO is `null`, never
-/// zero and never the horizon.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RecoverySummary {
-    pub disrupted_at_s: Option<f64>,
-    pub recovered_at_s: Option<f64>,
-    pub rto_s: Option<f64>,
-    pub censored: bool,
-    /// The scenario's RTO objective, and whether this run met it (`null`
-    /// without an objective or a disruption; false when censored).
-    pub rto_objective_s: Option<f64>,
-    pub rto_met: Option<bool>,
-    /// Where the parts are known (the disruption is a database primary
-    /// failure): time to detect it, to fail over, and to catch up after.
-    pub rto_breakdown: Option<RtoBreakdown>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RtoBreakdown {
-    pub detection_s: f64,
-    pub failover_s: f64,
-    /// From the promotion until the SLO held again (queues draining, retries).
-    pub catch_up_s: f64,
 }
 
 /// Everything one run produces.
@@ -949,7 +923,12 @@ impl Recorder {
             })
             .collect();
         let cascade = cascade_summary(&self.events, nodes);
-        let recovery = recovery_summary(&self.events, &self.bins, self.warmup_end, &self.slo);
+        let recovery = recovery::recovery_summary(&self.events, &self.bins, self.warmup_end, &self.slo);
+        // The episodes join the event log in time order (after events at the same instant).
+        for e in recovery::episode_events(&recovery) {
+            let at = self.events.partition_point(|x| x.t <= e.t);
+            self.events.insert(at, e);
+        }
 
         let zero_waits = self.started - self.waited;
         if zero_waits > 0 {
@@ -1057,64 +1036,6 @@ fn cascade_summary(events: &[LoggedEvent], nodes: &[NodeLabel]) -> CascadeSummar
         }
     }
     out
-}
-
-/// Whether each bin's SLI window (the bins of the last `slo.window` ending
-/// with it) meets the SLO: goodput fraction, and p99 latency if set (the
-/// window's p99 is taken as its worst bin p99, a conservative bound).
-pub fn slo_met_by_bin(bins: &[BinRow], slo: &Slo) -> Vec<bool> {
-    let bin_ns = bins.first().map_or(1, |b| (b.end.0 - b.start.0).max(1));
-    let window_bins = (slo.window.0.div_ceil(bin_ns)).max(1) as usize;
-    (0..bins.len())
-        .map(|i| {
-            let w = &bins[i.saturating_sub(window_bins - 1)..=i];
-            let offered: u64 = w.iter().map(|b| b.offered).sum();
-            let completed: u64 = w.iter().map(|b| b.completed).sum();
-            let goodput_ok = offered == 0 || completed as f64 >= slo.goodput * offered as f64;
-            let latency_ok =
-                slo.latency_p99.is_none_or(|limit| w.iter().all(|b| b.latency_p99.is_none_or(|p| p <= limit)));
-            goodput_ok && latency_ok
-        })
-        .collect()
-}
-
-fn recovery_summary(events: &[LoggedEvent], bins: &[BinRow], warmup_end: SimTime, slo: &Slo) -> RecoverySummary {
-    let ok = slo_met_by_bin(bins, slo);
-    let injected = events.iter().find(|e| e.event == "crash" || e.event == "fault-start").map(|e| e.t);
-    // A breach counts once a whole SLI window has elapsed (the first bins
-    // of a run hold requests still in flight) and after the warm-up.
-    let bin_ns = bins.first().map_or(1, |b| (b.end.0 - b.start.0).max(1));
-    let window_bins = (slo.window.0.div_ceil(bin_ns)).max(1) as usize;
-    let first_breach =
-        || (window_bins - 1..bins.len()).find(|&i| bins[i].start >= warmup_end && !ok[i]).map(|i| bins[i].start);
-    let objective = slo.rto_objective.map(|d| d.as_secs_f64());
-    let Some(t_d) = injected.or_else(first_breach) else {
-        return RecoverySummary { rto_objective_s: objective, ..RecoverySummary::default() };
-    };
-    // The first bin ending after the disruption from which the SLO holds
-    // for the hold period (which must fit in the run).
-    let hold_bins = slo.hold.0.div_ceil(bin_ns).max(1) as usize;
-    let first = bins.iter().position(|b| b.end > t_d).unwrap_or(bins.len());
-    // The outage starts at the first breach at or after the disruption
-    // (impact can lag the fault); a fault that never breaches the SLO
-    // costs nothing: restored at once.
-    let breach = (first.max(window_bins - 1)..bins.len()).find(|&i| !ok[i]);
-    let restored = match breach {
-        None => Some(t_d),
-        Some(b) => (b + 1..bins.len())
-            .find(|&i| i + hold_bins <= bins.len() && ok[i..i + hold_bins].iter().all(|&x| x))
-            .map(|i| bins[i].start.max(t_d)),
-    };
-    let rto = restored.map(|t| t.since(t_d).as_secs_f64());
-    RecoverySummary {
-        disrupted_at_s: Some(t_d.as_secs_f64()),
-        recovered_at_s: restored.map(|t| t.as_secs_f64()),
-        rto_s: rto,
-        censored: restored.is_none(),
-        rto_objective_s: objective,
-        rto_met: objective.map(|o| rto.is_some_and(|r| r <= o)),
-        rto_breakdown: None,
-    }
 }
 
 fn quantiles_ms(h: &Histogram<u64>) -> Quantiles {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{RunRecord, SloSummary};
+use crate::metrics::{RecoveryStatus, RunRecord, SloSummary};
 use crate::model::Scenario;
 use crate::sim::{SimError, run};
 use crate::stats::{Describe, Proportion, describe, kaplan_meier_median, wilson};
@@ -99,6 +99,10 @@ pub struct RunRow {
     pub cascade: bool,
     pub disrupted: bool,
     pub recovered: bool,
+    /// How the run ended against the SLO.
+    pub status: RecoveryStatus,
+    /// Breach episodes (relapses make more than one).
+    pub episodes: u32,
     pub rto_met: Option<bool>,
     /// For Kaplan–Meier: time from disruption to restoration, or to the end
     /// of the run when censored.
@@ -269,8 +273,6 @@ impl Partial {
 pub struct BatchInfo {
     pub scenario: String,
     pub seed: u64,
-    /// Lock-in is only counted for scenarios without injected faults.
-    pub has_faults: bool,
     pub slo: SloSummary,
     /// Every per-run metric: [`RUN_METRICS`], then the scenario's own.
     pub metric_names: Vec<String>,
@@ -281,7 +283,6 @@ impl BatchInfo {
         BatchInfo {
             scenario: scenario.name.clone(),
             seed: scenario.simulation.seed,
-            has_faults: !scenario.faults.is_empty(),
             slo: SloSummary::of(&scenario.slo),
             metric_names: RUN_METRICS.iter().map(|m| m.to_string()).chain(scenario_metric_names(scenario)).collect(),
         }
@@ -304,9 +305,11 @@ pub struct BatchSummary {
     pub recovered: Proportion,
     /// Among disrupted runs of a scenario with an RTO objective.
     pub rto_within_objective: Option<Proportion>,
-    /// Disrupted without an injected fault and never recovered: the system
-    /// stayed in its bad state (metastable lock-in).
+    /// Among all runs: disrupted, and the run ends in breach of the SLO.
     pub locked_in: Proportion,
+    /// Among all runs: no trigger, and the SLO was not met from the start
+    /// to the end (a stable but lossy system is not a metastable failure).
+    pub never_met: Proportion,
     pub rto_censored: u64,
     /// Kaplan–Meier median RTO [s] (censored runs included as such).
     pub rto_km_median_s: Option<f64>,
@@ -370,10 +373,13 @@ fn row_of(r: &RunRecord) -> RunRow {
         run: r.run_index,
         values: values.into_iter().map(|v| v.filter(|x| x.is_finite())).collect(),
         cascade: s.cascade.happened,
-        disrupted: rec.disrupted_at_s.is_some(),
-        recovered: rec.disrupted_at_s.is_some() && !rec.censored,
+        // A run that never met the SLO had nothing to recover from.
+        disrupted: matches!(rec.status, RecoveryStatus::Recovered | RecoveryStatus::LockedIn),
+        recovered: rec.status == RecoveryStatus::Recovered,
+        status: rec.status,
+        episodes: rec.episodes.len() as u32,
         rto_met: rec.rto_met,
-        rto_observed: rec.disrupted_at_s.map(|d| match rec.rto_s {
+        rto_observed: rec.disrupted_at_s.filter(|_| rec.status != RecoveryStatus::NeverMet).map(|d| match rec.rto_s {
             Some(rto) => (rto, true),
             None => (horizon - d, false),
         }),
@@ -459,10 +465,10 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
     let n = rows.len() as u64;
     let disrupted = rows.iter().filter(|r| r.disrupted).count() as u64;
     let recovered = rows.iter().filter(|r| r.recovered).count() as u64;
+    let count = |status: RecoveryStatus| rows.iter().filter(|r| r.status == status).count() as u64;
     let with_objective: Vec<bool> = rows.iter().filter(|r| r.disrupted).filter_map(|r| r.rto_met).collect();
     let observed: Vec<(f64, bool)> = rows.iter().filter_map(|r| r.rto_observed).collect();
     let censored = observed.iter().filter(|(_, event)| !event).count() as u64;
-    let locked = if info.has_faults { 0 } else { disrupted - recovered };
     BatchSummary {
         scenario: info.scenario.clone(),
         seed: info.seed,
@@ -474,7 +480,8 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         recovered: wilson(recovered, disrupted),
         rto_within_objective: (!with_objective.is_empty())
             .then(|| wilson(with_objective.iter().filter(|&&m| m).count() as u64, with_objective.len() as u64)),
-        locked_in: wilson(locked, n),
+        locked_in: wilson(count(RecoveryStatus::LockedIn), n),
+        never_met: wilson(count(RecoveryStatus::NeverMet), n),
         rto_censored: censored,
         rto_km_median_s: kaplan_meier_median(&observed),
     }

@@ -5,7 +5,7 @@ use super::{csv_bytes, num};
 
 /// `runs.csv`: one row per run, with its seed and every scalar metric.
 pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
-    let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered"];
+    let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered", "status", "episodes"];
     header.extend(b.summary.metric_names.iter().map(String::as_str));
     // For Kaplan–Meier curves: how long a never-recovered run was watched.
     header.push("rto_censored_s");
@@ -17,6 +17,8 @@ pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
             (r.cascade as u8).to_string(),
             (r.disrupted as u8).to_string(),
             (r.recovered as u8).to_string(),
+            r.status.name().to_string(),
+            r.episodes.to_string(),
         ];
         row.extend(r.values.iter().map(|v| num(*v)));
         row.push(num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t)));
@@ -48,7 +50,12 @@ pub fn batch_summary_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
             ]
         })
         .collect();
-    let mut proportions = vec![("p_cascade", &s.cascade), ("p_recovered", &s.recovered), ("p_locked_in", &s.locked_in)];
+    let mut proportions = vec![
+        ("p_cascade", &s.cascade),
+        ("p_recovered", &s.recovered),
+        ("p_locked_in", &s.locked_in),
+        ("p_never_met", &s.never_met),
+    ];
     if let Some(p) = &s.rto_within_objective {
         proportions.push(("p_rto_within_objective", p));
     }
@@ -153,6 +160,12 @@ pub fn batch_summary_text(b: &crate::monte_carlo::Batch) -> String {
     }
     if let Some(o) = &s.rto_within_objective {
         out.push_str(&p("P(RTO <= objective)", o));
+    }
+    if s.locked_in.successes > 0 {
+        out.push_str(&p("P(ends in breach)", &s.locked_in));
+    }
+    if s.never_met.successes > 0 {
+        out.push_str(&p("P(SLO never met)", &s.never_met));
     }
     out
 }

@@ -497,20 +497,31 @@ pub fn summary_text(r: &RunRecord) -> String {
             s.cascade.max_nodes_down
         ));
     }
-    if let Some(t_d) = s.recovery.disrupted_at_s {
-        let objective = match (s.recovery.rto_objective_s, s.recovery.rto_met) {
-            (Some(o), Some(true)) => format!(" (objective {o:.0}s: met)"),
-            (Some(o), _) => format!(" (objective {o:.0}s: MISSED)"),
-            _ => String::new(),
-        };
-        match s.recovery.rto_s {
-            Some(t) => out.push_str(&format!(
-                "  recovery   disrupted at {t_d:.1}s, SLO restored {t:.1}s later (RTO){objective}\n"
-            )),
-            None => out.push_str(&format!(
-                "  recovery   disrupted at {t_d:.1}s, NOT recovered by the end of the run (RTO censored){objective}\n"
-            )),
+    let rec = &s.recovery;
+    let episodes = match rec.episodes.len() {
+        0 | 1 => String::new(),
+        n => format!(" after {n} breach episodes"),
+    };
+    match (rec.status, rec.disrupted_at_s) {
+        (crate::metrics::RecoveryStatus::NeverMet, Some(t)) => out.push_str(&format!(
+            "  recovery   the SLO was never met (in breach from {t:.1}s to the end, with no fault or crash)\n"
+        )),
+        (_, Some(t_d)) => {
+            let objective = match (rec.rto_objective_s, rec.rto_met) {
+                (Some(o), Some(true)) => format!(" (objective {o:.0}s: met)"),
+                (Some(o), _) => format!(" (objective {o:.0}s: MISSED)"),
+                _ => String::new(),
+            };
+            match rec.rto_s {
+                Some(t) => out.push_str(&format!(
+                    "  recovery   disrupted at {t_d:.1}s, SLO restored {t:.1}s later (RTO){episodes}{objective}\n"
+                )),
+                None => out.push_str(&format!(
+                    "  recovery   disrupted at {t_d:.1}s, in breach at the end of the run (RTO censored){episodes}{objective}\n"
+                )),
+            }
         }
+        _ => {}
     }
     if s.late_responses > 0 {
         out.push_str(&format!("  wasted     {} responses arrived after their client gave up\n", s.late_responses));
