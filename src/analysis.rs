@@ -37,9 +37,20 @@ pub struct ServiceCapacity {
     pub utilization: f64,
     /// (k nodes lost, survivors' utilization) for k = 1 .. N−1.
     pub after_losing: Vec<(u32, f64)>,
+    /// With a bounded queue: the fraction of arrivals refused in steady
+    /// state at the (mean, peak) offered rate, each node an M/M/c/K queue
+    /// fed an equal share.
+    pub blocking: Option<(f64, f64)>,
 }
 
 impl ServiceCapacity {
+    /// Whether queues grow without bound at the peak: utilization at or
+    /// above 100% with an unbounded queue. A bounded queue is stable at any
+    /// load; it refuses the excess instead (see `blocking`).
+    pub fn unstable(&self) -> bool {
+        self.utilization >= 1.0 && self.blocking.is_none()
+    }
+
     /// Smallest number of lost nodes that pushes the survivors past 100%,
     /// or `None` if only losing all of them does.
     pub fn breaking_point(&self) -> Option<u32> {
@@ -195,7 +206,12 @@ pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
             let utilization = if capacity_rps.is_finite() { peak / capacity_rps } else { 0.0 };
             let n = service.nodes;
             let after_losing = (1..n).map(|k| (k, utilization * n as f64 / (n - k) as f64)).collect();
+            let blocking = service.queue_capacity.map(|k| {
+                let at = |rate: f64| mmck_blocking(service.workers, k, rate / n.max(1) as f64 * mean_holding_s);
+                (at(mean), at(peak))
+            });
             ServiceCapacity {
+                blocking,
                 cache_hit_ratio: service.cache.as_ref().map(|_| hit[s]),
                 service: service.name.clone(),
                 nodes: n,
@@ -227,6 +243,35 @@ pub fn erlang_c(c: u32, a: f64) -> f64 {
 /// B(0) = 1, B(k) = a·B(k−1) / (k + a·B(k−1)).
 pub fn erlang_b(c: u32, a: f64) -> f64 {
     (1..=c).fold(1.0, |b, k| a * b / (k as f64 + a * b))
+}
+
+/// The blocking probability of an M/M/c/K queue (c servers, `queue` places
+/// waiting, K = c + queue) with offered load `a` = λ/μ: the steady-state
+/// probability that all K places are taken, which by PASTA is the fraction
+/// of arrivals refused. p_n ∝ a^n/n! for n <= c and ∝ a^c/c!·(a/c)^(n−c)
+/// above (Kleinrock, Queueing Systems I, §3.6), summed in logarithms so any
+/// load and queue length stay finite. With no queue it is Erlang B, which
+/// holds for any service-time distribution; with a queue it assumes
+/// exponential service times.
+pub fn mmck_blocking(c: u32, queue: u32, a: f64) -> f64 {
+    if a <= 0.0 {
+        return 0.0;
+    }
+    if queue == 0 {
+        return erlang_b(c, a);
+    }
+    let (c, k) = (c.max(1) as u64, c as u64 + queue as u64);
+    // ln p_n up to the common normalisation, from p_n = p_{n−1}·a/min(n, c).
+    let mut log_terms = Vec::with_capacity(k as usize + 1);
+    let mut log_p = 0.0;
+    log_terms.push(log_p);
+    for n in 1..=k {
+        log_p += a.ln() - (n.min(c) as f64).ln();
+        log_terms.push(log_p);
+    }
+    let max = log_terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = log_terms.iter().map(|l| (l - max).exp()).sum();
+    (log_p - max).exp() / total
 }
 
 /// The q-quantile of the response time (wait + service) of an M/M/c queue
@@ -313,6 +358,22 @@ mod tests {
         assert!((erlang_c(4, 3.6) - 0.787753).abs() < 1e-6, "{}", erlang_c(4, 3.6));
         assert!((mmc_response_quantile(4, 3.6, 1.0, 0.99) - 12.1932).abs() < 1e-3);
         assert_eq!(erlang_c(3, 3.0), 1.0);
+    }
+
+    #[test]
+    fn mmck_blocking_known_values() {
+        // M/M/1/K: P_K = (1−ρ)ρ^K / (1−ρ^(K+1)); K = 1 + 4 places, ρ = 0.8.
+        let rho: f64 = 0.8;
+        let expected = (1.0 - rho) * rho.powi(5) / (1.0 - rho.powi(6));
+        assert!((mmck_blocking(1, 4, rho) - expected).abs() < 1e-12, "{}", mmck_blocking(1, 4, rho));
+        // At ρ = 1 the K + 1 = 11 states are equally likely.
+        assert!((mmck_blocking(1, 9, 1.0) - 1.0 / 11.0).abs() < 1e-12);
+        // Far above capacity nearly the excess is refused: 1 − 1/ρ.
+        assert!((mmck_blocking(4, 1000, 8.0) - 0.5).abs() < 1e-9);
+        // No queue: Erlang B (c = 2, a = 1: 1/5).
+        assert!((mmck_blocking(2, 0, 1.0) - 0.2).abs() < 1e-12);
+        // Huge loads and queues stay finite.
+        assert!(mmck_blocking(64, 100_000, 1e6).is_finite());
     }
 
     #[test]

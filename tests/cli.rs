@@ -214,3 +214,40 @@ fn outputs_have_the_documented_columns() {
     assert_eq!(arr, ok + failed + inflight);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn check_calls_a_bounded_queue_above_capacity_stable_and_reports_its_blocking() {
+    let dir = scratch("loss-system");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, rate: &str, queue: u32| {
+        let path = dir.join(name);
+        let text = format!(
+            "version = 1\n[simulation]\nduration = \"5m\"\n[traffic.web]\nrate = \"{rate}\"\ntarget = \"app\"\n[services.app]\nnodes = 1\nworkers = 4\n\
+             queue_capacity = {queue}\nservice_time = {{ distribution = \"exponential\", mean = \"20ms\" }}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // M/M/4/4 at a = 4 erlangs: Erlang B(4, 4) = 32/103 = 31.07%.
+    let loss = write("loss.toml", "200/s", 0);
+    let out = faultline(&["check", loss.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("blocking      31.07% of arrivals refused"), "{text}");
+    assert!(text.contains("stable above capacity") && !text.contains("OVERLOADED"), "{text}");
+    assert_eq!(out.status.code(), Some(1), "the blocking breaks the 95% goodput SLO: {text}");
+    // Half the load: Erlang B(4, 2) = 2/21 = 9.52%.
+    let lightly = write("light.toml", "100/s", 0);
+    let out = faultline(&["check", lightly.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("blocking      9.52%"), "{text}");
+    // An unbounded queue above capacity is still overloaded.
+    let unbounded = dir.join("unbounded.toml");
+    std::fs::write(
+        &unbounded,
+        std::fs::read_to_string(&loss).unwrap().replace("queue_capacity = 0\n", "queue_capacity = \"unbounded\"\n"),
+    )
+    .unwrap();
+    let out = faultline(&["check", unbounded.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OVERLOADED"));
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -271,6 +271,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         scenario.name, scenario.simulation.duration, scenario.simulation.seed
     );
     let mut overloaded = false;
+    let mut slo_broken = false;
     for c in &caps {
         println!();
         println!(
@@ -325,7 +326,29 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             .and_then(|s| s.autoscaling.as_ref())
             .map_or(c.nodes, |a| a.max);
         let mean_utilization = c.mean_offered_rps / (c.capacity_rps / c.nodes as f64 * max_nodes as f64);
+        // A bounded queue's blocking, where it shows at two decimals.
+        if let Some((mean_blocked, peak_blocked)) = c.blocking.filter(|b| b.1 >= 5e-5) {
+            let peak = if (peak_blocked - mean_blocked).abs() > 1e-9 {
+                format!(" ({:.2}% at the peak rate)", peak_blocked * 100.0)
+            } else {
+                String::new()
+            };
+            println!(
+                "  blocking      {:.2}% of arrivals refused{peak} (bounded queue: M/M/c/K per node, steady state)",
+                mean_blocked * 100.0
+            );
+            if mean_blocked > 1.0 - scenario.slo.goodput {
+                slo_broken = true;
+                println!(
+                    "  => the blocking alone breaks the SLO (goodput {:.1}%): more workers or a longer queue",
+                    scenario.slo.goodput * 100.0
+                );
+            }
+        }
         match c.breaking_point() {
+            Some(0) if c.blocking.is_some() => {
+                println!("  => stable above capacity: the bounded queue refuses the excess instead of growing")
+            }
             Some(0) if mean_utilization >= 1.0 => {
                 overloaded = true;
                 println!("  => OVERLOADED with every node up: queues grow without bound");
@@ -347,7 +370,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             c.service
         );
     }
-    Ok(if overloaded { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if overloaded || slo_broken { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn flag(u: f64) -> &'static str {
