@@ -251,3 +251,30 @@ fn check_calls_a_bounded_queue_above_capacity_stable_and_reports_its_blocking() 
     assert!(String::from_utf8_lossy(&out.stdout).contains("OVERLOADED"));
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn any_run_of_a_batch_replays_alone_from_its_runs_csv_row() {
+    let (batch, single) = (scratch("replay-batch"), scratch("replay-single"));
+    let model = "models/retry-storm.toml";
+    let out = faultline(&["run", model, "--runs", "4", "--out", batch.to_str().unwrap(), "--no-charts", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = std::fs::read_to_string(batch.join("runs.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let row: Vec<&str> = lines.find(|l| l.starts_with("3,")).unwrap().split(',').collect();
+    let (seed, run) = (row[column("seed")], row[column("run")]);
+    let out =
+        faultline(&["run", model, "--seed", seed, "--run", run, "--out", single.to_str().unwrap(), "--no-charts"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("run 3 seed {seed}")));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(single.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["offered"].as_u64().unwrap().to_string(), row[column("offered")]);
+    assert_eq!(summary["completed"].as_u64().unwrap().to_string(), row[column("completed")]);
+    assert_eq!(summary["recovery"]["status"].as_str().unwrap(), row[column("status")]);
+    assert_eq!(summary["recovery"]["episodes"].as_array().unwrap().len().to_string(), row[column("episodes")]);
+    // Run 3 is not run 0: the replay is not the batch's first run again.
+    let first: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
+    assert_ne!(first[column("offered")], row[column("offered")]);
+}

@@ -114,6 +114,10 @@ struct RunArgs {
     /// summary.csv, summary.json and timeseries.csv with bands.
     #[arg(long, value_name = "N", default_value_t = 1)]
     runs: u64,
+    /// Replays run I of a batch alone, with its event log and charts: row I
+    /// of runs.csv is `faultline run SCENARIO --seed <seed> --run <run>`.
+    #[arg(long = "run", value_name = "I", default_value_t = 0, conflicts_with = "runs")]
+    run_index: u64,
     #[command(flatten)]
     exec: exec::ExecArgs,
 }
@@ -182,7 +186,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let record = faultline::run(&scenario, 0)?;
+    let record = faultline::run(&scenario, args.run_index)?;
     let files = report::run_files(&record);
     report::write_files(&dir, &files).with_context(|| format!("writing results to {}", dir.display()))?;
     let charts = charts(&dir, args.exec.no_charts)?;
