@@ -166,7 +166,7 @@ fn episodes(judge: &SloJudge, bins: usize, first_judged: usize, hold_bins: usize
         // The failing window holds a bin failing on its own (a sum of
         // passing bins passes); the episode starts with the run of such
         // bins leading up to it.
-        let lowest = floor.max(first_judged.min(at));
+        let lowest = floor.max(first_judged);
         let mut start = (lowest..=at).rev().find(|&i| !judge.span_meets(i, i)).unwrap_or(at);
         while start > lowest && !judge.span_meets(start - 1, start - 1) {
             start -= 1;
