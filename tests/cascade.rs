@@ -285,3 +285,40 @@ at = "10s"
         assert_eq!(c.arrivals, c.completed + c.failed + c.in_flight);
     }
 }
+
+/// One node of 4 workers (40 req/s) at 48 req/s: its workers are busy all
+/// the time and its queue grows by 8 a second.
+fn saturated_with_queue_rule(queue_capacity: u32) -> faultline::Scenario {
+    let text = format!(
+        r#"
+version = 1
+[simulation]
+duration = "2m"
+[traffic.web]
+rate = "48/s"
+target = "app"
+[services.app]
+nodes = 1
+workers = 4
+queue_capacity = {queue_capacity}
+service_time = {{ distribution = "exponential", mean = "100ms" }}
+overload_crash = {{ queue_fill = 0.8, sustained = "30s" }}
+"#
+    );
+    faultline::Scenario::from_toml(&text, "<test>", Some("test")).unwrap()
+}
+
+#[test]
+fn a_queue_only_overload_rule_ignores_busy_workers() {
+    // A 10,000-place queue gains ~8 a second: it never reaches 80% in two
+    // minutes, so the node must not crash however busy its workers are.
+    let r = faultline::run(&saturated_with_queue_rule(10_000), 0).unwrap();
+    assert!(r.summary.nodes[0].utilization > 0.99, "{}", r.summary.nodes[0].utilization);
+    assert!(r.summary.node_deaths.is_empty(), "{:?}", r.summary.node_deaths);
+    // A 100-place queue passes 80 after ~10 s and stays there: it crashes
+    // once it has been that full for the sustained 30 s.
+    let r = faultline::run(&saturated_with_queue_rule(100), 0).unwrap();
+    let death = r.summary.node_deaths.first().expect("the full queue crashes the node");
+    assert!(death.cause.contains("queue >= 80% full"), "{}", death.cause);
+    assert!((35.0..=50.0).contains(&death.t_s), "crashed at {} s", death.t_s);
+}

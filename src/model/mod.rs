@@ -679,12 +679,13 @@ pub struct MemorySpec {
 }
 
 /// A node crashes when, in every `window` for `sustained`, it was hot: its
-/// time-averaged utilization reached `utilization`, or (with `queue_fill`)
-/// its time-averaged queue length reached that fraction of the queue
-/// capacity.
+/// time-averaged utilization reached `utilization`, or its time-averaged
+/// queue length reached `queue_fill` of the queue capacity. Only the
+/// conditions given apply (either one, or both); with neither given the
+/// rule is utilization 0.95.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverloadCrashSpec {
-    pub utilization: f64,
+    pub utilization: Option<f64>,
     pub queue_fill: Option<f64>,
     pub window: SimDuration,
     pub sustained: SimDuration,

@@ -738,8 +738,12 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         None => None,
         Some(o) => {
             let p = format!("{path}.overload_crash");
-            let utilization = o.utilization.unwrap_or(0.95);
-            if !(utilization > 0.0 && utilization <= 1.0) {
+            // A queue-only rule must stay queue-only: the utilization
+            // default applies only when no condition is given.
+            let utilization = if o.queue_fill.is_some() { o.utilization } else { Some(o.utilization.unwrap_or(0.95)) };
+            if let Some(utilization) = utilization
+                && !(utilization > 0.0 && utilization <= 1.0)
+            {
                 return Err(ctx.err(
                     &format!("{p}.utilization"),
                     format!("must be a fraction above 0 and at most 1, got {utilization}"),

@@ -412,11 +412,12 @@ impl World<'_> {
                 (Some(fill), Some(cap)) => queued_in_window as f64 / window_ns >= fill * cap as f64,
                 _ => false,
             };
-            if utilization >= spec.utilization || queue_hot {
+            let busy_hot = spec.utilization.filter(|&limit| utilization >= limit);
+            if busy_hot.is_some() || queue_hot {
                 let since = *x.hot_since.get_or_insert(SimTime(now.0 - spec.window.0));
                 if now.since(since) >= spec.sustained {
-                    let what = if utilization >= spec.utilization {
-                        format!("utilization >= {:.0}%", spec.utilization * 100.0)
+                    let what = if let Some(limit) = busy_hot {
+                        format!("utilization >= {:.0}%", limit * 100.0)
                     } else {
                         format!("queue >= {:.0}% full", spec.queue_fill.unwrap_or(1.0) * 100.0)
                     };
