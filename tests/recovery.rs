@@ -284,7 +284,7 @@ service_time = { distribution = "exponential", mean = "20ms" }
     assert_eq!(b.summary.locked_in.successes, 0, "{:?}", b.summary.locked_in);
     assert_eq!(b.summary.never_met.successes, 4, "{:?}", b.summary.never_met);
     assert_eq!(b.summary.recovered.n, 0, "nothing was disrupted");
-    assert!(b.rows.iter().all(|r| r.status == RecoveryStatus::NeverMet && !r.disrupted));
+    assert!(b.rows.iter().all(|r| r.status == RecoveryStatus::NeverMet && !r.status.disrupted()));
 }
 
 fn with_database(replication: &str) -> Scenario {

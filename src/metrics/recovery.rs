@@ -53,6 +53,12 @@ pub enum RecoveryStatus {
 }
 
 impl RecoveryStatus {
+    /// Whether the SLO was lost and there was something to recover from (a
+    /// run that never met the SLO had not).
+    pub fn disrupted(self) -> bool {
+        matches!(self, RecoveryStatus::Recovered | RecoveryStatus::LockedIn)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RecoveryStatus::Undisrupted => "undisrupted",

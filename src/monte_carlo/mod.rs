@@ -97,9 +97,7 @@ pub struct RunRow {
     pub run: u64,
     pub values: Vec<Option<f64>>,
     pub cascade: bool,
-    pub disrupted: bool,
-    pub recovered: bool,
-    /// How the run ended against the SLO.
+    /// How the run ended against the SLO (disrupted, recovered, ...).
     pub status: RecoveryStatus,
     /// Breach episodes (relapses make more than one).
     pub episodes: u32,
@@ -373,13 +371,10 @@ fn row_of(r: &RunRecord) -> RunRow {
         run: r.run_index,
         values: values.into_iter().map(|v| v.filter(|x| x.is_finite())).collect(),
         cascade: s.cascade.happened,
-        // A run that never met the SLO had nothing to recover from.
-        disrupted: matches!(rec.status, RecoveryStatus::Recovered | RecoveryStatus::LockedIn),
-        recovered: rec.status == RecoveryStatus::Recovered,
         status: rec.status,
         episodes: rec.episodes.len() as u32,
         rto_met: rec.rto_met,
-        rto_observed: rec.disrupted_at_s.filter(|_| rec.status != RecoveryStatus::NeverMet).map(|d| match rec.rto_s {
+        rto_observed: rec.disrupted_at_s.filter(|_| rec.status.disrupted()).map(|d| match rec.rto_s {
             Some(rto) => (rto, true),
             None => (horizon - d, false),
         }),
@@ -463,10 +458,10 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         })
         .collect();
     let n = rows.len() as u64;
-    let disrupted = rows.iter().filter(|r| r.disrupted).count() as u64;
-    let recovered = rows.iter().filter(|r| r.recovered).count() as u64;
     let count = |status: RecoveryStatus| rows.iter().filter(|r| r.status == status).count() as u64;
-    let with_objective: Vec<bool> = rows.iter().filter(|r| r.disrupted).filter_map(|r| r.rto_met).collect();
+    let disrupted = rows.iter().filter(|r| r.status.disrupted()).count() as u64;
+    let recovered = count(RecoveryStatus::Recovered);
+    let with_objective: Vec<bool> = rows.iter().filter(|r| r.status.disrupted()).filter_map(|r| r.rto_met).collect();
     let observed: Vec<(f64, bool)> = rows.iter().filter_map(|r| r.rto_observed).collect();
     let censored = observed.iter().filter(|(_, event)| !event).count() as u64;
     BatchSummary {

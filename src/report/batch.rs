@@ -15,8 +15,8 @@ pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
             r.run.to_string(),
             seed.to_string(),
             (r.cascade as u8).to_string(),
-            (r.disrupted as u8).to_string(),
-            (r.recovered as u8).to_string(),
+            (r.status.disrupted() as u8).to_string(),
+            ((r.status == crate::metrics::RecoveryStatus::Recovered) as u8).to_string(),
             r.status.name().to_string(),
             r.episodes.to_string(),
         ];
