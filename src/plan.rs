@@ -13,12 +13,21 @@
 //! relies on the answer being monotone: more nodes, or less load, never
 //! hurt. Run i of every candidate uses the same seeds (common random
 //! numbers), so neighbouring candidates differ by their settings, not luck.
+//!
+//! Walking up from a failing estimate, the search stops early when a node
+//! more brings no significant rise in P(SLO met) (one-sided Fisher exact
+//! test at 5% against the candidate before) although capacity is not what
+//! fails: the survivors alone, N − k nodes that never saw the loss, meet
+//! the SLO. Then the requests lost in the transition (sent to the lost
+//! nodes before the balancer noticed) break the SLO, and more nodes only
+//! dilute them by 1/N; the plan says so instead of recommending a fleet
+//! sized to hide the detection time.
 
 use crate::analysis::{self, NodeEstimate};
 use crate::model::{Fault, FaultKind, NodeSelection, Scenario};
 use crate::monte_carlo::{self, Controls, RunRow};
 use crate::sim::SimError;
-use crate::stats::{Proportion, wilson};
+use crate::stats::{Proportion, fisher_rise_p, wilson};
 use crate::time::{SimDuration, SimTime};
 
 /// What is varied.
@@ -94,7 +103,20 @@ pub struct PlanResult {
     pub candidates: Vec<Candidate>,
     /// The smallest passing node count, or the largest passing rate.
     pub recommendation: Option<Candidate>,
+    /// A failing node count at which capacity sufficed: its survivors
+    /// alone met the SLO, so the transition broke it (see the module docs).
+    /// Without a recommendation, the walk up stopped there: the node brought
+    /// no significant rise in P(SLO met).
+    pub transition_bound: Option<TransitionBound>,
     pub runs_used: u64,
+}
+
+/// A node count that fails the SLO only because of the transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionBound {
+    pub nodes: u32,
+    /// P(SLO met) of the N − k survivors run without the loss.
+    pub survivors_slo_met: Proportion,
 }
 
 impl PlanResult {
@@ -147,9 +169,8 @@ fn slo_met(spec: &PlanSpec, row: &RunRow) -> bool {
     success >= spec.availability && latency_ok
 }
 
-/// Candidates in a row without a better success fraction before the node
-/// search gives up.
-const FLAT_CANDIDATES: u32 = 4;
+/// Significance of the one-sided test that a node more raised P(SLO met).
+const RISE_ALPHA: f64 = 0.05;
 
 const SUCCESS: usize = 2;
 const P99: usize = 6;
@@ -212,6 +233,7 @@ pub fn plan(
     let estimate = analysis::estimate_nodes(cap, spec.lose, spec.p99_s, analysis::SAFE_UTILIZATION);
     let mut runs_used = 0;
     let mut candidates: Vec<Candidate> = Vec::new();
+    let mut transition_bound = None;
     let mut try_one = |nodes: u32,
                        factor: f64,
                        candidates: &mut Vec<Candidate>,
@@ -258,24 +280,25 @@ pub fn plan(
                 Some(best)
             } else {
                 let mut found = None;
-                let mut n = start;
-                // Stop early when nodes stop helping: a few candidates in a
-                // row that do not raise the success fraction (the failure
-                // is not about capacity, e.g. a regional failover's DNS).
-                let (mut best_success, mut flat) = (first.mean_success, 0);
-                while n < spec.max_nodes && flat < FLAT_CANDIDATES {
-                    n += 1;
-                    let c = try_one(n, 1.0, &mut candidates, &mut runs_used)?;
+                let mut previous = first;
+                while previous.nodes < spec.max_nodes {
+                    let c = try_one(previous.nodes + 1, 1.0, &mut candidates, &mut runs_used)?;
                     if c.verdict == Verdict::Pass {
                         found = Some(c);
                         break;
                     }
-                    if c.mean_success > best_success + 1e-4 {
-                        best_success = c.mean_success;
-                        flat = 0;
-                    } else {
-                        flat += 1;
+                    let (a, b) = (&previous.slo_met, &c.slo_met);
+                    let rose = fisher_rise_p(a.successes, a.n, b.successes, b.n) < RISE_ALPHA;
+                    if !rose {
+                        // No significant rise: stop unless capacity is still
+                        // what fails (then more nodes are the cure).
+                        let bound = survivors_check(base, spec, c.nodes, controls, &mut runs_used)?;
+                        if bound.is_some() {
+                            transition_bound = bound;
+                            break;
+                        }
                     }
+                    previous = c;
                 }
                 found
             }
@@ -330,7 +353,44 @@ pub fn plan(
             }
         }
     };
-    Ok(PlanResult { scenario: base.name.clone(), vary: spec.vary, estimate, candidates, recommendation, runs_used })
+    // The node count that failed just below the answer: did its survivors
+    // have the capacity (so the last node only dilutes the transition)?
+    if let Some(found) = &recommendation
+        && spec.vary == Vary::Nodes
+        && candidates.iter().any(|c| c.nodes + 1 == found.nodes && c.verdict != Verdict::Pass)
+    {
+        transition_bound = survivors_check(base, spec, found.nodes - 1, controls, &mut runs_used)?;
+    }
+    Ok(PlanResult {
+        scenario: base.name.clone(),
+        vary: spec.vary,
+        estimate,
+        candidates,
+        recommendation,
+        transition_bound,
+        runs_used,
+    })
+}
+
+/// Runs the `nodes − lose` survivors without the loss (with `lose` 0: the
+/// fleet without the scenario's faults): if they meet the SLO, `nodes` had
+/// the capacity and only the transition failed it. A scenario without
+/// faults has no transition to blame.
+fn survivors_check(
+    base: &Scenario,
+    spec: &PlanSpec,
+    nodes: u32,
+    controls: &Controls,
+    runs_used: &mut u64,
+) -> Result<Option<TransitionBound>, SimError> {
+    let survivors = nodes.saturating_sub(spec.lose);
+    if survivors == 0 || (spec.lose == 0 && base.faults.is_empty()) {
+        return Ok(None);
+    }
+    let mut s = variant(base, spec, survivors, 1.0);
+    s.faults.clear();
+    let (slo, verdict, _, _) = evaluate(&s, spec, controls, runs_used)?;
+    Ok((verdict == Verdict::Pass).then_some(TransitionBound { nodes, survivors_slo_met: slo }))
 }
 
 /// Nodes the scenario's own faults need to exist (they name node indices).

@@ -1,6 +1,7 @@
 //! Statistics across runs: Student-t confidence intervals, percentiles,
-//! Wilson score intervals for proportions, and the Kaplan–Meier median for
-//! durations with censored observations.
+//! Wilson score intervals for proportions, Fisher's exact test for a rise
+//! between two proportions, and the Kaplan–Meier median for durations with
+//! censored observations.
 
 /// Two-sided 95% Student-t quantile t(0.975, df).
 pub fn t975(df: usize) -> f64 {
@@ -91,6 +92,26 @@ pub fn wilson(successes: u64, n: u64) -> Proportion {
     Proportion { successes, n, p, ci95_low: (centre - half).max(0.0), ci95_high: (centre + half).min(1.0) }
 }
 
+/// One-sided p-value of Fisher's exact test that proportion b (`b_hits` of
+/// `b_n`) is higher than proportion a (`a_hits` of `a_n`): the chance,
+/// given the margins, of b holding `b_hits` or more of all the hits. Exact
+/// at the handful of runs a sequential test stops at, where the normal
+/// approximation is not to be trusted.
+pub fn fisher_rise_p(a_hits: u64, a_n: u64, b_hits: u64, b_n: u64) -> f64 {
+    let hits = a_hits + b_hits;
+    let total = a_n + b_n;
+    // Hypergeometric P(X = x): x of the hits fall in b's b_n draws.
+    let ln_choose = |n: u64, k: u64| ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k);
+    let ln_p = |x: u64| ln_choose(b_n, x) + ln_choose(a_n, hits - x) - ln_choose(total, hits);
+    let highest = hits.min(b_n);
+    (b_hits..=highest).filter(|&x| hits - x <= a_n).map(|x| ln_p(x).exp()).sum::<f64>().min(1.0)
+}
+
+/// ln(n!) by summation (n is a count of runs, at most thousands).
+fn ln_factorial(n: u64) -> f64 {
+    (2..=n).map(|k| (k as f64).ln()).sum()
+}
+
 /// Kaplan–Meier estimate of the median of durations some of which are
 /// censored (`None`: still running when observation stopped at
 /// `censored_at`). Returns `None` if the survival curve never drops to 0.5.
@@ -155,6 +176,17 @@ mod tests {
         assert!((w.ci95_high - 0.2775).abs() < 5e-4, "{w:?}");
         let w = wilson(10, 10);
         assert!((w.ci95_low - 0.7225).abs() < 5e-4 && (w.ci95_high - 1.0).abs() < 1e-12, "{w:?}");
+    }
+
+    #[test]
+    fn fisher_known_values() {
+        // 0 of 25 against 5 of 25: C(25,5) / C(50,5) = 53130 / 2118760.
+        assert!((fisher_rise_p(0, 25, 5, 25) - 53130.0 / 2118760.0).abs() < 1e-12);
+        // No hits at all, or b not higher: nothing to see.
+        assert_eq!(fisher_rise_p(0, 25, 0, 25), 1.0);
+        assert!(fisher_rise_p(5, 25, 0, 25) > 0.99);
+        // R: fisher.test(matrix(c(3, 1, 1, 3), 2), alternative = "greater") gives 0.2429.
+        assert!((fisher_rise_p(1, 4, 3, 4) - 0.242_857).abs() < 1e-5, "{}", fisher_rise_p(1, 4, 3, 4));
     }
 
     #[test]

@@ -558,3 +558,62 @@ service_time = { distribution = "constant", value = "1h" }
     assert_eq!(r.summary.failed.bulkhead, r.summary.offered - 5);
     assert_eq!(r.summary.conservation.in_flight, 5);
 }
+
+/// A warm cache holding 750 of 1000 uniform keys (so h = 3/4) in front of a
+/// store that answers every fetch with an error; clients try 3 times.
+fn cached_failing_store(seed: u64) -> Scenario {
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "2m"
+warmup = "0s"
+seed = {seed}
+bin = "1s"
+[traffic.web]
+rate = "1000/s"
+target = "front"
+retry = {{ max_attempts = 3, retry_on = ["error"], backoff = "constant", base = "10ms" }}
+[services.front]
+workers = 2000
+queue_capacity = 0
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ target = "store" }}]
+[services.store]
+workers = 2000
+queue_capacity = 0
+service_time = {{ distribution = "constant", value = "1ms" }}
+cache = {{ keys = 1000, capacity = 750, ttl = "10h" }}
+[[faults]]
+kind = "errors"
+service = "store"
+nodes = "all"
+fraction = 1.0
+at = "0s"
+"#
+    ))
+}
+
+#[test]
+fn a_retried_miss_asks_for_the_same_key_and_misses_again() {
+    // The key belongs to the client request: a request whose key is cached
+    // succeeds at once, one whose key is not misses on every attempt (the
+    // store never fills it). So success is the hit ratio h, not the
+    // 1 − (1 − h)^3 = 0.984 of retries that each draw a fresh key.
+    for seed in 1..=3 {
+        let r = run(&cached_failing_store(seed), 0).unwrap();
+        let s = &r.summary;
+        let cache = &s.caches[0];
+        let failed = s.offered - s.completed;
+        eprintln!("seed {seed}: success {:.4}, {failed} failed, {cache:?}", s.success_fraction);
+        // Entries expire uniformly over the 10 h TTL: over 2 min h falls
+        // from 0.75 by at most 0.75 x 2/600, 0.0025 (0.00125 on average).
+        let h = 0.75 * (1.0 - 0.5 * 2.0 / 600.0);
+        let sd = (h * (1.0 - h) / s.offered as f64).sqrt();
+        assert!((s.success_fraction - h).abs() < 4.0 * sd + 0.00125, "seed {seed}: {} vs {h}", s.success_fraction);
+        // Every success hit once; every failed request missed 3 times
+        // (bar the few still retrying when the run ends: at 1000/s, those
+        // of the last ~30 ms).
+        assert_eq!(cache.hits, s.completed, "seed {seed}");
+        assert!(cache.misses <= 3 * failed && 3 * failed - cache.misses <= 100, "seed {seed}: {}", cache.misses);
+    }
+}

@@ -10,7 +10,7 @@ use faultline::analysis;
 use faultline::monte_carlo::Controls;
 use faultline::plan::{self, PlanSpec, Vary};
 use faultline::report;
-use faultline::time::parse_duration;
+use faultline::time::{SimDuration, parse_duration};
 
 use super::exec;
 
@@ -198,6 +198,26 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
                     args.lose
                 ),
             },
+            None if let Some(t) = &result.transition_bound => {
+                let n = result.candidates.len();
+                let (before, last) = (&result.candidates[n - 2], &result.candidates[n - 1]);
+                println!(
+                    "no recommendation: {} nodes did not significantly raise P(SLO met) over {} (one-sided Fisher \
+                     test at 5%), and capacity is not what fails, so the search stopped",
+                    last.nodes, before.nodes
+                );
+                println!(
+                    "  the SLO is bounded by the transition, not capacity: {} meet it (P {:.3}), but {} fail it; \
+                     more nodes only dilute the requests lost before the failure is routed around (success \
+                     {:.3}% -> {:.3}% for a node more). {}",
+                    survivors_phrase(t.nodes, args.lose),
+                    t.survivors_slo_met.p,
+                    failure_phrase(t.nodes, args.lose),
+                    before.mean_success * 100.0,
+                    last.mean_success * 100.0,
+                    detection(&scenario, service)
+                );
+            }
             None => {
                 let best = result.best().map_or(String::new(), |b| match vary {
                     Vary::Nodes => format!(" (best found: {} nodes, P(SLO met) {:.3})", b.nodes, b.slo_met.p),
@@ -213,12 +233,22 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
                             "; lowering the load did not help, so the loss itself breaks the SLO \
                              (e.g. requests failed before the balancer noticed)"
                         } else {
-                            "; the search stops when more nodes stop raising it, since then the failure \
-                             is not about capacity"
+                            "; more nodes kept raising P(SLO met) or capacity kept failing, up to --max-nodes"
                         }
                     );
                 }
             }
+        }
+        if let (Some(r), Some(t)) = (&result.recommendation, &result.transition_bound) {
+            println!(
+                "  note: {} nodes have the capacity ({} meet the SLO, P {:.3}); node {} only dilutes the requests \
+                 lost before the failure is routed around. {}",
+                t.nodes,
+                survivors_phrase(t.nodes, args.lose),
+                t.survivors_slo_met.p,
+                r.nodes,
+                detection(&scenario, service)
+            );
         }
         println!(
             "sequential test: {} runs, against {fixed} for a fixed {} runs per candidate ({:.0}% saved)",
@@ -229,6 +259,51 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         println!("wrote {}/plan.csv{charts}", out.display());
     }
     Ok(if result.recommendation.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The fleet a transition check ran: the survivors without the loss, or
+/// (`--lose 0`) the fleet without the scenario's faults.
+fn survivors_phrase(nodes: u32, lose: u32) -> String {
+    match lose {
+        0 => format!("{nodes} nodes without the scenario's faults"),
+        _ => format!("{} nodes without the loss", nodes - lose),
+    }
+}
+
+fn failure_phrase(nodes: u32, lose: u32) -> String {
+    match lose {
+        0 => format!("{nodes} nodes under the faults"),
+        _ => format!("{nodes} nodes losing {lose}"),
+    }
+}
+
+/// How long a lost node keeps receiving traffic, from the balancers in
+/// front of `service`: the lever that shortens the transition.
+fn detection(scenario: &faultline::Scenario, service: usize) -> String {
+    let mut parts = Vec::new();
+    for b in scenario.balancers.iter().filter(|b| b.service == service) {
+        match &b.health_check {
+            Some(h) => parts.push(format!(
+                "balancer {} removes a lost node after {} failed checks every {} (up to {} plus the {} check \
+                 timeout); shorten that",
+                b.name,
+                h.unhealthy_threshold,
+                h.interval,
+                SimDuration(h.interval.0 * h.unhealthy_threshold as u64),
+                h.timeout
+            )),
+            None if b.outlier_detection.is_some() => {
+                parts.push(format!("balancer {} removes a lost node only by outlier ejection", b.name))
+            }
+            None => parts.push(format!("balancer {} has no health checks, so it never removes a lost node", b.name)),
+        }
+    }
+    if parts.is_empty() {
+        return "Nothing health-checks the service, so lost nodes are never removed; put a balancer with health \
+                checks in front of it."
+            .to_string();
+    }
+    format!("Detection: {}.", parts.join("; "))
 }
 
 /// The analytic estimate as one line (also printed by `check`).

@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
 use super::slab::NO_SLOT;
 use crate::metrics::CacheSummary;
 use crate::model::CacheSpec;
-use crate::rng::SimRng;
+use crate::rng::{SimRng, StreamKind, stream_seed};
 use crate::time::{SimDuration, SimTime};
 
 /// Counts of one cache, whole run.
@@ -90,6 +90,8 @@ pub(super) struct CacheState {
     lru: Option<Lru>,
     zipf: Option<Zipf<f64>>,
     rng: SimRng,
+    /// Salt of this cache's keys in this run (see `lookup`).
+    key_salt: u64,
     /// Coalescing: the call fetching each key.
     fetching: HashMap<u32, u32>,
     counts: CacheCounts,
@@ -106,6 +108,7 @@ impl CacheState {
             lru: (spec.capacity < spec.keys).then(|| Lru::new(keys)),
             zipf: (spec.zipf > 0.0).then(|| Zipf::new(spec.keys as f64, spec.zipf).expect("validated Zipf parameters")),
             rng,
+            key_salt: 0,
             fetching: HashMap::new(),
             counts: CacheCounts::default(),
             warm: CacheCounts::default(),
@@ -119,6 +122,7 @@ impl CacheState {
                 cache.insert(key, SimTime(left.max(1)));
             }
         }
+        cache.key_salt = cache.rng.random();
         cache
     }
 
@@ -126,11 +130,17 @@ impl CacheState {
         self.spec.lookup
     }
 
-    /// Looks up a key drawn by popularity; on a miss `key` names it for the fill.
-    pub(super) fn lookup(&mut self, now: SimTime, call: u32) -> (Lookup, u32) {
+    /// Looks up the key that the client request with `key_seed` asks for
+    /// over `edge`, drawn by popularity; on a miss `key` names it for the
+    /// fill. The key is a function of (run, seed, edge), so every retry of
+    /// the request, at any level, asks for the same key: a retried miss
+    /// misses again until the key is fetched.
+    pub(super) fn lookup(&mut self, now: SimTime, call: u32, key_seed: u32, edge: u32) -> (Lookup, u32) {
+        let mut draw =
+            SimRng::seed_from_u64(stream_seed(self.key_salt, key_seed as u64, StreamKind::Cache, edge as u64));
         let key = match &self.zipf {
-            Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.spec.keys) - 1,
-            None => self.rng.random_range(0..self.spec.keys),
+            Some(z) => (z.sample(&mut draw) as u32).clamp(1, self.spec.keys) - 1,
+            None => draw.random_range(0..self.spec.keys),
         };
         self.counts.lookups += 1;
         if self.expires[key as usize] > now.0 {

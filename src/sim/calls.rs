@@ -166,6 +166,9 @@ pub(super) struct CallRec {
     pub(super) write: bool,
     /// The cache key this call fetches after a miss (`NO_SLOT` otherwise).
     pub(super) key: u32,
+    /// The client request's key seed, from the caller's attempt: the
+    /// lookup's key is a function of it and the edge.
+    pub(super) key_seed: u32,
     /// Coalescing: the first call waiting on this one's fetch, and the
     /// next call waiting on the same fetch.
     pub(super) waiters: u32,
@@ -241,6 +244,7 @@ impl World<'_> {
         }
         e.retry.budget.on_request(now);
         let write = e.write_ratio > 0.0 && self.db_rng.random::<f64>() < e.write_ratio;
+        let key_seed = self.attempts[parent].key;
         let call = self.calls.insert(CallRec {
             parent,
             token,
@@ -254,6 +258,7 @@ impl World<'_> {
             caller_incarnation: self.nodes[node].incarnation(),
             write,
             key: NO_SLOT,
+            key_seed,
             waiters: NO_SLOT,
             next_waiter: NO_SLOT,
             live: true,
@@ -276,9 +281,11 @@ impl World<'_> {
             self.end_call(now, call, false, FailureCause::Reset);
             return;
         }
-        let callee = self.edges[self.calls[call].edge as usize].callee;
+        let c = &self.calls[call];
+        let (edge, key_seed) = (c.edge, c.key_seed);
+        let callee = self.edges[edge as usize].callee;
         let cache = self.services[callee].cache.as_mut().expect("a cached callee");
-        match cache.lookup(now, call) {
+        match cache.lookup(now, call, key_seed, edge) {
             (Lookup::Hit, _) => self.end_call(now, call, true, FailureCause::Error),
             (Lookup::Miss, key) => {
                 self.calls[call].key = key;

@@ -45,6 +45,7 @@ impl World<'_> {
             }
             return;
         }
+        let key = self.request_key(source);
         let id = self.requests.insert(Request {
             arrival: now,
             source: source as u32,
@@ -54,6 +55,7 @@ impl World<'_> {
             retry: None,
             last_backoff: None,
             class,
+            key,
             live: true,
             next_free: super::slab::NO_SLOT,
         });

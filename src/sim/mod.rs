@@ -30,7 +30,7 @@ use crate::components::throttle::Throttle;
 use crate::engine::{Engine, TimerId};
 use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord};
 use crate::model::{FailureCause, Scenario, Target};
-use crate::rng::{SimRng, StreamKind, stream};
+use crate::rng::{SimRng, StreamKind, stream, stream_seed};
 use crate::time::{SimDuration, SimTime};
 use slab::{NO_SLOT, Slab, Slot};
 
@@ -242,6 +242,10 @@ struct Attempt {
     calls_ok: u16,
     calls_failed: u16,
     token: u32,
+    /// The client request's key seed, carried to the calls it makes so
+    /// every cache lookup on its behalf asks for the same key (0 without
+    /// caches; see `World::request_key`).
+    key: u32,
 }
 
 /// A client request from arrival until it succeeds or fails for good.
@@ -257,6 +261,9 @@ struct Request {
     retry: Option<TimerId>,
     last_backoff: Option<SimDuration>,
     class: u16,
+    /// Its key seed: every attempt and call of the request looks up the
+    /// same keys, so a retry of a miss misses again.
+    key: u32,
     live: bool,
     /// Next free slot while this one is free (an intrusive free list).
     next_free: u32,
@@ -288,6 +295,8 @@ struct Source {
     /// Request classes as (class, cumulative probability); empty without.
     class_mix: Vec<(u16, f64)>,
     class_rng: SimRng,
+    /// Requests given a key seed so far (with caches only).
+    keyed: u64,
 }
 
 /// Nodes of one service occupy `first_node .. first_node + nodes` in `World::nodes`.
@@ -421,6 +430,8 @@ struct World<'s> {
     dr_rng: SimRng,
     dr: Option<dr::DrState>,
     restart_rng: SimRng,
+    /// With caches: the run's salt for request key seeds.
+    key_salt: Option<u64>,
     requests: Slab<Request>,
     attempts: Slab<Attempt>,
     calls: Slab<calls::CallRec>,
@@ -705,6 +716,7 @@ impl<'s> World<'s> {
                     })
                     .collect(),
                 class_rng: stream(seed, run_index, StreamKind::Classes, i as u64),
+                keyed: 0,
             })
             .collect();
         let mut edges = Vec::new();
@@ -773,6 +785,12 @@ impl<'s> World<'s> {
             dr_rng,
             dr,
             restart_rng: stream(seed, run_index, StreamKind::Restart, 0),
+            // Index u32::MAX + 1 lies outside the per-cache streams' indices.
+            key_salt: scenario
+                .services
+                .iter()
+                .any(|s| s.cache.is_some())
+                .then(|| stream_seed(seed, run_index, StreamKind::Cache, 1 << 32)),
             requests: Slab::new(),
             attempts: Slab::new(),
             calls: Slab::new(),
@@ -980,6 +998,17 @@ impl<'s> World<'s> {
         }
     }
 
+    /// The key seed of a new client request from `source`: a pure function
+    /// of the run, the source and the request's number, so the keys do not
+    /// draw from any other stream and request n asks for the same keys at
+    /// every point of a sweep. 0 when nothing is cached.
+    fn request_key(&mut self, source: usize) -> u32 {
+        let Some(salt) = self.key_salt else { return 0 };
+        let s = &mut self.sources[source];
+        s.keyed += 1;
+        stream_seed(salt, source as u64, StreamKind::Cache, s.keyed) as u32
+    }
+
     /// Creates an attempt of `owner` at `node`, arms its timeout, and hands
     /// it to the node.
     #[inline(always)]
@@ -991,6 +1020,12 @@ impl<'s> World<'s> {
         timeout: Option<SimDuration>,
         class: u16,
     ) -> u32 {
+        let key = match owner {
+            Owner::Client { request } => self.requests[request].key,
+            Owner::Call { call, .. } => self.calls[call].key_seed,
+            Owner::Single { source } => self.request_key(source as usize),
+            _ => 0,
+        };
         let id = self.attempts.insert(Attempt {
             owner,
             node: node as u32,
@@ -1007,6 +1042,7 @@ impl<'s> World<'s> {
             calls_ok: 0,
             calls_failed: 0,
             token: 0,
+            key,
         });
         if let Some(timeout) = timeout {
             let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
