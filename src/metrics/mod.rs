@@ -68,6 +68,11 @@ pub struct BinRow {
     pub in_flight: u64,
     /// Writes acknowledged by databases in the bin.
     pub db_writes: u64,
+    /// Of the requests that arrived in the bin, those that succeeded and
+    /// those that failed for good, whenever they settled (the goodput SLI's
+    /// cohort: see `recovery`).
+    pub arrived_ok: u64,
+    pub arrived_failed: u64,
     pub latency_p50: Option<SimDuration>,
     pub latency_p99: Option<SimDuration>,
     pub fleet: FleetSnapshot,
@@ -573,6 +578,8 @@ pub struct Recorder {
     /// Per class, the current bin's (offered, completed, failed).
     class_bin: Vec<[u64; 3]>,
     class_bins: Vec<ClassBinRow>,
+    /// Per arrival bin: requests that succeeded, and that failed, so far.
+    cohorts: Vec<[u64; 2]>,
     slo: Slo,
 }
 
@@ -608,8 +615,19 @@ impl Recorder {
             per_class: Vec::new(),
             class_bin: Vec::new(),
             class_bins: Vec::new(),
+            cohorts: vec![[0; 2]; expected_bins.min(1 << 20)],
             slo: Slo::default(),
         }
+    }
+
+    /// Counts a settled request against the bin it arrived in.
+    #[inline]
+    fn settle(&mut self, arrival: SimTime, ok: bool) {
+        let bin = (arrival.0 / self.bin_width.0.max(1)) as usize;
+        if bin >= self.cohorts.len() {
+            self.cohorts.resize(bin + 1, [0; 2]);
+        }
+        self.cohorts[bin][!ok as usize] += 1;
     }
 
     /// Adds a line to the event log.
@@ -721,6 +739,7 @@ impl Recorder {
         let latency = now.0 - arrival.0;
         self.total_completed += 1;
         self.bin.completed += 1;
+        self.settle(arrival, true);
         self.bin_latency.record(latency);
         if self.is_measured(arrival) {
             self.measured.completed += 1;
@@ -736,6 +755,7 @@ impl Recorder {
     pub fn failed(&mut self, arrival: SimTime, cause: FailureCause, source: usize) {
         self.total_failed += 1;
         self.bin.failed[cause as usize] += 1;
+        self.settle(arrival, false);
         if self.is_measured(arrival) {
             self.measured.failed[cause as usize] += 1;
             if self.several_sources {
@@ -814,6 +834,9 @@ impl Recorder {
             late_responses: bin.late_responses,
             in_flight,
             db_writes: bin.db_writes,
+            // Filled in by `finish`, once the bin's requests have settled.
+            arrived_ok: 0,
+            arrived_failed: 0,
             latency_p50,
             latency_p99,
             fleet,
@@ -856,6 +879,9 @@ impl Recorder {
         }
         if !self.measuring {
             self.end_warmup(areas);
+        }
+        for (bin, cohort) in self.bins.iter_mut().zip(&self.cohorts) {
+            [bin.arrived_ok, bin.arrived_failed] = *cohort;
         }
         let window_ns = horizon.0.saturating_sub(self.warmup_end.0);
         let window_s = window_ns as f64 / 1e9;

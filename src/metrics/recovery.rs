@@ -10,8 +10,14 @@
 //! up):
 //!
 //! - The SLI is judged per bin: a bin meets the SLO when at least `goodput`
-//!   of the requests offered in it succeed in it (and its p99 is within the
-//!   latency objective, if one is set). The SLO's `window` smooths the
+//!   of the requests that *arrived* in it succeeded, whenever they were
+//!   answered (and its p99 is within the latency objective, if one is set).
+//!   Counting a request against its arrival keeps the numerator and the
+//!   denominator the same requests: a stable queue whose answers lag their
+//!   arrivals by a second is not failing, and an outage starts when the
+//!   first request it loses arrives, not a timeout later. A request still
+//!   unanswered at the end of the run counts as failed once it has waited a
+//!   whole SLI window, and is left out before that. The SLO's `window` smooths the
 //!   *detection* of a breach: a breach is declared when the trailing window
 //!   fails, which a single noisy bin of a small window cannot trigger.
 //! - A breach episode starts at the first bin of the run of bins that fail
@@ -113,9 +119,10 @@ pub struct RtoBreakdown {
 struct SloJudge<'a> {
     slo: &'a Slo,
     window_bins: usize,
-    /// Prefix sums: offered, completed, bins whose p99 breaks the objective.
-    offered: Vec<u64>,
-    completed: Vec<u64>,
+    /// Prefix sums: requests judged (by arrival bin), those that succeeded,
+    /// bins whose p99 breaks the objective.
+    judged: Vec<u64>,
+    good: Vec<u64>,
     slow: Vec<u64>,
 }
 
@@ -133,20 +140,24 @@ impl<'a> SloJudge<'a> {
             sums
         };
         let limit = slo.latency_p99;
+        // Requests that arrived a whole window before the end have had the
+        // time to settle: all of them are judged, the unanswered as failed.
+        let end = bins.last().map_or(SimTime::ZERO, |b| b.end);
+        let settled_by = SimTime(end.0.saturating_sub(slo.window.0));
         SloJudge {
             slo,
             window_bins: slo.window.0.div_ceil(bin_ns).max(1) as usize,
-            offered: running(&|b| b.offered),
-            completed: running(&|b| b.completed),
+            judged: running(&|b| if b.end <= settled_by { b.offered } else { b.arrived_ok + b.arrived_failed }),
+            good: running(&|b| b.arrived_ok),
             slow: running(&|b| limit.is_some_and(|l| b.latency_p99.is_some_and(|p| p > l)) as u64),
         }
     }
 
     /// Whether bins `from..=to` together meet the SLO.
     fn span_meets(&self, from: usize, to: usize) -> bool {
-        let offered = self.offered[to + 1] - self.offered[from];
-        let completed = self.completed[to + 1] - self.completed[from];
-        let goodput_ok = offered == 0 || completed as f64 >= self.slo.goodput * offered as f64;
+        let judged = self.judged[to + 1] - self.judged[from];
+        let good = self.good[to + 1] - self.good[from];
+        let goodput_ok = judged == 0 || good as f64 >= self.slo.goodput * judged as f64;
         goodput_ok && self.slow[to + 1] == self.slow[from]
     }
 
