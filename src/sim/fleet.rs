@@ -6,6 +6,7 @@ use rand::RngExt;
 use rand::seq::index::sample;
 
 use super::{AttemptState, Drain, Event, FaultState, Owner, World};
+use crate::components::autoscaler::PodCounts;
 use crate::components::distribution::DurationSampler;
 use crate::components::node::{Admission, Degradation};
 use crate::model::{AutoscaleMetric, FailureCause, FaultKind, NodeSelection};
@@ -570,36 +571,50 @@ impl World<'_> {
 
     // ---- autoscaling
 
+    /// One HPA evaluation. The service's pods, grouped as the HPA does
+    /// (see `components::autoscaler`): a node provisioning, warming up, or
+    /// up for less than the whole evaluation window is unready (the HPA
+    /// sets aside pods that are pending or whose metric window started
+    /// before they became ready); a node that is down reports no metric
+    /// (missing); a draining node is being deleted and not counted at all.
     pub(super) fn on_scale_tick(&mut self, now: SimTime, service: usize) {
         let spec = self.scenario.services[service].autoscaling.clone().expect("ticks only with autoscaling");
         let first = self.services[service].first_node;
         let slots = self.services[service].nodes;
-        let (mut current, mut counted) = (0u32, 0u32);
+        let window_start = SimTime(now.0.saturating_sub(spec.evaluation_period.0));
+        let (mut current, mut ready, mut unready, mut missing) = (0u32, 0u32, 0u32, 0u32);
         let (mut busy_sum, mut held_sum, mut workers_sum) = (0u128, 0u128, 0u64);
         for node in first..first + slots {
             let (busy, queued) = self.nodes[node].areas(now);
+            let up = self.nodes[node].is_up();
             let x = &mut self.extra[node];
             let (busy0, queued0) = std::mem::replace(&mut x.scale_areas, (busy, queued));
+            let warming = x.warming_until.is_some_and(|t| now < t);
+            let ready_now = x.present && up && !x.provisioning && !x.restarting && !warming;
+            let whole_window = std::mem::replace(&mut x.scale_ready, ready_now) && x.up_since <= window_start;
             if !x.present || x.draining.is_some() {
                 continue;
             }
             current += 1;
-            let warming = x.warming_until.is_some_and(|t| now < t);
-            if self.nodes[node].is_up() && !x.provisioning && !x.restarting && !warming {
-                counted += 1;
+            if ready_now && whole_window {
+                ready += 1;
                 busy_sum += busy - busy0;
                 held_sum += (busy - busy0) + (queued - queued0);
                 workers_sum += self.nodes[node].usable_workers() as u64;
+            } else if up || x.provisioning {
+                unready += 1;
+            } else {
+                missing += 1;
             }
         }
         let period = spec.evaluation_period.0 as f64;
         let metric = match spec.metric {
             AutoscaleMetric::Utilization if workers_sum > 0 => busy_sum as f64 / (period * workers_sum as f64),
-            AutoscaleMetric::InFlight if counted > 0 => held_sum as f64 / period / counted as f64,
+            AutoscaleMetric::InFlight if ready > 0 => held_sum as f64 / period / ready as f64,
             _ => 0.0,
         };
-        let decision =
-            self.services[service].autoscaler.as_mut().and_then(|a| a.evaluate(now, current, counted, metric));
+        let pods = PodCounts { current, ready, ready_metric: metric, unready, missing };
+        let decision = self.services[service].autoscaler.as_mut().and_then(|a| a.evaluate(now, &pods));
         if let Some(want) = decision {
             let detail = format!(
                 "from {current} to {want} nodes ({} {metric:.2} vs target {})",

@@ -389,6 +389,9 @@ struct NodeExtra {
     warming_until: Option<SimTime>,
     /// (busy, queue) integrals at the autoscaler's last evaluation.
     scale_areas: (u128, u128),
+    /// Ready (up, not starting, not warming) at the autoscaler's last
+    /// evaluation: its metric covers a whole window only if it still is.
+    scale_ready: bool,
     /// Failed to join after a (re)start because of configuration drift;
     /// stays down until a redeploy.
     stuck: bool,
@@ -634,6 +637,7 @@ impl<'s> World<'s> {
                     provisioning: false,
                     warming_until: None,
                     scale_areas: (0, 0),
+                    scale_ready: i < service.nodes,
                     stuck: false,
                     pool_free: service.uses_database.as_ref().map_or(0, |u| u.pool),
                     pool_waiters: std::collections::VecDeque::new(),
