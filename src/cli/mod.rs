@@ -166,11 +166,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let mut controls = faultline::monte_carlo::Controls::new(threads).map_err(|e| anyhow::anyhow!(e))?;
         controls.stop = Some(&exec::INTERRUPTED);
         controls.on_run_done = Some(&on_run);
-        let (partial, complete) = faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls)?;
+        let info = faultline::monte_carlo::BatchInfo::of(&scenario);
+        let written = |e| anyhow::Error::new(e).context(format!("writing results to {}", dir.display()));
+        let mut runs_csv = report::RunsCsv::create(&dir, &info).map_err(written)?;
+        let (partial, complete) =
+            faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls, &mut |row| runs_csv.write(row))?;
         bar.finish_and_clear();
-        let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), partial);
-        report::write_files(&dir, &report::batch_files(&batch))
-            .with_context(|| format!("writing results to {}", dir.display()))?;
+        let batch = faultline::monte_carlo::finish(&info, partial);
+        runs_csv.finish().map_err(written)?;
+        report::write_files(&dir, &report::batch_files(&batch)).map_err(written)?;
         let charts = charts(&dir, args.exec.no_charts)?;
         if !args.exec.quiet {
             print!("{}", report::batch_summary_text(&batch));
@@ -179,8 +183,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         if !complete {
             eprintln!(
                 "interrupted: {} of {} runs finished; the files hold those runs (see the run column of runs.csv)",
-                batch.rows.len(),
-                args.runs
+                batch.summary.runs, args.runs
             );
             return Ok(ExitCode::from(exec::EXIT_INTERRUPTED));
         }
