@@ -413,8 +413,15 @@ pub fn shard_manifest(dir: &Path) -> Result<Manifest, SweepError> {
 }
 
 /// Combines the outputs of shards 0..N of one sweep into `out`: exactly the
-/// files the unsharded sweep writes.
-pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointEvent)) -> Result<(), SweepError> {
+/// files the unsharded sweep writes. An earlier sweep in `out` is replaced;
+/// another kind of result there is refused unless `force` (see
+/// [`report::folder`]).
+pub fn merge(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    force: bool,
+    on_point: &mut dyn FnMut(PointEvent),
+) -> Result<(), SweepError> {
     let invalid = |s: String| SweepError::Invalid(s);
     let Some(first_dir) = shard_dirs.first() else {
         return Err(invalid("name the shard output folders to merge".into()));
@@ -475,6 +482,11 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
             }
         }
     }
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    if let Some(dir) = shard_dirs.iter().find(|d| same(d, out)) {
+        return Err(invalid(format!("--out: {} is a shard's folder; merge into another folder", dir.display())));
+    }
+    report::folder::claim(out, report::folder::Kind::Sweep, force, false).map_err(invalid)?;
     fs::create_dir_all(out).map_err(io_error(out))?;
     report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
     for (point, parts) in m.points.iter().zip(&parts_of) {
