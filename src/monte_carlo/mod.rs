@@ -620,3 +620,70 @@ pub fn batch_bytes(scenario: &Scenario, runs: u64, threads: usize) -> f64 {
     let per_run = 8.0 * metrics + std::mem::size_of::<(f64, bool)>() as f64;
     (2 * threads + 2) as f64 * cost.record_bytes + band_bytes + buffer_rows * row_bytes + runs as f64 * per_run
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Scenario {
+        let text = r#"version = 1
+[simulation]
+duration = "2s"
+warmup = "0s"
+seed = 3
+bin = "1s"
+[traffic.clients]
+rate = "9/s"
+target = "server"
+[services.server]
+queue_capacity = "unbounded"
+service_time = { distribution = "exponential", mean = "100ms" }
+"#;
+        Scenario::from_toml(text, "<tiny>", Some("tiny")).unwrap()
+    }
+
+    /// Folds `runs` on `threads` threads; returns the partial and the runs
+    /// in the order their rows were handed over.
+    fn fold(runs: Range<u64>, threads: usize) -> (Partial, Vec<u64>) {
+        let controls = Controls::new(threads).unwrap();
+        let mut order = Vec::new();
+        let (partial, complete) = run_range(&tiny(), runs, &controls, &mut |row| order.push(row.run)).unwrap();
+        assert!(complete);
+        (partial, order)
+    }
+
+    #[test]
+    fn a_batch_keeps_one_value_per_run_and_metric_and_no_rows() {
+        let metrics = BatchInfo::of(&tiny()).metric_names.len();
+        // What the summary needs exactly: one f64 per run and metric, and an
+        // RTO observation per disrupted run; a row would be ~400 bytes.
+        let needed = |runs: usize| runs * (metrics * 8 + std::mem::size_of::<(f64, bool)>());
+        for runs in [100u64, 800] {
+            let (partial, order) = fold(0..runs, 2);
+            assert_eq!(order, (0..runs).collect::<Vec<_>>(), "rows are handed over in run order");
+            let held = partial.tally.heap_bytes();
+            // Vec growth may double the capacity over the length.
+            assert!(held <= 2 * needed(runs as usize) + 4096, "{runs} runs hold {held} bytes");
+        }
+    }
+
+    #[test]
+    fn threads_and_splits_fold_to_the_same_state() {
+        let (one, _) = fold(0..120, 1);
+        let (two, _) = fold(0..120, 2);
+        assert_eq!(one, two);
+        // A split at run 50, folded as `merge` folds shard parts.
+        let controls = Controls::new(2).unwrap();
+        let mut whole = Partial::default();
+        for range in [0..50, 50..120] {
+            let mut rows = Vec::new();
+            let (part, _) = run_range(&tiny(), range, &controls, &mut |row| rows.push(row.clone())).unwrap();
+            whole.bands.merge(&part.bands).unwrap();
+            rows.iter().for_each(|row| whole.add_row(row));
+        }
+        assert_eq!(whole, one);
+        let info = BatchInfo::of(&tiny());
+        let (a, b) = (finish(&info, one), finish(&info, whole));
+        assert_eq!(crate::report::batch_files(&a), crate::report::batch_files(&b));
+    }
+}
