@@ -153,6 +153,10 @@ fn remove_result(dir: &Path, kind: Kind) -> io::Result<()> {
 
 /// Whether `name` at the top of a folder is one of `kind`'s files.
 fn owns(kind: Kind, name: &str) -> bool {
+    // A temporary file left by a killed writer: `.runs.csv.tmp-<pid>`.
+    if let Some((inner, _)) = name.strip_prefix('.').and_then(|rest| rest.split_once(".tmp-")) {
+        return owns(kind, inner);
+    }
     if kind.files().contains(&name) {
         return true;
     }
