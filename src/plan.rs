@@ -188,10 +188,8 @@ fn evaluate(
     loop {
         let start = rows.len() as u64;
         let end = (start + spec.round).min(spec.max_runs);
-        let (partial, _) = monte_carlo::run_range(scenario, start..end, controls)?;
-        *runs_used += partial.rows.len() as u64;
-        let finished = partial.rows.len() as u64 == end - start;
-        rows.extend(partial.rows);
+        let (_, finished) = monte_carlo::run_range(scenario, start..end, controls, &mut |row| rows.push(row.clone()))?;
+        *runs_used += rows.len() as u64 - start;
         let met = rows.iter().filter(|r| slo_met(spec, r)).count() as u64;
         let p = wilson(met, rows.len() as u64);
         let verdict = if p.ci95_low > spec.confidence {

@@ -19,7 +19,9 @@ pub struct ExecArgs {
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
     /// Run even when the estimate says the work would take more than a day
-    /// or more memory than the machine has.
+    /// or more memory than the machine has; and replace another kind of
+    /// result in the output folder (its faultline files are removed, other
+    /// files kept).
     #[arg(long)]
     pub force: bool,
     /// Do not draw the charts.

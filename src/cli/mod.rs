@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use faultline::analysis;
-use faultline::model::Scenario;
+use faultline::model::overrides::Override;
+use faultline::model::{Scenario, ScenarioSource};
 use faultline::report;
 use faultline::time::{SimDuration, parse_duration};
 
@@ -102,9 +103,14 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Output folder [default: output/<scenario name>/]. Created if missing;
-    /// existing files of the same names are replaced.
+    /// an earlier result of the same kind (run or batch) there is replaced,
+    /// another kind is refused unless --force.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Sets a scenario key, PATH=VALUE, as `sweep --set` does but with one
+    /// value: with --seed and --run, replays a run of a sweep point.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
     /// Simulated duration (overrides `simulation.duration`), e.g. "10m", "90s".
     #[arg(long, value_name = "D")]
     duration: Option<String>,
@@ -144,8 +150,29 @@ fn load(path: &Path) -> Result<Scenario> {
     Ok(Scenario::from_file(path)?)
 }
 
+/// The scenario with the `--set PATH=VALUE` overrides applied (validated as
+/// `sweep --set` validates them, one value each).
+fn load_with_sets(path: &Path, sets: &[String]) -> Result<Scenario> {
+    if sets.is_empty() {
+        return load(path);
+    }
+    let mut overrides: Vec<Override> = Vec::new();
+    for set in sets {
+        let p = faultline::sweep::grid::parse_set(set).map_err(|e| anyhow::anyhow!("--set {e}"))?;
+        if p.values.len() != 1 {
+            bail!("--set {}: give one value (sweep takes a list)", p.path);
+        }
+        if overrides.iter().any(|o| o.path == p.path) {
+            bail!("--set {}: the path is set twice", p.path);
+        }
+        overrides.push(Override { path: p.path, value: p.values[0].clone() });
+    }
+    let source = ScenarioSource::read(path)?;
+    Ok(Scenario::from_toml_with(&source.text, &source.label, source.stem.as_deref(), &overrides)?)
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let mut scenario = load(&args.scenario)?;
+    let mut scenario = load_with_sets(&args.scenario, &args.sets)?;
     if let Some(seed) = args.seed {
         scenario.simulation.seed = seed;
     }
@@ -159,6 +186,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let threads = exec::threads(args.exec.threads)?;
     exec::guard(&[&scenario], args.runs, threads, args.exec.force, args.exec.quiet)?;
+    let kind = if args.runs > 1 { report::folder::Kind::Batch } else { report::folder::Kind::Run };
+    report::folder::claim(&dir, kind, args.exec.force, false).map_err(anyhow::Error::msg)?;
     if args.runs > 1 {
         let bar = exec::progress_bar(args.runs, args.exec.quiet);
         exec::catch_interrupt();
@@ -166,11 +195,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let mut controls = faultline::monte_carlo::Controls::new(threads).map_err(|e| anyhow::anyhow!(e))?;
         controls.stop = Some(&exec::INTERRUPTED);
         controls.on_run_done = Some(&on_run);
-        let (partial, complete) = faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls)?;
+        let info = faultline::monte_carlo::BatchInfo::of(&scenario);
+        let written = |e| anyhow::Error::new(e).context(format!("writing results to {}", dir.display()));
+        let mut runs_csv = report::RunsCsv::create(&dir, &info).map_err(written)?;
+        let (partial, complete) =
+            faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls, &mut |row| runs_csv.write(row))?;
         bar.finish_and_clear();
-        let batch = faultline::monte_carlo::finish(&faultline::monte_carlo::BatchInfo::of(&scenario), partial);
-        report::write_files(&dir, &report::batch_files(&batch))
-            .with_context(|| format!("writing results to {}", dir.display()))?;
+        let batch = faultline::monte_carlo::finish(&info, partial);
+        runs_csv.finish().map_err(written)?;
+        report::write_files(&dir, &report::batch_files(&batch)).map_err(written)?;
         let charts = charts(&dir, args.exec.no_charts)?;
         if !args.exec.quiet {
             print!("{}", report::batch_summary_text(&batch));
@@ -179,8 +212,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         if !complete {
             eprintln!(
                 "interrupted: {} of {} runs finished; the files hold those runs (see the run column of runs.csv)",
-                batch.rows.len(),
-                args.runs
+                batch.summary.runs, args.runs
             );
             return Ok(ExitCode::from(exec::EXIT_INTERRUPTED));
         }

@@ -168,6 +168,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         }
     })?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));
+    report::folder::claim(&out, report::folder::Kind::Plan, args.exec.force, false).map_err(anyhow::Error::msg)?;
     report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])?;
     let charts = super::charts(&out, args.exec.no_charts)?;
     let fixed = result.runs_fixed(args.max_runs);

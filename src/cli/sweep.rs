@@ -9,6 +9,7 @@ use anyhow::{Result, anyhow};
 use faultline::model::ScenarioSource;
 use faultline::model::overrides::Override;
 use faultline::monte_carlo::{Batch, Controls};
+use faultline::report::folder::{self, Kind};
 use faultline::sweep::{self, Outcome, PointEvent, Shard, Sweep, grid};
 
 use super::exec;
@@ -62,6 +63,10 @@ pub struct MergeArgs {
     /// Do not draw the sweep charts.
     #[arg(long)]
     no_charts: bool,
+    /// Replace another kind of result (a run, batch, shard or plan) in the
+    /// output folder: its faultline files are removed, other files kept.
+    #[arg(long)]
+    force: bool,
     /// Print nothing on success.
     #[arg(long, short)]
     quiet: bool,
@@ -124,6 +129,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     };
     let scenarios: Vec<_> = work.iter().map(|(k, _)| &sweep.scenarios[*k]).collect();
     exec::guard(&scenarios, m.runs, threads, args.exec.force, args.exec.quiet)?;
+    let kind = if args.shard.is_some() { Kind::Shard } else { Kind::Sweep };
+    folder::claim(&out, kind, args.exec.force, args.resume).map_err(anyhow::Error::msg)?;
     let total: u64 = work.iter().map(|(_, n)| n).sum();
     let bar = exec::progress_bar(total, args.exec.quiet);
     exec::catch_interrupt();
@@ -212,7 +219,7 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
     };
     let quiet = args.quiet;
     let mut points = 0;
-    sweep::merge(&args.shards, &out, &mut |event| {
+    sweep::merge(&args.shards, &out, args.force, &mut |event| {
         if let PointEvent::Finished { .. } = event {
             points += 1;
         }

@@ -1,14 +1,18 @@
 //! Monte Carlo batches: N independent replications of a scenario, run in
-//! parallel with rayon and folded into a [`Partial`] (per-run rows plus
-//! per-bin band aggregates) as they finish. Every aggregate merges exactly
-//! and independently of order (integer sums, multiset sketches, rows sorted
-//! by run), so a batch gives the same bytes whatever the thread count, and
-//! partials of disjoint run sets (sweep shards) merge into exactly the
-//! unsharded result. Memory stays flat in the number of runs: runs are
-//! folded as they finish and no run's time series is kept.
+//! parallel with rayon and folded into a [`Partial`] (per-metric values and
+//! counts for the summary, plus per-bin band aggregates) as they finish.
+//! Runs are started in run order and their rows are folded, and handed to
+//! the caller (who streams them to runs.csv), in run order through a small
+//! reorder buffer; the bands merge exactly and independently of order
+//! (integer sums, multiset sketches). So a batch gives the same bytes
+//! whatever the thread count, and the rows and bands of disjoint run sets
+//! (sweep shards) fold into exactly the unsharded result. No run's time
+//! series or row is kept: what grows with N is one f64 per run and metric
+//! (exact quantiles need every value) and the RTO observations.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -197,7 +201,7 @@ impl Bands {
         }
     }
 
-    fn merge(&mut self, other: &Bands) -> Result<(), String> {
+    pub fn merge(&mut self, other: &Bands) -> Result<(), String> {
         if other.bins.is_empty() {
             return Ok(());
         }
@@ -238,31 +242,74 @@ impl Bands {
     }
 }
 
-/// What some runs of a batch leave behind: their rows (sorted by run) and
-/// band aggregates. Partials of disjoint run sets merge exactly.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the summary needs from runs folded in run order: each metric's
+/// values in run order (exact means and quantiles need them all; 8 bytes
+/// per run and metric), counts by flag and status, and the RTO
+/// observations for Kaplan–Meier. Rows themselves are not kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub runs: u64,
+    /// Per metric of [`BatchInfo::metric_names`]: the runs' finite values.
+    values: Vec<Vec<f64>>,
+    cascades: u64,
+    disrupted: u64,
+    recovered: u64,
+    locked_in: u64,
+    never_met: u64,
+    /// Among disrupted runs of a scenario with an RTO objective: (met, judged).
+    rto_met: (u64, u64),
+    rto_observed: Vec<(f64, bool)>,
+}
+
+impl Tally {
+    /// Folds in the next run's row; rows must come in run order so that
+    /// sums over the values add up in the same order every time.
+    fn add(&mut self, row: &RunRow) {
+        self.runs += 1;
+        if self.values.len() < row.values.len() {
+            self.values.resize(row.values.len(), Vec::new());
+        }
+        for (values, v) in self.values.iter_mut().zip(&row.values) {
+            if let Some(v) = v {
+                values.push(*v);
+            }
+        }
+        self.cascades += row.cascade as u64;
+        self.disrupted += row.status.disrupted() as u64;
+        match row.status {
+            RecoveryStatus::Recovered => self.recovered += 1,
+            RecoveryStatus::LockedIn => self.locked_in += 1,
+            RecoveryStatus::NeverMet => self.never_met += 1,
+            RecoveryStatus::Undisrupted => {}
+        }
+        if row.status.disrupted()
+            && let Some(met) = row.rto_met
+        {
+            self.rto_met.0 += met as u64;
+            self.rto_met.1 += 1;
+        }
+        self.rto_observed.extend(row.rto_observed);
+    }
+
+    /// Bytes held on the heap: what grows with the number of runs.
+    pub fn heap_bytes(&self) -> usize {
+        self.values.iter().map(|v| v.capacity() * 8 + std::mem::size_of::<Vec<f64>>()).sum::<usize>()
+            + self.rto_observed.capacity() * std::mem::size_of::<(f64, bool)>()
+    }
+}
+
+/// What some runs of a batch leave behind once their rows have gone to
+/// runs.csv: the summary's tally and the band aggregates.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Partial {
-    pub rows: Vec<RunRow>,
+    pub tally: Tally,
     pub bands: Bands,
 }
 
 impl Partial {
-    /// Folds in one run; rows arrive in any order and [`run_range`] sorts
-    /// them once at the end.
-    fn add(&mut self, record: &RunRecord) {
-        self.bands.add(record);
-        self.rows.push(row_of(record));
-    }
-
-    /// Folds in another partial; refuses runs present in both.
-    pub fn merge(&mut self, other: &Partial) -> Result<(), String> {
-        self.bands.merge(&other.bands)?;
-        self.rows.extend(other.rows.iter().cloned());
-        self.rows.sort_by_key(|r| r.run);
-        if let Some(w) = self.rows.windows(2).find(|w| w[0].run == w[1].run) {
-            return Err(format!("run {} appears twice", w[0].run));
-        }
-        Ok(())
+    /// Folds in the next run's row (in run order), e.g. from a shard's part.
+    pub fn add_row(&mut self, row: &RunRow) {
+        self.tally.add(row);
     }
 }
 
@@ -314,6 +361,8 @@ pub struct BatchSummary {
 }
 
 pub struct Batch {
+    /// The per-run rows when the caller kept them ([`run_batch`]); the CLI
+    /// streams them to runs.csv as runs finish and leaves this empty.
     pub rows: Vec<RunRow>,
     pub bands: Vec<BandRow>,
     pub summary: BatchSummary,
@@ -381,41 +430,83 @@ fn row_of(r: &RunRecord) -> RunRow {
     }
 }
 
-/// Runs replications `runs` of `scenario` and folds them into a partial.
-/// The flag says whether every run finished (false when stopped).
+/// How far ahead of the oldest unfinished run a worker may start one, per
+/// thread: this bounds the reorder buffer (rows waiting for an earlier run).
+const RUNS_AHEAD_PER_THREAD: u64 = 32;
+
+/// Runs replications `runs` of `scenario` and folds them into a partial,
+/// handing each run's row to `on_row` in run order. The flag says whether
+/// every run finished (false when stopped; the runs folded are then a
+/// prefix of `runs`).
 ///
-/// Workers simulate runs and hand each record over a bounded channel to
-/// this thread, which folds it in and drops it: at most about twice the
-/// thread count of records exist at once, and folding overlaps simulation.
-pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> Result<(Partial, bool), SimError> {
+/// Workers take run indices in order, simulate them and hand each record
+/// over a bounded channel to this thread, which adds it to the bands, drops
+/// it, and folds the rows in run order through a reorder buffer: at most
+/// about twice the thread count of records, and a window of rows, exist at
+/// once, and folding overlaps simulation.
+pub fn run_range(
+    scenario: &Scenario,
+    runs: Range<u64>,
+    controls: &Controls,
+    on_row: &mut dyn FnMut(&RunRow),
+) -> Result<(Partial, bool), SimError> {
     let threads = controls.pool.current_num_threads();
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<RunRecord, SimError>>(threads);
     // Set when a run fails, so the others stop starting.
     let failed = AtomicBool::new(false);
+    // The next run to start, and the next run to fold (all before it are folded).
+    let next_start = AtomicU64::new(runs.start);
+    let next_fold = AtomicU64::new(runs.start);
+    let ahead = RUNS_AHEAD_PER_THREAD * threads as u64;
     let mut partial = Partial::default();
+    let mut waiting: BTreeMap<u64, RunRow> = BTreeMap::new();
     let mut first_error: Option<SimError> = None;
     // The workers see only the pool and the flags (the callback need not be Sync).
-    let (pool, stop, failed, work) = (&controls.pool, controls.stop, &failed, runs.clone());
+    let (pool, stop, failed, end) = (&controls.pool, controls.stop, &failed, runs.end);
+    let (next_start, next_fold_shared) = (&next_start, &next_fold);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             pool.install(|| {
-                work.into_par_iter().for_each_with(sender, |sender, i| {
-                    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) || failed.load(Ordering::Relaxed) {
-                        return;
+                (0..threads).into_par_iter().for_each_with(sender, |sender, _| {
+                    loop {
+                        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) || failed.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let i = next_start.fetch_add(1, Ordering::Relaxed);
+                        if i >= end {
+                            return;
+                        }
+                        // The run being waited for has started (indices are taken in
+                        // order) and is not waiting itself, so this ends.
+                        while i >= next_fold_shared.load(Ordering::Acquire) + ahead {
+                            if failed.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        let record = run(scenario, i);
+                        if record.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        // The receiver outlives the workers; a send cannot fail.
+                        let _ = sender.send(record);
                     }
-                    let record = run(scenario, i);
-                    if record.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    // The receiver outlives the workers; a send cannot fail.
-                    let _ = sender.send(record);
                 })
             })
         });
+        let mut next = runs.start;
         for record in receiver {
             match record {
                 Ok(record) => {
-                    partial.add(&record);
+                    partial.bands.add(&record);
+                    waiting.insert(record.run_index, row_of(&record));
+                    drop(record);
+                    while let Some(row) = waiting.remove(&next) {
+                        partial.tally.add(&row);
+                        on_row(&row);
+                        next += 1;
+                    }
+                    next_fold.store(next, Ordering::Release);
                     if let Some(done) = controls.on_run_done {
                         done();
                     }
@@ -429,41 +520,40 @@ pub fn run_range(scenario: &Scenario, runs: Range<u64>, controls: &Controls) -> 
     if let Some(e) = first_error {
         return Err(e);
     }
-    partial.rows.sort_by_key(|r| r.run);
-    let complete = partial.rows.len() as u64 == runs.end - runs.start;
+    let complete = partial.tally.runs == runs.end - runs.start;
     Ok((partial, complete))
 }
 
-/// Runs replications 0..runs of `scenario` on `threads` threads.
+/// Runs replications 0..runs of `scenario` on `threads` threads, keeping
+/// every row in memory (for tests and small batches).
 pub fn run_batch(scenario: &Scenario, runs: u64, threads: usize) -> Result<Batch, SimError> {
     let controls = Controls::new(threads).expect("a thread pool");
-    let (partial, _) = run_range(scenario, 0..runs, &controls)?;
-    Ok(finish(&BatchInfo::of(scenario), partial))
+    let mut rows = Vec::new();
+    let (partial, _) = run_range(scenario, 0..runs, &controls, &mut |row| rows.push(row.clone()))?;
+    let mut batch = finish(&BatchInfo::of(scenario), partial);
+    batch.rows = rows;
+    Ok(batch)
 }
 
 /// The batch results from the partial holding all its runs.
 pub fn finish(info: &BatchInfo, partial: Partial) -> Batch {
-    let summary = summarize(info, &partial.rows);
-    Batch { bands: partial.bands.rows(), rows: partial.rows, summary }
+    let summary = summarize(info, &partial.tally);
+    Batch { bands: partial.bands.rows(), rows: Vec::new(), summary }
 }
 
-fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
+fn summarize(info: &BatchInfo, tally: &Tally) -> BatchSummary {
     let metrics = info
         .metric_names
         .iter()
         .enumerate()
         .filter_map(|(m, name)| {
-            let xs: Vec<f64> = rows.iter().filter_map(|r| r.values[m]).collect();
-            describe(&xs).map(|d| (name.to_string(), d))
+            let xs = tally.values.get(m).map_or(&[][..], |v| &v[..]);
+            describe(xs).map(|d| (name.to_string(), d))
         })
         .collect();
-    let n = rows.len() as u64;
-    let count = |status: RecoveryStatus| rows.iter().filter(|r| r.status == status).count() as u64;
-    let disrupted = rows.iter().filter(|r| r.status.disrupted()).count() as u64;
-    let recovered = count(RecoveryStatus::Recovered);
-    let with_objective: Vec<bool> = rows.iter().filter(|r| r.status.disrupted()).filter_map(|r| r.rto_met).collect();
-    let observed: Vec<(f64, bool)> = rows.iter().filter_map(|r| r.rto_observed).collect();
-    let censored = observed.iter().filter(|(_, event)| !event).count() as u64;
+    let n = tally.runs;
+    let (met, judged) = tally.rto_met;
+    let censored = tally.rto_observed.iter().filter(|(_, event)| !event).count() as u64;
     BatchSummary {
         scenario: info.scenario.clone(),
         seed: info.seed,
@@ -471,14 +561,13 @@ fn summarize(info: &BatchInfo, rows: &[RunRow]) -> BatchSummary {
         slo: info.slo.clone(),
         metric_names: info.metric_names.clone(),
         metrics,
-        cascade: wilson(rows.iter().filter(|r| r.cascade).count() as u64, n),
-        recovered: wilson(recovered, disrupted),
-        rto_within_objective: (!with_objective.is_empty())
-            .then(|| wilson(with_objective.iter().filter(|&&m| m).count() as u64, with_objective.len() as u64)),
-        locked_in: wilson(count(RecoveryStatus::LockedIn), n),
-        never_met: wilson(count(RecoveryStatus::NeverMet), n),
+        cascade: wilson(tally.cascades, n),
+        recovered: wilson(tally.recovered, tally.disrupted),
+        rto_within_objective: (judged > 0).then(|| wilson(met, judged)),
+        locked_in: wilson(tally.locked_in, n),
+        never_met: wilson(tally.never_met, n),
         rto_censored: censored,
-        rto_km_median_s: kaplan_meier_median(&observed),
+        rto_km_median_s: kaplan_meier_median(&tally.rto_observed),
     }
 }
 
@@ -518,12 +607,83 @@ pub fn estimate(scenario: &Scenario) -> RunCost {
 }
 
 /// Peak bytes of a batch of `runs` on `threads` threads: records in flight,
-/// band aggregates (worst case: every sketch full) and the per-run rows.
+/// band aggregates (worst case: every sketch full), the reorder buffer of
+/// rows, and per run one f64 per metric and an RTO observation.
 pub fn batch_bytes(scenario: &Scenario, runs: u64, threads: usize) -> f64 {
     let cost = estimate(scenario);
     let bins = scenario.simulation.duration.0.div_ceil(scenario.simulation.bin.0.max(1)) as f64;
     let band_bytes =
         bins * BAND_METRICS.len() as f64 * (std::mem::size_of::<BandCell>() + 16 * sketch::EXACT_LIMIT) as f64;
-    let row_bytes = std::mem::size_of::<RunRow>() as f64 + 16.0 * RUN_METRICS.len() as f64;
-    (2 * threads + 2) as f64 * cost.record_bytes + band_bytes + runs as f64 * row_bytes
+    let metrics = (RUN_METRICS.len() + scenario_metric_names(scenario).len()) as f64;
+    let row_bytes = std::mem::size_of::<RunRow>() as f64 + 16.0 * metrics;
+    let buffer_rows = (RUNS_AHEAD_PER_THREAD * threads as u64).min(runs) as f64;
+    let per_run = 8.0 * metrics + std::mem::size_of::<(f64, bool)>() as f64;
+    (2 * threads + 2) as f64 * cost.record_bytes + band_bytes + buffer_rows * row_bytes + runs as f64 * per_run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Scenario {
+        let text = r#"version = 1
+[simulation]
+duration = "2s"
+warmup = "0s"
+seed = 3
+bin = "1s"
+[traffic.clients]
+rate = "9/s"
+target = "server"
+[services.server]
+queue_capacity = "unbounded"
+service_time = { distribution = "exponential", mean = "100ms" }
+"#;
+        Scenario::from_toml(text, "<tiny>", Some("tiny")).unwrap()
+    }
+
+    /// Folds `runs` on `threads` threads; returns the partial and the runs
+    /// in the order their rows were handed over.
+    fn fold(runs: Range<u64>, threads: usize) -> (Partial, Vec<u64>) {
+        let controls = Controls::new(threads).unwrap();
+        let mut order = Vec::new();
+        let (partial, complete) = run_range(&tiny(), runs, &controls, &mut |row| order.push(row.run)).unwrap();
+        assert!(complete);
+        (partial, order)
+    }
+
+    #[test]
+    fn a_batch_keeps_one_value_per_run_and_metric_and_no_rows() {
+        let metrics = BatchInfo::of(&tiny()).metric_names.len();
+        // What the summary needs exactly: one f64 per run and metric, and an
+        // RTO observation per disrupted run; a row would be ~400 bytes.
+        let needed = |runs: usize| runs * (metrics * 8 + std::mem::size_of::<(f64, bool)>());
+        for runs in [100u64, 800] {
+            let (partial, order) = fold(0..runs, 2);
+            assert_eq!(order, (0..runs).collect::<Vec<_>>(), "rows are handed over in run order");
+            let held = partial.tally.heap_bytes();
+            // Vec growth may double the capacity over the length.
+            assert!(held <= 2 * needed(runs as usize) + 4096, "{runs} runs hold {held} bytes");
+        }
+    }
+
+    #[test]
+    fn threads_and_splits_fold_to_the_same_state() {
+        let (one, _) = fold(0..120, 1);
+        let (two, _) = fold(0..120, 2);
+        assert_eq!(one, two);
+        // A split at run 50, folded as `merge` folds shard parts.
+        let controls = Controls::new(2).unwrap();
+        let mut whole = Partial::default();
+        for range in [0..50, 50..120] {
+            let mut rows = Vec::new();
+            let (part, _) = run_range(&tiny(), range, &controls, &mut |row| rows.push(row.clone())).unwrap();
+            whole.bands.merge(&part.bands).unwrap();
+            rows.iter().for_each(|row| whole.add_row(row));
+        }
+        assert_eq!(whole, one);
+        let info = BatchInfo::of(&tiny());
+        let (a, b) = (finish(&info, one), finish(&info, whole));
+        assert_eq!(crate::report::batch_files(&a), crate::report::batch_files(&b));
+    }
 }

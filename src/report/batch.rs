@@ -1,30 +1,101 @@
 //! Output files of a Monte Carlo batch: runs.csv, summary.csv, summary.json
 //! and timeseries.csv with per-bin bands, plus the text summary.
 
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
 use super::{csv_bytes, num};
 
-/// `runs.csv`: one row per run, with its seed and every scalar metric.
-pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
+/// The header of `runs.csv`: run, seed, flags, every metric, censoring.
+fn runs_csv_header(metric_names: &[String]) -> Vec<&str> {
     let mut header = vec!["run", "seed", "cascade", "disrupted", "recovered", "status", "episodes"];
-    header.extend(b.summary.metric_names.iter().map(String::as_str));
+    header.extend(metric_names.iter().map(String::as_str));
     // For Kaplan–Meier curves: how long a never-recovered run was watched.
     header.push("rto_censored_s");
+    header
+}
+
+/// One row of `runs.csv`.
+fn runs_csv_row(seed: u64, r: &crate::monte_carlo::RunRow) -> Vec<String> {
+    let mut row = vec![
+        r.run.to_string(),
+        seed.to_string(),
+        (r.cascade as u8).to_string(),
+        (r.status.disrupted() as u8).to_string(),
+        ((r.status == crate::metrics::RecoveryStatus::Recovered) as u8).to_string(),
+        r.status.name().to_string(),
+        r.episodes.to_string(),
+    ];
+    row.extend(r.values.iter().map(|v| num(*v)));
+    row.push(num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t)));
+    row
+}
+
+/// `runs.csv`: one row per run, with its seed and every scalar metric, from
+/// a batch that kept its rows ([`crate::monte_carlo::run_batch`]).
+pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
     let seed = b.summary.seed;
-    let rows = b.rows.iter().map(|r| {
-        let mut row = vec![
-            r.run.to_string(),
-            seed.to_string(),
-            (r.cascade as u8).to_string(),
-            (r.status.disrupted() as u8).to_string(),
-            ((r.status == crate::metrics::RecoveryStatus::Recovered) as u8).to_string(),
-            r.status.name().to_string(),
-            r.episodes.to_string(),
-        ];
-        row.extend(r.values.iter().map(|v| num(*v)));
-        row.push(num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t)));
-        row
-    });
-    csv_bytes(&header, rows)
+    csv_bytes(&runs_csv_header(&b.summary.metric_names), b.rows.iter().map(|r| runs_csv_row(seed, r)))
+}
+
+/// `runs.csv` written row by row as runs finish, under a temporary name that
+/// [`RunsCsv::finish`] renames: a batch's rows are never all in memory, and
+/// an error or an early return (the value dropped) leaves no partial file.
+pub struct RunsCsv {
+    path: PathBuf,
+    tmp: PathBuf,
+    seed: u64,
+    writer: Option<csv::Writer<BufWriter<File>>>,
+    /// The first write error, reported by `finish`.
+    error: Option<csv::Error>,
+    renamed: bool,
+}
+
+impl RunsCsv {
+    /// Starts `dir/runs.csv` (creating `dir`) with its header.
+    pub fn create(dir: &Path, info: &crate::monte_carlo::BatchInfo) -> std::io::Result<RunsCsv> {
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".runs.csv.tmp-{}", std::process::id()));
+        let mut writer = csv::Writer::from_writer(BufWriter::new(File::create(&tmp)?));
+        let mut runs_csv =
+            RunsCsv { path: dir.join("runs.csv"), tmp, seed: info.seed, writer: None, error: None, renamed: false };
+        if let Err(e) = writer.write_record(runs_csv_header(&info.metric_names)) {
+            runs_csv.error = Some(e);
+        }
+        runs_csv.writer = Some(writer);
+        Ok(runs_csv)
+    }
+
+    /// Appends a run's row (rows come in run order).
+    pub fn write(&mut self, row: &crate::monte_carlo::RunRow) {
+        if let (None, Some(w)) = (&self.error, &mut self.writer) {
+            self.error = w.write_record(runs_csv_row(self.seed, row)).err();
+        }
+    }
+
+    /// Flushes the file and gives it its real name.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        let writer = self.writer.take().expect("a RunsCsv is finished once");
+        let file = writer.into_inner().map_err(|e| e.into_error())?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&self.tmp, &self.path)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for RunsCsv {
+    fn drop(&mut self) {
+        // Not finished (an error or an early return): no partial file stays.
+        if !self.renamed {
+            self.writer = None;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 pub const BATCH_SUMMARY_COLUMNS: [&str; 9] = ["metric", "n", "mean", "sd", "ci95_low", "ci95_high", "p5", "p50", "p95"];
@@ -105,10 +176,10 @@ pub fn batch_timeseries_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
     csv_bytes(&header_refs, rows)
 }
 
-/// The output files of a batch, by name.
+/// The output files of a batch besides runs.csv (which [`RunsCsv`] streams
+/// as the runs finish), by name.
 pub fn batch_files(b: &crate::monte_carlo::Batch) -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("runs.csv", batch_runs_csv(b)),
         ("summary.csv", batch_summary_csv(b)),
         ("timeseries.csv", batch_timeseries_csv(b)),
         ("summary.json", batch_summary_json(b)),

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 mod batch;
+pub mod folder;
 mod plan;
 
 pub use batch::*;

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::overrides::Override;
 use crate::model::{Scenario, ScenarioError};
-use crate::monte_carlo::{self, BatchInfo, Controls, Partial};
+use crate::monte_carlo::{self, Bands, BatchInfo, Controls, Partial, RunRow};
 use crate::report;
 use crate::sim::SimError;
 
@@ -265,7 +265,8 @@ fn point_is_done(out: &Path, manifest: &Manifest, point: &PointSpec) -> bool {
         && POINT_FILES.iter().all(|f| dir.join(f).is_file())
 }
 
-/// Writes a finished point's batch files, then its marker.
+/// Writes a finished point's batch files (runs.csv is already there), then
+/// its marker.
 fn write_point(
     out: &Path,
     manifest: &Manifest,
@@ -319,11 +320,16 @@ pub fn run(
             on_point(PointEvent::Skipped { point });
             continue;
         }
-        let (partial, complete) = monte_carlo::run_range(scenario, 0..m.runs, controls)?;
+        let info = BatchInfo::of(scenario);
+        let dir = out.join(&point.dir);
+        let mut runs_csv = report::RunsCsv::create(&dir, &info).map_err(io_error(&dir))?;
+        let (partial, complete) =
+            monte_carlo::run_range(scenario, 0..m.runs, controls, &mut |row| runs_csv.write(row))?;
         if !complete {
             return Ok(Outcome::Interrupted { points_done: point.point });
         }
-        let batch = monte_carlo::finish(&BatchInfo::of(scenario), partial);
+        runs_csv.finish().map_err(io_error(&dir))?;
+        let batch = monte_carlo::finish(&info, partial);
         write_point(out, m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
@@ -337,12 +343,14 @@ struct ShardFile {
     sweep: Manifest,
 }
 
+/// A shard's runs of one point: their rows (in run order) and bands.
 #[derive(Serialize, Deserialize)]
 struct PartFile {
     point: usize,
     runs: Range<u64>,
     info: BatchInfo,
-    partial: Partial,
+    rows: Vec<RunRow>,
+    bands: Bands,
 }
 
 fn part_path(out: &Path, point: &PointSpec) -> PathBuf {
@@ -372,11 +380,13 @@ pub fn run_shard(
             continue;
         }
         let scenario = &sweep.scenarios[k];
-        let (partial, complete) = monte_carlo::run_range(scenario, runs.clone(), controls)?;
+        let mut rows = Vec::new();
+        let (partial, complete) =
+            monte_carlo::run_range(scenario, runs.clone(), controls, &mut |row| rows.push(row.clone()))?;
         if !complete {
             return Ok(Outcome::Interrupted { points_done: done });
         }
-        let part = PartFile { point: k, runs: runs.clone(), info: BatchInfo::of(scenario), partial };
+        let part = PartFile { point: k, runs: runs.clone(), info: BatchInfo::of(scenario), rows, bands: partial.bands };
         let bytes = serde_json::to_vec(&part).expect("plain data serialises");
         let dir = out.join("parts");
         report::write_files(&dir, &[(path.file_name().unwrap().to_str().unwrap(), bytes)]).map_err(io_error(&dir))?;
@@ -403,8 +413,15 @@ pub fn shard_manifest(dir: &Path) -> Result<Manifest, SweepError> {
 }
 
 /// Combines the outputs of shards 0..N of one sweep into `out`: exactly the
-/// files the unsharded sweep writes.
-pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointEvent)) -> Result<(), SweepError> {
+/// files the unsharded sweep writes. An earlier sweep in `out` is replaced;
+/// another kind of result there is refused unless `force` (see
+/// [`report::folder`]).
+pub fn merge(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    force: bool,
+    on_point: &mut dyn FnMut(PointEvent),
+) -> Result<(), SweepError> {
     let invalid = |s: String| SweepError::Invalid(s);
     let Some(first_dir) = shard_dirs.first() else {
         return Err(invalid("name the shard output folders to merge".into()));
@@ -465,16 +482,24 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
             }
         }
     }
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    if let Some(dir) = shard_dirs.iter().find(|d| same(d, out)) {
+        return Err(invalid(format!("--out: {} is a shard's folder; merge into another folder", dir.display())));
+    }
+    report::folder::claim(out, report::folder::Kind::Sweep, force, false).map_err(invalid)?;
     fs::create_dir_all(out).map_err(io_error(out))?;
     report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
     for (point, parts) in m.points.iter().zip(&parts_of) {
+        // The parts come in run order (shard i holds the runs before shard
+        // i+1's), so their rows fold as the unsharded batch folds them.
         let mut all = Partial::default();
+        let mut runs_csv = None;
         let mut info = None;
         for (dir, runs) in parts {
             let path = part_path(dir, point);
             let part: PartFile = read_json(&path)?;
             let expected: Vec<u64> = runs.clone().collect();
-            let got: Vec<u64> = part.partial.rows.iter().map(|r| r.run).collect();
+            let got: Vec<u64> = part.rows.iter().map(|r| r.run).collect();
             if part.point != point.point || part.runs != *runs || got != expected {
                 return Err(invalid(format!(
                     "{}: does not hold runs {runs:?} of point {}",
@@ -482,10 +507,21 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, on_point: &mut dyn FnMut(PointE
                     point.point
                 )));
             }
-            all.merge(&part.partial).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            all.bands.merge(&part.bands).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            let point_dir = out.join(&point.dir);
+            if runs_csv.is_none() {
+                runs_csv = Some(report::RunsCsv::create(&point_dir, &part.info).map_err(io_error(&point_dir))?);
+            }
+            let writer = runs_csv.as_mut().expect("created above");
+            for row in &part.rows {
+                all.add_row(row);
+                writer.write(row);
+            }
             info = Some(part.info);
         }
         let info = info.expect("every point has at least one run, so one part");
+        let point_dir = out.join(&point.dir);
+        runs_csv.expect("one per part").finish().map_err(io_error(&point_dir))?;
         let batch = monte_carlo::finish(&info, all);
         write_point(out, &m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
