@@ -176,6 +176,15 @@ fn default_output_folder_is_named_after_the_scenario() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(work.join("output/mm1/summary.json").is_file());
+    // A batch of the same scenario goes beside it, not over it.
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", model.to_str().unwrap(), "--duration", "1m", "--runs", "3", "-q"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(work.join("output/mm1-batch/runs.csv").is_file());
+    assert!(work.join("output/mm1/events.csv").is_file(), "the run's result is untouched");
     let _ = std::fs::remove_dir_all(work);
 }
 

@@ -180,7 +180,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let d = parse_duration(text).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
         apply_duration(&mut scenario, d)?;
     }
-    let dir = args.out.clone().unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    // A batch has its own default folder, as sweeps and plans do, so a run
+    // and a batch of the same scenario do not claim one folder.
+    let default_folder = match args.runs {
+        1 => scenario.name.clone(),
+        _ => format!("{}-batch", scenario.name),
+    };
+    let dir = args.out.clone().unwrap_or_else(|| Path::new("output").join(default_folder));
     if args.runs == 0 {
         bail!("--runs: must be at least 1");
     }
