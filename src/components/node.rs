@@ -60,6 +60,8 @@ pub struct Node {
     queue_area: u128,
     /// Time the process has been up since t = 0 [ns].
     up_time: u128,
+    /// ∫ usable workers dt while up since t = 0 [ns · workers].
+    available_area: u128,
 }
 
 /// A node's time integrals up to some instant.
@@ -71,6 +73,9 @@ pub struct NodeTotals {
     pub queued: u128,
     /// Time up [ns].
     pub up: u128,
+    /// ∫ usable workers dt while up [ns]: the worker-time utilization is
+    /// measured against (a capacity fault shrinks it).
+    pub available: u128,
 }
 
 impl Node {
@@ -93,6 +98,7 @@ impl Node {
             busy_area: 0,
             queue_area: 0,
             up_time: 0,
+            available_area: 0,
         }
     }
 
@@ -103,6 +109,9 @@ impl Node {
         self.busy_area += self.busy as u128 * dt;
         self.queue_area += self.queue.len() as u128 * dt;
         self.up_time += self.up as u128 * dt;
+        if self.up {
+            self.available_area += self.usable_workers as u128 * dt;
+        }
         self.last_change = now;
     }
 
@@ -115,7 +124,7 @@ impl Node {
     /// All integrals from the start until `now`.
     pub fn totals(&mut self, now: SimTime) -> NodeTotals {
         self.integrate(now);
-        NodeTotals { busy: self.busy_area, queued: self.queue_area, up: self.up_time }
+        NodeTotals { busy: self.busy_area, queued: self.queue_area, up: self.up_time, available: self.available_area }
     }
 
     /// Offers attempt `id` to the node.

@@ -7,6 +7,9 @@
 //! - events are ordered by (time, sequence number): two events at the same
 //!   instant pop in the order they were scheduled (FIFO), so runs are exact
 //!   and reproducible;
+//! - an event scheduled with [`Engine::schedule_first_at`] pops before every
+//!   ordinary event at its instant (FIFO among such events), so a caller can
+//!   observe the state just before that instant's changes;
 //! - timers scheduled with [`Engine::schedule_timer`] can be cancelled in
 //!   O(1). Cancellation is lazy: the entry stays in the queue and is dropped
 //!   when it reaches the front, recognised by a generation counter. This is
@@ -36,8 +39,9 @@ impl TimerId {
     }
 }
 
-/// One scheduled event. `key` packs (time << 64 | sequence) so a single
-/// integer comparison orders the queue.
+/// One scheduled event. `key` packs (time << 64 | order) so a single
+/// integer comparison orders the queue; `order` is the sequence number,
+/// with [`ORDINARY`] set except for events scheduled first at their instant.
 struct Entry<E> {
     key: u128,
     event: E,
@@ -83,6 +87,11 @@ enum Head {
     Queue,
     Timers,
 }
+
+/// Set in the key of every ordinary event, so that events scheduled first
+/// at an instant (without it) sort before them. Sequence numbers stay below
+/// 2^63.
+const ORDINARY: u128 = 1 << 63;
 
 #[inline]
 fn time_of(key: u128) -> SimTime {
@@ -162,6 +171,12 @@ impl<E: Copy> Engine<E> {
 
     #[inline]
     fn key_for(&mut self, at: SimTime) -> u128 {
+        self.first_key_for(at) | ORDINARY
+    }
+
+    /// The key of an event that pops before the ordinary ones at `at`.
+    #[inline]
+    fn first_key_for(&mut self, at: SimTime) -> u128 {
         debug_assert!(at >= self.now, "event scheduled in the past");
         let at = at.max(self.now);
         let key = ((at.0 as u128) << 64) | self.next_seq as u128;
@@ -175,7 +190,19 @@ impl<E: Copy> Engine<E> {
     #[inline(always)]
     pub fn schedule_at(&mut self, at: SimTime, event: E) {
         let key = self.key_for(at);
-        let entry = Entry { key, event };
+        self.push_entry(Entry { key, event });
+    }
+
+    /// Schedules `event` at `at`, before every ordinary event at that
+    /// instant (those already scheduled included). An event due now still
+    /// pops after the events already handed out, never in the past.
+    pub fn schedule_first_at(&mut self, at: SimTime, event: E) {
+        let key = self.first_key_for(at);
+        self.push_entry(Entry { key, event });
+    }
+
+    #[inline(always)]
+    fn push_entry(&mut self, entry: Entry<E>) {
         if self.delivered_head == Some(Head::Queue) {
             self.delivered_head = None;
             // Overwrite the delivered head; PeekMut restores heap order on drop.
@@ -347,6 +374,18 @@ mod tests {
             assert!(eng.now() == at);
         });
         assert_eq!(order, vec![0, 3, 1, 2]);
+    }
+
+    #[test]
+    fn first_events_pop_before_ordinary_ones_at_their_instant() {
+        let mut e = Engine::new();
+        e.schedule_at(SimTime(5), 1);
+        e.schedule_timer(SimTime(5), 2);
+        e.schedule_at(SimTime(4), 0);
+        e.schedule_first_at(SimTime(5), 3);
+        e.schedule_first_at(SimTime(5), 4);
+        e.schedule_first_at(SimTime(6), 5);
+        assert_eq!(drain(&mut e, 10), vec![(4, 0), (5, 3), (5, 4), (5, 1), (5, 2), (6, 5)]);
     }
 
     #[test]

@@ -179,11 +179,15 @@ pub struct Quantiles {
 pub struct NodeSummary {
     pub service: String,
     pub node: u32,
-    /// Busy worker-time over worker-time while up.
+    /// Busy worker-time over available worker-time (usable workers while
+    /// up, so a capacity fault shrinks the denominator).
     pub utilization: f64,
     /// Fraction of the measured window the node was up.
     pub up_fraction: f64,
     pub mean_busy_workers: f64,
+    /// Usable workers while up, averaged over the measured window (down
+    /// time counts 0): the denominator of `utilization`.
+    pub mean_available_workers: f64,
     pub mean_queue_len: f64,
     pub served: u64,
     pub rejected: u64,
@@ -889,20 +893,23 @@ impl Recorder {
             |area: u128, start: u128| if window_ns == 0 { 0.0 } else { (area - start) as f64 / window_ns as f64 };
 
         let mut node_summaries = Vec::with_capacity(nodes.len());
-        // Utilization is busy worker-time over worker-time while up, so a
-        // node that was down or not yet provisioned is not diluted.
-        let mut up_worker_time: Vec<f64> = Vec::with_capacity(nodes.len());
+        // Utilization is busy worker-time over available worker-time (the
+        // workers usable while up), so a node that was down, not yet
+        // provisioned or cut by a capacity fault is not diluted.
+        let mut available_worker_time: Vec<f64> = Vec::with_capacity(nodes.len());
         for ((g, label), a) in self.gauges.iter().zip(nodes).zip(areas) {
             let (t0, served0, rejected0) = g.warm_start;
             let busy = per_window(a.busy, t0.busy);
             let up = per_window(a.up, t0.up);
-            up_worker_time.push(up * label.workers as f64);
+            let available = per_window(a.available, t0.available);
+            available_worker_time.push(available);
             node_summaries.push(NodeSummary {
                 service: label.service.clone(),
                 node: label.index,
-                utilization: if up > 0.0 { busy / (up * label.workers as f64) } else { 0.0 },
+                utilization: if available > 0.0 { busy / available } else { 0.0 },
                 up_fraction: up,
                 mean_busy_workers: busy,
+                mean_available_workers: available,
                 mean_queue_len: per_window(a.queued, t0.queued),
                 served: g.served - served0,
                 rejected: g.rejected - rejected0,
@@ -910,7 +917,7 @@ impl Recorder {
         }
         let mut services: Vec<ServiceSummary> = Vec::new();
         let mut service_up_time: Vec<f64> = Vec::new();
-        for ((n, label), up) in node_summaries.iter().zip(nodes).zip(&up_worker_time) {
+        for ((n, label), up) in node_summaries.iter().zip(nodes).zip(&available_worker_time) {
             match services.last_mut() {
                 Some(s) if s.service == label.service => {
                     s.nodes += 1;

@@ -192,9 +192,24 @@ struct SummaryFile<'a> {
     warmup_s: f64,
     bin_s: f64,
     slo: &'a crate::metrics::SloSummary,
+    definitions: Definitions,
     #[serde(flatten)]
     summary: &'a RunSummary,
 }
+
+/// What the derived figures mean, stated in the file itself.
+#[derive(Serialize)]
+struct Definitions {
+    utilization: &'static str,
+    capacity_rps: &'static str,
+}
+
+const DEFINITIONS: Definitions = Definitions {
+    utilization: "busy worker-time / available worker-time (workers usable while up: a capacity fault shrinks it)",
+    capacity_rps: "client requests per second the system could serve for the offered mix at the bin's end: \
+                   the smallest, over the services the mix reaches, of the service's rate (usable workers in \
+                   rotation / mean service time) over its attempts per client request",
+};
 
 /// `summary.json`: the per-run statistics.
 pub fn summary_json(r: &RunRecord) -> Vec<u8> {
@@ -207,6 +222,7 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
         warmup_s: r.warmup.as_secs_f64(),
         bin_s: r.bin.as_secs_f64(),
         slo: &r.slo,
+        definitions: DEFINITIONS,
         summary: &r.summary,
     };
     let mut bytes = serde_json::to_vec_pretty(&file).expect("summary serialises");

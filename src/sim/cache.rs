@@ -209,6 +209,12 @@ impl CacheState {
         self.warm = self.counts;
     }
 
+    /// (lookups, fetches) so far, whole run: fetches are the misses that
+    /// call the service (a coalesced miss waits on another's fetch).
+    pub(super) fn lookups_and_fetches(&self) -> (u64, u64) {
+        (self.counts.lookups, self.counts.misses - self.counts.coalesced)
+    }
+
     pub(super) fn summary(&self, service: &str) -> CacheSummary {
         let (n, w) = (self.counts, self.warm);
         let lookups = n.lookups - w.lookups;

@@ -68,40 +68,17 @@ pub(super) struct Edge {
     pub(super) warm: EdgeCounts,
 }
 
-/// Capacity of a service graph in client requests per second, measured
-/// over each bin: every service visited by client requests can complete
-/// (its workers in rotation) × (requests served per busy worker-second, so
-/// time waiting on calls counts) attempts a second, and a client request
-/// brings it (first attempts there) / (client requests) of them; the
-/// graph's capacity is the smallest ratio. A service idle in the bin is
-/// counted at its nominal rate (workers / mean service time). The counts
-/// come from the recorder and the calls, so requests pay nothing for it.
+/// Attempts per service and bin (`services.csv`).
 pub(super) struct GraphGauge {
-    /// First attempts of calls per service (retries excluded; cache hits
-    /// never reach it), running.
-    pub(super) first_attempts: Vec<u64>,
     /// All attempts per service (`World::service_attempts`) at the
     /// previous bin end, and the per-bin rows.
     last_attempts: Vec<u64>,
     pub(super) service_bins: Vec<crate::metrics::ServiceBinRow>,
-    /// The counts and busy integrals at the previous bin end.
-    last_requests: u64,
-    last_first_attempts: Vec<u64>,
-    last_finished: Vec<u64>,
-    last_busy: Vec<u128>,
 }
 
 impl GraphGauge {
     pub(super) fn new(services: usize) -> Self {
-        GraphGauge {
-            first_attempts: vec![0; services],
-            last_attempts: vec![0; services],
-            service_bins: Vec::new(),
-            last_requests: 0,
-            last_first_attempts: vec![0; services],
-            last_finished: vec![0; services],
-            last_busy: vec![0; services],
-        }
+        GraphGauge { last_attempts: vec![0; services], service_bins: Vec::new() }
     }
 
     /// Attempts per service in the bin that ends.
@@ -112,39 +89,6 @@ impl GraphGauge {
             *last = *now;
         }
     }
-
-    /// Capacity over the bin since the last call, and a new bin starts.
-    /// `now` holds the running counts: client requests, first attempts per
-    /// service (clients' and calls'), requests served per service, and the
-    /// services' busy integrals.
-    pub(super) fn capacity(&mut self, workers: &[u64], nominal: &[f64], now: GraphCounts) -> f64 {
-        let GraphCounts { requests: all_requests, first_attempts, finished, busy } = now;
-        let requests = (all_requests - self.last_requests) as f64;
-        let mut capacity = f64::INFINITY;
-        for s in 0..workers.len() {
-            let visits = (first_attempts[s] - self.last_first_attempts[s]) as f64;
-            if requests == 0.0 || visits == 0.0 {
-                continue;
-            }
-            let busy_ns = (busy[s] - self.last_busy[s]) as f64;
-            let finished = (finished[s] - self.last_finished[s]) as f64;
-            let rate = if busy_ns > 0.0 { workers[s] as f64 * finished / (busy_ns / 1e9) } else { nominal[s] };
-            capacity = capacity.min(rate / (visits / requests));
-        }
-        self.last_requests = all_requests;
-        self.last_first_attempts = first_attempts;
-        self.last_finished = finished;
-        self.last_busy = busy;
-        if capacity.is_finite() { capacity } else { nominal.iter().sum() }
-    }
-}
-
-/// Running counts a graph's capacity is measured from (see [`GraphGauge`]).
-pub(super) struct GraphCounts {
-    pub(super) requests: u64,
-    pub(super) first_attempts: Vec<u64>,
-    pub(super) finished: Vec<u64>,
-    pub(super) busy: Vec<u128>,
 }
 
 /// A call from start to its final answer, across its attempts.
@@ -309,13 +253,10 @@ impl World<'_> {
     fn send_call_attempt(&mut self, now: SimTime, call: u32) {
         let c = &mut self.calls[call];
         c.attempts += 1;
-        let (edge, class, first) = (c.edge as usize, c.class, c.attempts == 1);
+        let (edge, class) = (c.edge as usize, c.class);
         let e = &mut self.edges[edge];
         e.counts.attempts += 1;
         self.service_attempts[e.callee] += 1;
-        if first && let Some(graph) = self.graph.as_mut() {
-            graph.first_attempts[e.callee] += 1;
-        }
         let (balancer, timeout, callee) = (e.balancer, e.timeout, e.callee);
         let node = if self.services[callee].db.is_some() {
             Some(self.db_target(callee, self.calls[call].write))

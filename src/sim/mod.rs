@@ -9,6 +9,7 @@
 mod balancing;
 mod cache;
 mod calls;
+mod capacity;
 mod clients;
 mod database;
 mod dr;
@@ -451,8 +452,10 @@ struct World<'s> {
     rate_limited_services: bool,
     /// Some service is a serverless pool.
     serverless_services: bool,
-    /// With calls between services: what capacity in client requests needs.
+    /// With calls between services: attempts per service and bin.
     graph: Option<Box<calls::GraphGauge>>,
+    /// Counts the capacity's per-bin ratios start from.
+    capacity: capacity::CapacityGauge,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed.
@@ -491,7 +494,7 @@ pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
         })
         .collect();
     let areas = world.node_areas(horizon);
-    let fleet = world.fleet_snapshot(&areas);
+    let fleet = world.fleet_snapshot();
     world.check_calls_conserved(run_index)?;
     let (service_attempts, calls) = world.graph_counts();
     let caches: Vec<_> = world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
@@ -811,6 +814,7 @@ impl<'s> World<'s> {
                 .iter()
                 .any(|s| !s.calls.is_empty())
                 .then(|| Box::new(calls::GraphGauge::new(scenario.services.len()))),
+            capacity: capacity::CapacityGauge::new(scenario.services.len()),
         }
     }
 
@@ -818,8 +822,7 @@ impl<'s> World<'s> {
         for i in 0..self.sources.len() {
             self.schedule_next_arrival(i, SimTime::ZERO);
         }
-        let bin_end = self.recorder.bin_end();
-        self.engine.schedule_at(bin_end, Event::BinEnd);
+        self.schedule_bin_end();
         let warmup_end = self.recorder.warmup_end();
         if warmup_end > SimTime::ZERO {
             self.engine.schedule_at(warmup_end, Event::WarmupEnd);
@@ -866,13 +869,12 @@ impl<'s> World<'s> {
             Event::CacheLookup { call } => self.on_cache_lookup(now, call),
             Event::BinEnd => {
                 let areas = self.node_areas(now);
-                let fleet = self.fleet_snapshot(&areas);
+                let fleet = self.fleet_snapshot();
                 self.recorder.close_bin(now, &areas, fleet);
                 if let Some(graph) = self.graph.as_mut() {
                     graph.close_bin(&self.service_attempts);
                 }
-                let next = self.recorder.bin_end();
-                self.engine.schedule_at(next, Event::BinEnd);
+                self.schedule_bin_end();
             }
             Event::WarmupEnd => {
                 let areas = self.node_areas(now);
@@ -910,18 +912,32 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Schedules the end of the current bin. It comes before the other
+    /// events at that instant, so a bin [a, b) holds what happened in it and
+    /// its gauges (nodes up, capacity…) are the state just before b: a crash
+    /// at b shows in the next bin. The run's last bin, ending at the
+    /// horizon, closes after every event of the run instead.
+    fn schedule_bin_end(&mut self) {
+        let bin_end = self.recorder.bin_end();
+        if bin_end < self.horizon {
+            self.engine.schedule_first_at(bin_end, Event::BinEnd);
+        } else {
+            self.engine.schedule_at(bin_end, Event::BinEnd);
+        }
+    }
+
     /// Each node's (busy, queue) integrals up to `now`.
     fn node_areas(&mut self, now: SimTime) -> Vec<NodeTotals> {
         self.nodes.iter_mut().map(|n| n.totals(now)).collect()
     }
 
-    /// The fleet now; `areas` are the nodes' integrals up to now (capacity
-    /// of a service graph is measured over the bin that ends).
-    fn fleet_snapshot(&mut self, areas: &[NodeTotals]) -> FleetSnapshot {
+    /// The fleet now: nodes up, down, unhealthy and ejected, and the
+    /// capacity for the request mix (see `capacity`).
+    fn fleet_snapshot(&mut self) -> FleetSnapshot {
         let mut snap = FleetSnapshot::default();
-        // Per service: workers in rotation, and what they could complete.
-        let mut workers = vec![0u64; self.services.len()];
-        let mut nominal = vec![0.0f64; self.services.len()];
+        // Per service: attempts a second its nodes in rotation could complete.
+        let mut rate = vec![0.0f64; self.services.len()];
+        let cold_start_secs: Vec<f64> = (0..self.services.len()).map(|s| self.cold_start_share_secs(s)).collect();
         for (node, x) in self.nodes.iter().zip(&self.extra) {
             if !x.present {
                 continue;
@@ -941,33 +957,15 @@ impl<'s> World<'s> {
                 routed_around |= !b.panic && (unhealthy || ejected);
             }
             if !routed_around {
-                workers[x.service] += node.usable_workers() as u64;
                 let mean_s = self.scenario.services[x.service].service_time.mean_secs() * node.degradation.slowdown
-                    + node.degradation.extra_ns as f64 / 1e9;
+                    + node.degradation.extra_ns as f64 / 1e9
+                    + cold_start_secs[x.service];
                 if mean_s > 0.0 {
-                    nominal[x.service] +=
-                        node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
+                    rate[x.service] += node.usable_workers() as f64 / mean_s * (1.0 - node.degradation.error_fraction);
                 }
             }
         }
-        snap.capacity_rps = match self.graph.as_mut() {
-            None => nominal.iter().sum(),
-            Some(graph) => {
-                let nodes_of = |s: &ServiceState| s.first_node..s.first_node + s.nodes;
-                let busy = self.services.iter().map(|s| areas[nodes_of(s)].iter().map(|a| a.busy).sum()).collect();
-                let finished =
-                    self.services.iter().map(|s| nodes_of(s).map(|n| self.recorder.served_total(n)).sum()).collect();
-                // Clients' first attempts go to their sources' services.
-                let mut first_attempts = graph.first_attempts.clone();
-                let mut requests = 0;
-                for (i, source) in self.sources.iter().enumerate() {
-                    let arrivals = self.recorder.arrivals_of(i);
-                    first_attempts[source.service] += arrivals;
-                    requests += arrivals;
-                }
-                graph.capacity(&workers, &nominal, calls::GraphCounts { requests, first_attempts, finished, busy })
-            }
-        };
+        snap.capacity_rps = self.capacity_rps(&rate);
         snap
     }
 

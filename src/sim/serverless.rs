@@ -117,6 +117,16 @@ impl Pool {
         self.warm = self.counts;
     }
 
+    /// (cold starts, warm starts) so far, whole run.
+    pub(super) fn starts(&self) -> (u64, u64) {
+        (self.counts.cold_starts, self.counts.warm_starts)
+    }
+
+    /// Mean start-up time of a new instance [s].
+    pub(super) fn mean_cold_start_secs(&self) -> f64 {
+        self.spec.cold_start.mean_secs()
+    }
+
     pub(super) fn summary(&self, service: &str) -> ServerlessSummary {
         let (n, w) = (self.counts, self.warm);
         ServerlessSummary {
