@@ -178,7 +178,7 @@ fn default_output_folder_is_named_after_the_scenario() {
     assert!(work.join("output/mm1/summary.json").is_file());
     // A batch of the same scenario goes beside it, not over it.
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["run", model.to_str().unwrap(), "--duration", "1m", "--runs", "3", "-q"])
+        .args(["run", model.to_str().unwrap(), "--duration", "3m", "--runs", "3", "-q"])
         .current_dir(&work)
         .output()
         .unwrap();
