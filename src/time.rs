@@ -213,7 +213,7 @@ pub fn format_duration(d: SimDuration) -> String {
 pub fn format_rough_secs(secs: f64) -> String {
     const YEAR: f64 = 365.25 * 86_400.0;
     // Also catches infinity and NaN from a runaway estimate.
-    if !(secs < 1e6 * YEAR) {
+    if secs.is_nan() || secs >= 1e6 * YEAR {
         return "more than a million years".to_string();
     }
     let units = [(YEAR, " years"), (86_400.0, "d"), (3600.0, "h"), (60.0, "m"), (1.0, "s")];
