@@ -322,6 +322,10 @@ impl NodeEstimate {
     }
 }
 
+/// The largest node count an estimate states: the most nodes a scenario may
+/// give a service (the latency search stops there too).
+pub const MAX_ESTIMATE: u32 = 100_000;
+
 /// Utilization the survivors of a loss may run at, by default: the usual
 /// planning headroom for queueing delay and variability.
 pub const SAFE_UTILIZATION: f64 = 0.85;
@@ -330,12 +334,16 @@ pub fn estimate_nodes(c: &ServiceCapacity, lose: u32, p99_s: Option<f64>, safe_u
     // A worker is held for the request's own work and its calls.
     let per_node = if c.mean_holding_s > 0.0 { c.workers as f64 / c.mean_holding_s } else { f64::INFINITY };
     let lambda = c.peak_offered_rps;
+    // `as u32` saturates, so an absurd rate (1e308/s) gives u32::MAX, which
+    // the estimate line prints as more than MAX_ESTIMATE; the addition must
+    // saturate too, or it wraps to a small, false count.
     let survivors_needed = (lambda / (per_node * safe_utilization)).ceil().max(1.0) as u32;
-    let for_loss = lose + survivors_needed;
+    let for_loss = lose.saturating_add(survivors_needed);
     let for_latency = p99_s.map(|target| {
         let mu = 1.0 / c.mean_holding_s;
         let mut survivors = 1u32;
-        while survivors < 100_000 && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target {
+        while survivors < MAX_ESTIMATE && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target
+        {
             survivors += 1;
         }
         lose + survivors

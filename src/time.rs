@@ -174,11 +174,16 @@ pub fn format_duration(d: SimDuration) -> String {
     if ns == 0 {
         return "0s".to_string();
     }
+    // Integer arithmetic, so the text is the exact value: 59.999999999 s
+    // must not print as "60s".
     let pick = |scale: u64, unit: &str| -> String {
-        let v = ns as f64 / scale as f64;
-        let text = format!("{v:.3}");
-        let text = text.trim_end_matches('0').trim_end_matches('.');
-        format!("{text}{unit}")
+        let (whole, frac) = (ns / scale, ns % scale);
+        if frac == 0 {
+            return format!("{whole}{unit}");
+        }
+        let digits = scale.ilog10() as usize;
+        let frac = format!("{frac:0digits$}");
+        format!("{whole}.{}{unit}", frac.trim_end_matches('0'))
     };
     if ns >= 60 * NANOS_PER_SEC && ns.is_multiple_of(NANOS_PER_SEC) {
         // Whole seconds of a minute or more: "2m", "1m20s", "1h30m".
@@ -200,6 +205,22 @@ pub fn format_duration(d: SimDuration) -> String {
     } else {
         format!("{ns}ns")
     }
+}
+
+/// A rough length of wall time, as an estimate is: about two digits in the
+/// largest unit that fits ("45s", "12.5m", "3.2h", "469d", "1.3 years"), so
+/// a long estimate reads as what it is rather than as "40500000s".
+pub fn format_rough_secs(secs: f64) -> String {
+    const YEAR: f64 = 365.25 * 86_400.0;
+    // Also catches infinity and NaN from a runaway estimate.
+    if secs.is_nan() || secs >= 1e6 * YEAR {
+        return "more than a million years".to_string();
+    }
+    let units = [(YEAR, " years"), (86_400.0, "d"), (3600.0, "h"), (60.0, "m"), (1.0, "s")];
+    let (scale, unit) = units.into_iter().find(|&(scale, _)| secs >= scale).unwrap_or((1.0, "s"));
+    let v = secs / scale;
+    let text = if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+    format!("{}{unit}", text.trim_end_matches(".0"))
 }
 
 #[cfg(test)]
@@ -226,6 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn rough_durations_use_human_units() {
+        // The old estimate printed a 40.5-million-second run as "40500000s".
+        assert_eq!(format_rough_secs(40_500_000.0), "1.3 years");
+        assert_eq!(format_rough_secs(40_500_000.0 / 2.0), "234d");
+        assert_eq!(format_rough_secs(45.0), "45s");
+        assert_eq!(format_rough_secs(750.0), "12.5m");
+        assert_eq!(format_rough_secs(0.2), "0.2s");
+        assert_eq!(format_rough_secs(f64::INFINITY), "more than a million years");
+    }
+
+    #[test]
     fn formats_round_trip() {
         for text in ["250ms", "1.5s", "2m", "90m", "10us", "7ns", "2h", "1m20s", "3h5m7s"] {
             let d = parse_duration(text).unwrap();
@@ -236,5 +268,9 @@ mod tests {
         assert_eq!(format_duration(SimDuration::from_secs(80)), "1m20s");
         assert_eq!(format_duration(SimDuration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(SimDuration::from_millis(1500)), "1.5s");
+        // Not rounded to another value: the old code printed "60s" and "1.235ms".
+        assert_eq!(format_duration(SimDuration(59_999_999_999)), "59.999999999s");
+        assert_eq!(format_duration(SimDuration(1_234_500)), "1.2345ms");
+        assert_eq!(format_duration(SimDuration(999_999)), "999.999us");
     }
 }

@@ -82,6 +82,31 @@ fn missing_file_and_directory_are_refused() {
 }
 
 #[test]
+fn an_endless_scenario_file_is_refused_in_one_line() {
+    // The old code read /dev/zero until memory ran out.
+    assert_rejected("/dev/zero", "error: /dev/zero: is larger than 16 MiB, too large for a scenario file");
+}
+
+#[test]
+fn check_never_states_a_false_node_count_for_an_absurd_rate() {
+    let dir = scratch("absurd-rate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("absurd.toml");
+    std::fs::write(
+        &path,
+        "version = 1\n[simulation]\nduration = \"5m\"\n[traffic.web]\nrate = \"1e9/s\"\ntarget = \"app\"\n\
+         [services.app]\nnodes = 2\nworkers = 1\nservice_time = { distribution = \"exponential\", mean = \"1h\" }\n",
+    )
+    .unwrap();
+    let out = faultline(&["check", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // 3.6e12 busy workers: the old code printed "analytic estimate: 0 nodes"
+    // (lose + u32::MAX wrapped).
+    assert!(text.contains("analytic estimate: more than 100000 nodes"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn bad_command_line_values_exit_2() {
     let out = faultline(&["run", "models/mm1.toml", "--duration", "ten minutes", "--out", "/nonexistent/x"]);
     assert_eq!(out.status.code(), Some(2));

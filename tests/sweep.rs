@@ -258,6 +258,12 @@ fn bad_sweeps_fail_in_one_line_and_write_nothing() {
         ("services.app.nodes=1:3", "expected start:stop:step"),
         ("faults[4].at=10s", "faults has 1 entries"),
         ("traffic.web.rate=100:50:10", "start is above stop"),
+        // Used to pass validation and then panic (exit 101) in the run: the
+        // cv squares to infinity. The valid first point must not be written either.
+        (
+            "services.app.service_time.cv=1,1e155",
+            "services.app.service_time.cv=1e155: services.app.service_time.cv: must be a number from 0.001 to 100",
+        ),
     ] {
         let out =
             faultline(&["sweep", "models/three-node-cascade.toml", "--set", set, "--out", out_dir.to_str().unwrap()]);

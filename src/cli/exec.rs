@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use faultline::model::Scenario;
 use faultline::monte_carlo;
-use faultline::time::SimDuration;
 
 /// Options shared by the commands that run batches (`run`, `sweep`, `plan`).
 #[derive(clap::Args, Debug)]
@@ -81,7 +80,7 @@ pub fn guard(scenarios: &[&Scenario], runs: u64, threads: usize, force: bool, qu
         peak_bytes = peak_bytes.max(monte_carlo::batch_bytes(s, runs, threads));
     }
     let wall = cpu_seconds / threads.max(1) as f64;
-    let wall_text = SimDuration::from_secs_f64(wall.min(1e9)).to_string();
+    let wall_text = faultline::time::format_rough_secs(wall);
     let memory = physical_memory();
     if !force {
         let advice = "use fewer runs or points, a shorter --duration or a wider bin, or shards (sweep --shard); \

@@ -309,14 +309,18 @@ fn detection(scenario: &faultline::Scenario, service: usize) -> String {
 
 /// The analytic estimate as one line (also printed by `check`).
 pub fn estimate_line(e: &analysis::NodeEstimate, lose: u32) -> String {
+    // Beyond the most nodes a service may have, the count says nothing true.
+    let count = |n: u32| {
+        if n > analysis::MAX_ESTIMATE { format!("more than {}", analysis::MAX_ESTIMATE) } else { n.to_string() }
+    };
     let mut text = format!(
         "analytic estimate: {} nodes (survivors of losing {lose} at <= {:.0}%: {}",
-        e.nodes(),
+        count(e.nodes()),
         analysis::SAFE_UTILIZATION * 100.0,
-        e.for_loss
+        count(e.for_loss)
     );
     if let Some(l) = e.for_latency {
-        text.push_str(&format!("; p99 target by Erlang C: {l}"));
+        text.push_str(&format!("; p99 target by Erlang C: {}", count(l)));
     }
     text.push(')');
     text

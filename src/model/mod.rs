@@ -11,6 +11,7 @@ pub mod overrides;
 pub mod raw;
 mod validate;
 
+use std::io::Read;
 use std::path::Path;
 
 pub use error::ScenarioError;
@@ -30,6 +31,10 @@ pub struct ScenarioSource {
     pub stem: Option<String>,
 }
 
+/// The largest scenario file read: far above any hand-written scenario
+/// (the examples are a few KiB).
+pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
+
 impl ScenarioSource {
     pub fn read(path: &Path) -> Result<ScenarioSource, ScenarioError> {
         let label = path.display().to_string();
@@ -45,7 +50,18 @@ impl ScenarioSource {
         if meta.is_dir() {
             return Err(whole_file("is a directory, expected a scenario .toml file".to_string()));
         }
-        let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+        // Read at most one byte past the limit, so a file like /dev/zero (or
+        // a huge one) is refused instead of read until memory runs out.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_SCENARIO_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| whole_file(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+            return Err(whole_file(format!(
+                "is larger than {} MiB, too large for a scenario file",
+                MAX_SCENARIO_BYTES >> 20
+            )));
+        }
         let text = String::from_utf8(bytes)
             .map_err(|_| whole_file("is not UTF-8 text, so not a TOML scenario file".to_string()))?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());

@@ -631,11 +631,18 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     check_rate(value / seconds, text)
 }
 
+/// The highest rate a scenario may state, per second: above any real
+/// system's traffic, and low enough that the analysis of a scenario stays
+/// finite (a rate of 1e308/s made `check` print infinities and NaN).
+pub const MAX_RATE: f64 = 1e9;
+
 fn check_rate(per_sec: f64, text: &str) -> Result<f64, String> {
     if !per_sec.is_finite() {
         Err(format!("rate {text} is not a finite number"))
     } else if per_sec < 0.0 {
         Err(format!("rate {text} is negative; a rate must be >= 0"))
+    } else if per_sec > MAX_RATE {
+        Err(format!("rate {text} is above the maximum of {MAX_RATE:e}/s"))
     } else {
         Ok(per_sec)
     }

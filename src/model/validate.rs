@@ -749,7 +749,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
                     format!("must be a fraction above 0 and at most 1, got {utilization}"),
                 ));
             }
-            let window = positive_duration(ctx, &format!("{p}.window"), o.window, SimDuration::from_secs(1))?;
+            let window = period(ctx, &format!("{p}.window"), o.window, SimDuration::from_secs(1))?;
             let sustained = positive_duration(ctx, &format!("{p}.sustained"), o.sustained, SimDuration::from_secs(30))?;
             if sustained < window {
                 return Err(ctx.err(&format!("{p}.sustained"), format!("must be at least one window ({window})")));
@@ -841,7 +841,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
         None => None,
         Some(l) => {
             let p = format!("{path}.liveness");
-            let interval = positive_duration(ctx, &format!("{p}.interval"), l.interval, SimDuration::from_secs(10))?;
+            let interval = period(ctx, &format!("{p}.interval"), l.interval, SimDuration::from_secs(10))?;
             let timeout = positive_duration(ctx, &format!("{p}.timeout"), l.timeout, SimDuration::from_secs(1))?;
             if timeout > interval {
                 return Err(ctx.err(&format!("{p}.timeout"), format!("must not exceed the interval ({interval})")));
@@ -861,7 +861,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
             if memory.is_none() {
                 return Err(ctx.err(&p, "needs a `memory` table: the monitor predicts when memory reaches its limit"));
             }
-            let interval = positive_duration(ctx, &format!("{p}.interval"), pr.interval, SimDuration::from_secs(10))?;
+            let interval = period(ctx, &format!("{p}.interval"), pr.interval, SimDuration::from_secs(10))?;
             let window = positive_duration(ctx, &format!("{p}.window"), pr.window, SimDuration::from_secs(120))?;
             if window < SimDuration(interval.0 * 3) {
                 return Err(
@@ -1012,6 +1012,43 @@ fn positive_duration(
     }
 }
 
+/// The shortest period a periodic timer accepts (probe intervals, the
+/// autoscaler's evaluation period, the overload window, random crashes'
+/// mean times). Each period is an event per node or service for the whole
+/// run, so a period of 1 ns makes a 5 s run take hours; real probes and
+/// autoscalers run every second or slower (Kubernetes' periodSeconds is at
+/// least 1 s), and 100 ms leaves room for fast load-balancer checks.
+pub const MIN_PERIOD: SimDuration = SimDuration(100_000_000);
+
+/// A [`positive_duration`] that is also at least [`MIN_PERIOD`].
+fn period(
+    ctx: &Ctx,
+    path: &str,
+    value: Option<raw::Duration>,
+    default: SimDuration,
+) -> Result<SimDuration, ScenarioError> {
+    let d = positive_duration(ctx, path, value, default)?;
+    if d < MIN_PERIOD {
+        return Err(ctx.err(path, format!("must be at least {MIN_PERIOD}, got {d}")));
+    }
+    Ok(d)
+}
+
+/// A delay (a mean, or a distribution table) whose mean is at least
+/// [`MIN_PERIOD`]: random crashes fail and repair each node over and over, so
+/// their mean times are periods too.
+fn mean_period(ctx: &Ctx, path: &str, spec: &raw::DelaySpec) -> Result<Distribution, ScenarioError> {
+    let dist = validate_delay(ctx, path, spec, true)?;
+    // A lognormal's mean comes back through exp(ln(..)): allow its rounding.
+    if dist.mean_secs() < MIN_PERIOD.as_secs_f64() * (1.0 - 1e-9) {
+        return Err(ctx.err(
+            path,
+            format!("the mean must be at least {MIN_PERIOD}, got {}", SimDuration::from_secs_f64(dist.mean_secs())),
+        ));
+    }
+    Ok(dist)
+}
+
 fn count_at_least(ctx: &Ctx, path: &str, value: Option<i64>, default: u32, min: i64) -> Result<u32, ScenarioError> {
     match value {
         None => Ok(default),
@@ -1090,7 +1127,7 @@ fn validate_delay(
 /// Health-check defaults: a Kubernetes readiness probe (period 10 s,
 /// timeout 1 s, failure threshold 3, success threshold 1), shallow.
 fn validate_health_check(ctx: &Ctx, path: &str, raw: &raw::RawHealthCheck) -> Result<HealthCheckSpec, ScenarioError> {
-    let interval = positive_duration(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(10))?;
+    let interval = period(ctx, &format!("{path}.interval"), raw.interval, SimDuration::from_secs(10))?;
     let timeout = positive_duration(ctx, &format!("{path}.timeout"), raw.timeout, SimDuration::from_secs(1))?;
     if timeout > interval {
         return Err(ctx.err(&format!("{path}.timeout"), format!("must not exceed the interval ({interval})")));
@@ -1267,7 +1304,7 @@ fn validate_autoscaling(
         tolerance,
         min,
         max,
-        evaluation_period: positive_duration(
+        evaluation_period: period(
             ctx,
             &format!("{path}.evaluation_period"),
             raw.evaluation_period,
@@ -1730,8 +1767,8 @@ fn validate_fault(
         K::CacheFlush => FaultKind::CacheFlush,
         K::RegionOutage => unreachable!("handled above"),
         K::RandomCrashes => FaultKind::RandomCrashes {
-            mtbf: validate_delay(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?, true)?,
-            mttr: validate_delay(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?, true)?,
+            mtbf: mean_period(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?)?,
+            mttr: mean_period(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?)?,
         },
     };
     Ok(Fault { kind, service, nodes, at: SimTime(at.0.0), duration })
@@ -1741,7 +1778,31 @@ fn validate_fault(
 /// requests waiting for a worker thread.
 pub const DEFAULT_QUEUE_CAPACITY: u32 = 100;
 
+/// The coefficients of variation a lognormal or gamma distribution accepts.
+pub const CV_RANGE: (f64, f64) = (0.001, 100.0);
+/// The gamma shapes accepted: the same distributions as [`CV_RANGE`]
+/// (shape = 1/cv²).
+pub const GAMMA_SHAPE_RANGE: (f64, f64) = (0.0001, 1e6);
+
 fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<Distribution, ScenarioError> {
+    let dist = distribution_parameters(ctx, path, raw)?;
+    // The simulation builds these same rand_distr objects and expects them to
+    // exist, so a parameter the ranges above let through but rand_distr
+    // refuses is caught here rather than as a panic mid-run.
+    let built = match dist {
+        Distribution::LogNormal { mu, sigma } => {
+            rand_distr::LogNormal::new(mu, sigma).map(|_| ()).map_err(|e| e.to_string())
+        }
+        Distribution::Gamma { shape, scale_secs } => {
+            rand_distr::Gamma::new(shape, scale_secs).map(|_| ()).map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    };
+    built.map_err(|why| ctx.err(path, format!("parameters that cannot be sampled: {why}")))?;
+    Ok(dist)
+}
+
+fn distribution_parameters(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result<Distribution, ScenarioError> {
     use DistributionKind as K;
     let Some(kind) = raw.distribution else {
         return Err(
@@ -1788,11 +1849,16 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
     let positive = |key: &str, d: raw::Duration| -> Result<f64, ScenarioError> {
         if d.0.is_zero() { Err(ctx.err(&format!("{path}.{key}"), "must be > 0")) } else { Ok(d.0.as_secs_f64()) }
     };
-    let finite_positive = |key: &str, v: f64| -> Result<f64, ScenarioError> {
-        if v.is_finite() && v > 0.0 {
+    // cv and shape are bounded so that every accepted distribution can be
+    // built and sampled (a cv of 1e155 squares to infinity; a gamma shape of
+    // 1e308 leaves a scale of 0), with a range wide enough for any real
+    // service: cv 0.001 is nearly constant, cv 100 is a tail 100x the mean.
+    // `{v:?}` prints 1e155 rather than its 156 digits.
+    let in_range = |key: &str, v: f64, (lo, hi): (f64, f64)| -> Result<f64, ScenarioError> {
+        if v.is_finite() && (lo..=hi).contains(&v) {
             Ok(v)
         } else {
-            Err(ctx.err(&format!("{path}.{key}"), format!("must be a number > 0, got {v}")))
+            Err(ctx.err(&format!("{path}.{key}"), format!("must be a number from {lo} to {hi}, got {v:?}")))
         }
     };
     Ok(match kind {
@@ -1817,7 +1883,7 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
                         ctx.err(path, "a lognormal distribution needs exactly one of `p99` or `cv` besides `mean`")
                     );
                 }
-                (None, Some(cv)) => (1.0 + finite_positive("cv", cv)?.powi(2)).ln().sqrt(),
+                (None, Some(cv)) => (1.0 + in_range("cv", cv, CV_RANGE)?.powi(2)).ln().sqrt(),
                 (Some(p99), None) => {
                     let p = positive("p99", p99)?;
                     // mean = exp(mu + s²/2), p99 = exp(mu + z s)  =>  s²/2 - z s + ln(p99/mean) = 0,
@@ -1848,8 +1914,8 @@ fn validate_distribution(ctx: &Ctx, path: &str, raw: &RawDistribution) -> Result
                         ctx.err(path, "a gamma distribution needs exactly one of `shape` or `cv` besides `mean`")
                     );
                 }
-                (Some(k), None) => finite_positive("shape", k)?,
-                (None, Some(cv)) => 1.0 / finite_positive("cv", cv)?.powi(2),
+                (Some(k), None) => in_range("shape", k, GAMMA_SHAPE_RANGE)?,
+                (None, Some(cv)) => 1.0 / in_range("cv", cv, CV_RANGE)?.powi(2),
             };
             Distribution::Gamma { shape, scale_secs: m / shape }
         }
