@@ -62,6 +62,8 @@ pub struct Node {
     up_time: u128,
     /// ∫ usable workers dt while up since t = 0 [ns · workers].
     available_area: u128,
+    /// When `up_time` and `available_area` were last brought up to date.
+    state_since: SimTime,
 }
 
 /// A node's time integrals up to some instant.
@@ -99,20 +101,30 @@ impl Node {
             queue_area: 0,
             up_time: 0,
             available_area: 0,
+            state_since: SimTime::ZERO,
         }
     }
 
-    /// Accumulates the integrals up to `now`; call before any change.
+    /// Accumulates the busy and queue integrals up to `now`; call before
+    /// any change of either (every request: kept to two products).
     #[inline]
     fn integrate(&mut self, now: SimTime) {
         let dt = (now.0 - self.last_change.0) as u128;
         self.busy_area += self.busy as u128 * dt;
         self.queue_area += self.queue.len() as u128 * dt;
-        self.up_time += self.up as u128 * dt;
+        self.last_change = now;
+    }
+
+    /// Accumulates the up and available-worker integrals up to `now`; call
+    /// before `up` or the usable workers change (rare: crashes, restarts,
+    /// capacity faults), and when reading them.
+    fn integrate_state(&mut self, now: SimTime) {
+        let dt = (now.0 - self.state_since.0) as u128;
         if self.up {
+            self.up_time += dt;
             self.available_area += self.usable_workers as u128 * dt;
         }
-        self.last_change = now;
+        self.state_since = now;
     }
 
     /// (∫ busy dt, ∫ queued dt) from the start until `now`.
@@ -124,6 +136,7 @@ impl Node {
     /// All integrals from the start until `now`.
     pub fn totals(&mut self, now: SimTime) -> NodeTotals {
         self.integrate(now);
+        self.integrate_state(now);
         NodeTotals { busy: self.busy_area, queued: self.queue_area, up: self.up_time, available: self.available_area }
     }
 
@@ -175,6 +188,7 @@ impl Node {
     /// Changes the usable workers; returns queued attempts that start now.
     pub fn set_usable_workers(&mut self, workers: u32, now: SimTime) -> Vec<u32> {
         self.integrate(now);
+        self.integrate_state(now);
         self.usable_workers = workers.min(self.workers);
         let mut started = Vec::new();
         while self.up && self.busy < self.usable_workers {
@@ -189,7 +203,7 @@ impl Node {
     /// attempts (the caller knows which were in service).
     pub fn crash(&mut self, now: SimTime) -> Vec<u32> {
         self.integrate(now);
-        self.integrate(now);
+        self.integrate_state(now);
         self.up = false;
         self.busy = 0;
         self.incarnation = self.incarnation.wrapping_add(1);
@@ -199,6 +213,7 @@ impl Node {
     /// The process is running again, empty.
     pub fn start(&mut self, now: SimTime) {
         self.integrate(now);
+        self.integrate_state(now);
         self.up = true;
     }
 

@@ -627,7 +627,11 @@ impl Recorder {
     /// Counts a settled request against the bin it arrived in.
     #[inline]
     fn settle(&mut self, arrival: SimTime, ok: bool) {
-        let bin = (arrival.0 / self.bin_width.0.max(1)) as usize;
+        // Most requests settle in the bin they arrived in: no division then.
+        let bin = match arrival >= self.bin_start {
+            true => self.bins.len(),
+            false => (arrival.0 / self.bin_width.0.max(1)) as usize,
+        };
         if bin >= self.cohorts.len() {
             self.cohorts.resize(bin + 1, [0; 2]);
         }
