@@ -65,6 +65,9 @@ pub(super) fn parse_and_validate(
     validate(&ctx, raw, default_name)
 }
 
+/// Longest scenario `name`: it becomes a folder name.
+pub const MAX_NAME_LEN: usize = 200;
+
 fn check_name(ctx: &Ctx, path: &str, name: &str) -> Result<(), ScenarioError> {
     let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok { Ok(()) } else { Err(ctx.err(path, format!("name \"{name}\" may use only letters, digits, '-' and '_'"))) }
@@ -92,6 +95,14 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 return Err(ctx.err(
                     "name",
                     format!("\"{n}\" names the output folder, so it may use only letters, digits, '-', '_' and '.'"),
+                ));
+            }
+            // A path component is at most 255 bytes; the folder's suffixes
+            // ("-batch", "-sweep", "-plan") and a temporary prefix need room.
+            if n.len() > MAX_NAME_LEN {
+                return Err(ctx.err(
+                    "name",
+                    format!("{} characters: it names the output folder, so at most {MAX_NAME_LEN}", n.chars().count()),
                 ));
             }
             n.to_string()
