@@ -617,3 +617,26 @@ fn a_retried_miss_asks_for_the_same_key_and_misses_again() {
         assert!(cache.misses <= 3 * failed && 3 * failed - cache.misses <= 100, "seed {seed}: {}", cache.misses);
     }
 }
+
+#[test]
+fn calls_and_their_outcomes_are_counted_over_the_same_window() {
+    // With a warm-up, a call started before its end and answered after it
+    // belongs to neither window's outcomes but its own: every call's
+    // outcomes fit within its calls (the rest were in flight at the end).
+    let s = scenario(&model("microservices.toml"));
+    assert!(!s.simulation.warmup.is_zero(), "the model has a warm-up");
+    for seed in 0..3 {
+        let r = run(&s, seed).unwrap();
+        for c in &r.summary.calls {
+            let outcomes = c.succeeded + c.failed + c.abandoned;
+            assert!(
+                outcomes <= c.calls,
+                "run {seed}, {} -> {}: {outcomes} outcomes of {} calls",
+                c.caller,
+                c.callee,
+                c.calls
+            );
+            assert!(c.attempts >= c.calls - c.bulkhead_refused, "run {seed}: {c:?}");
+        }
+    }
+}

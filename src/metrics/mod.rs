@@ -648,6 +648,11 @@ impl Recorder {
         self.bin_start + self.bin_width
     }
 
+    /// The warm-up is over: summary statistics are being collected.
+    pub fn measuring(&self) -> bool {
+        self.measuring
+    }
+
     pub fn warmup_end(&self) -> SimTime {
         self.warmup_end
     }

@@ -108,6 +108,9 @@ pub(super) struct CallRec {
     pub(super) caller_incarnation: u32,
     /// A write to a database (reads and calls to services: false).
     pub(super) write: bool,
+    /// Started before the warm-up ended: its later attempts and outcome
+    /// are not measured either (see `count_unmeasured`).
+    pub(super) before_warmup: bool,
     /// The cache key this call fetches after a miss (`NO_SLOT` otherwise).
     pub(super) key: u32,
     /// The client request's key seed, from the caller's attempt: the
@@ -201,6 +204,7 @@ impl World<'_> {
             caller_node: node as u32,
             caller_incarnation: self.nodes[node].incarnation(),
             write,
+            before_warmup: !self.recorder.measuring(),
             key: NO_SLOT,
             key_seed,
             waiters: NO_SLOT,
@@ -257,6 +261,11 @@ impl World<'_> {
         let e = &mut self.edges[edge];
         e.counts.attempts += 1;
         self.service_attempts[e.callee] += 1;
+        if c.before_warmup && self.recorder.measuring() {
+            // The call's window is its start's: leave this attempt out too.
+            e.warm.attempts += 1;
+            self.warm_service_attempts[e.callee] += 1;
+        }
         let (balancer, timeout, callee) = (e.balancer, e.timeout, e.callee);
         let node = if self.services[callee].db.is_some() {
             Some(self.db_target(callee, self.calls[call].write))
@@ -361,12 +370,17 @@ impl World<'_> {
             *slot = slot.saturating_sub(1);
         }
         let callee = e.callee;
-        if orphaned {
-            e.counts.abandoned += 1;
-        } else if ok {
-            e.counts.succeeded += 1;
-        } else {
-            e.counts.failed += 1;
+        // Outcomes count in the window the call started in, as the call
+        // itself does: a call from the warm-up that ends later is left out.
+        let unmeasured = c.before_warmup && self.recorder.measuring();
+        for counts in [Some(&mut e.counts), unmeasured.then_some(&mut e.warm)].into_iter().flatten() {
+            if orphaned {
+                counts.abandoned += 1;
+            } else if ok {
+                counts.succeeded += 1;
+            } else {
+                counts.failed += 1;
+            }
         }
         if c.key != NO_SLOT {
             let cache = self.services[callee].cache.as_mut().expect("a cached callee");
