@@ -258,6 +258,9 @@ fn bad_sweeps_fail_in_one_line_and_write_nothing() {
         ("services.app.nodes=1:3", "expected start:stop:step"),
         ("faults[4].at=10s", "faults has 1 entries"),
         ("traffic.web.rate=100:50:10", "start is above stop"),
+        // A path is a value, refused by the name's own rule (it used to be
+        // called a malformed range).
+        ("name=../../etc", "name=../../etc: name: \"../../etc\" names the output folder, so it may use only"),
         // Used to pass validation and then panic (exit 101) in the run: the
         // cv squares to infinity. The valid first point must not be written either.
         (

@@ -63,8 +63,18 @@ fn number_and_unit(text: &str) -> (&str, &str) {
     text.split_at(end)
 }
 
+/// Whether `text` starts like a number (a digit, or a sign and a digit).
+fn starts_numeric(text: &str) -> bool {
+    let t = text.trim().trim_start_matches(['-', '+']);
+    t.starts_with(|c: char| c.is_ascii_digit())
+}
+
 fn expand_item(item: &str, out: &mut Vec<String>) -> Result<(), String> {
-    if let Some((a, b)) = item.split_once("..") {
+    // `a..b` is a range only when it starts like one: "../x" is a value
+    // (a path, say), for the scenario's validation to judge.
+    if let Some((a, b)) = item.split_once("..")
+        && starts_numeric(a)
+    {
         let (Ok(a), Ok(b)) = (a.trim().parse::<i64>(), b.trim().parse::<i64>()) else {
             return Err(format!(
                 "\"{item}\": a..b takes whole numbers (both ends included); use start:stop:step for decimals or units"
@@ -176,6 +186,8 @@ mod tests {
         assert_eq!(values("a.r=200/s:300/s:50/s"), ["200/s", "250/s", "300/s"]);
         // Stop is included only when a step lands on it.
         assert_eq!(values("a.b=0:10:4"), ["0", "4", "8"]);
+        // Not a range: a value for validation to judge.
+        assert_eq!(values("name=../../etc"), ["../../etc"]);
     }
 
     #[test]
