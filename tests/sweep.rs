@@ -289,3 +289,26 @@ fn bad_sweeps_fail_in_one_line_and_write_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     assert!(!out_dir.exists());
 }
+
+#[test]
+fn a_damaged_point_file_on_resume_is_named() {
+    let out_dir = scratch("damaged");
+    let out = out_dir.to_str().unwrap();
+    let sweep = |extra: &[&str]| {
+        let mut args =
+            vec!["sweep", "models/three-node-cascade.toml", "--set", "services.app.nodes=3..4", "--runs", "2"];
+        args.extend(["--duration", "2m", "--out", out, "-q"]);
+        args.extend(extra);
+        faultline(&args)
+    };
+    assert_eq!(sweep(&[]).status.code(), Some(0));
+    // Point 0's runs.csv loses its columns; point 1 must run again.
+    std::fs::write(out_dir.join("points/0/runs.csv"), "garbage\n1\n").unwrap();
+    std::fs::remove_file(out_dir.join("points/1/point.json")).unwrap();
+    let again = sweep(&["--resume"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("points/0/runs.csv"), "the damaged file is named: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(out_dir);
+}

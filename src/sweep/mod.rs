@@ -549,17 +549,33 @@ fn write_combined(out: &Path, m: &Manifest) -> Result<(), SweepError> {
     })?;
     for file in ["runs.csv", "summary.csv", "timeseries.csv"] {
         write_csv_streaming(out, file, |w| {
-            for (i, p) in m.points.iter().enumerate() {
+            let mut first_header: Option<(csv::StringRecord, std::path::PathBuf)> = None;
+            for p in &m.points {
                 let path = out.join(&p.dir).join(file);
-                let mut reader = csv::Reader::from_path(&path)?;
-                if i == 0 {
-                    let mut header = prefix_header.clone();
-                    header.extend(reader.headers()?.iter().map(str::to_string));
-                    w.write_record(&header)?;
+                // Errors name the point's file they were read from.
+                let bad_input = |e: csv::Error| Bad::Input(format!("{}: {e}", path.display()));
+                let mut reader = csv::Reader::from_path(&path).map_err(bad_input)?;
+                let header = reader.headers().map_err(bad_input)?.clone();
+                match &first_header {
+                    None => {
+                        let mut combined = prefix_header.clone();
+                        combined.extend(header.iter().map(str::to_string));
+                        w.write_record(&combined)?;
+                        first_header = Some((header, path.clone()));
+                    }
+                    Some((first, first_path)) if *first != header => {
+                        return Err(Bad::Input(format!(
+                            "{} and {} have different columns: one is damaged (delete its point's folder and \
+                             --resume to run the point again)",
+                            first_path.display(),
+                            path.display()
+                        )));
+                    }
+                    Some(_) => {}
                 }
                 let head = prefix(p);
                 for record in reader.records() {
-                    let record = record?;
+                    let record = record.map_err(bad_input)?;
                     w.write_record(head.iter().map(String::as_str).chain(record.iter()))?;
                 }
             }
@@ -569,19 +585,35 @@ fn write_combined(out: &Path, m: &Manifest) -> Result<(), SweepError> {
     Ok(())
 }
 
+/// What went wrong filling a combined table: writing it, or reading one
+/// of the files it is made of (named in the message).
+enum Bad {
+    Output(csv::Error),
+    Input(String),
+}
+
+impl From<csv::Error> for Bad {
+    fn from(e: csv::Error) -> Self {
+        Bad::Output(e)
+    }
+}
+
 /// Writes a CSV file through a temporary file and a rename, row by row (a
 /// sweep's tables can be larger than memory should hold).
 fn write_csv_streaming(
     out: &Path,
     name: &str,
-    fill: impl FnOnce(&mut csv::Writer<std::io::BufWriter<fs::File>>) -> Result<(), csv::Error>,
+    fill: impl FnOnce(&mut csv::Writer<std::io::BufWriter<fs::File>>) -> Result<(), Bad>,
 ) -> Result<(), SweepError> {
     let path = out.join(name);
     let tmp = out.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<(), SweepError> {
         let file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        fill(&mut w).map_err(|e| SweepError::Invalid(format!("{}: {e}", path.display())))?;
+        fill(&mut w).map_err(|e| match e {
+            Bad::Output(e) => SweepError::Invalid(format!("{}: {e}", path.display())),
+            Bad::Input(message) => SweepError::Invalid(message),
+        })?;
         let mut inner = w.into_inner().map_err(|e| SweepError::Io { path: tmp.clone(), source: e.into_error() })?;
         inner.flush().map_err(io_error(&tmp))?;
         inner.get_ref().sync_all().map_err(io_error(&tmp))?;
