@@ -252,3 +252,20 @@ fn an_slo_bounded_by_detection_time_stops_the_search_and_says_so() {
     // a rule on the success fraction never stopped.
     assert!(result.candidates[1].mean_success > result.candidates[0].mean_success, "{tried:?}");
 }
+
+#[test]
+fn an_unusable_output_folder_is_refused_before_the_search() {
+    let file = std::env::temp_dir().join(format!("faultline-plan-file-{}", std::process::id()));
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["plan", "models/three-node-cascade.toml", "--service", "app", "--lose", "1", "--duration", "2m"])
+        .args(["--out", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(file.to_str().unwrap()) && stderr.trim_end().lines().count() == 1, "{stderr}");
+    // No candidate was simulated (the old code ran the whole search first).
+    assert!(!stdout.contains("P(SLO met)"), "{stdout}");
+    let _ = std::fs::remove_file(file);
+}

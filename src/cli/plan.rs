@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use faultline::analysis;
 use faultline::monte_carlo::Controls;
@@ -157,6 +157,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         );
         println!("  {}", estimate_line(&estimate, args.lose));
     }
+    // The folder is claimed before the search, which can take long.
+    let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));
+    report::folder::claim(&out, report::folder::Kind::Plan, args.exec.force, false).map_err(anyhow::Error::msg)?;
     let controls = Controls::new(threads).map_err(|e| anyhow!(e))?;
     let quiet = args.exec.quiet;
     if !quiet {
@@ -167,9 +170,8 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
             print!("{}", report::plan_table_row(c, vary));
         }
     })?;
-    let out = args.out.clone().unwrap_or_else(|| Path::new("output").join(format!("{}-plan", scenario.name)));
-    report::folder::claim(&out, report::folder::Kind::Plan, args.exec.force, false).map_err(anyhow::Error::msg)?;
-    report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])?;
+    report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])
+        .with_context(|| format!("writing results to {}", out.display()))?;
     let charts = super::charts(&out, args.exec.no_charts)?;
     let fixed = result.runs_fixed(args.max_runs);
     if !args.exec.quiet {

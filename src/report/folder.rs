@@ -81,9 +81,15 @@ impl Kind {
 /// An earlier result of the same kind is removed too, unless `keep_own`
 /// (`--resume` continues it). Only files faultline writes are removed.
 pub fn claim(dir: &Path, kind: Kind, force: bool, keep_own: bool) -> Result<(), String> {
+    // Create the folder and prove it writable now, before any simulating:
+    // a long run must not end in an output folder that cannot take it.
+    let unusable = |e: io::Error| format!("{}: cannot write results there: {e}", dir.display());
     if !dir.is_dir() {
-        return Ok(());
+        fs::create_dir_all(dir).map_err(unusable)?;
     }
+    let probe = dir.join(format!(".faultline-probe-{}", std::process::id()));
+    fs::File::create(&probe).map_err(unusable)?;
+    let _ = fs::remove_file(&probe);
     let others: Vec<(Kind, &str)> =
         KINDS.iter().filter(|&&k| k != kind).filter_map(|&k| k.marker(dir).map(|m| (k, m))).collect();
     if let Some((other, marker)) = others.first()
