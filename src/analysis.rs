@@ -151,10 +151,7 @@ fn offered_by_class(scenario: &Scenario, horizon: SimTime, order: &[usize]) -> (
 }
 
 fn step_applies(step: &crate::model::CallStep, class: usize, none: usize) -> bool {
-    match step.classes {
-        None => true,
-        Some(bits) => class != none && bits & (1 << class) != 0,
-    }
+    crate::model::classes_include(step.classes, (class != none).then_some(class))
 }
 
 /// Mean worker holding time per service: own work, plus each step's

@@ -98,6 +98,16 @@ fn a_looser_target_never_needs_more_nodes() {
 /// N nodes of 4 workers behind a health-checked round-robin balancer, so a
 /// lost node stops receiving traffic within about a second.
 fn failover_fleet(nodes: u32) -> Scenario {
+    fleet(
+        nodes,
+        "round-robin",
+        r#"{ interval = "1s", timeout = "200ms", unhealthy_threshold = 1, healthy_threshold = 1, kind = "shallow" }"#,
+    )
+}
+
+/// N nodes of 4 workers (40 req/s each) taking 100 req/s behind a balancer
+/// with `policy` and `health_check`.
+fn fleet(nodes: u32, policy: &str, health_check: &str) -> Scenario {
     let text = format!(
         r#"version = 1
 [simulation]
@@ -109,9 +119,9 @@ bin = "5s"
 rate = "100/s"
 target = "lb"
 [balancers.lb]
-policy = "round-robin"
+policy = "{policy}"
 service = "app"
-health_check = {{ interval = "1s", timeout = "200ms", unhealthy_threshold = 1, healthy_threshold = 1, kind = "shallow" }}
+health_check = {health_check}
 [services.app]
 nodes = {nodes}
 workers = 4
@@ -119,7 +129,7 @@ queue_capacity = 200
 service_time = {{ distribution = "exponential", mean = "100ms" }}
 "#
     );
-    Scenario::from_toml(&text, "<failover-fleet>", Some("failover-fleet")).unwrap()
+    Scenario::from_toml(&text, "<fleet>", Some("fleet")).unwrap()
 }
 
 #[test]
@@ -205,32 +215,15 @@ fn plan_command_exit_codes_and_files() {
     let _ = std::fs::remove_dir_all(out_dir);
 }
 
-/// `failover_fleet` behind a least-outstanding balancer that checks every
-/// 5 s and needs 2 failures: a crashed node answers at once with an error,
-/// so it looks empty and draws traffic until it leaves rotation.
+/// The fleet behind a least-outstanding balancer that checks every 5 s
+/// and needs 2 failures: a crashed node answers at once with an error, so
+/// it looks empty and draws traffic until it leaves rotation.
 fn least_outstanding_fleet(nodes: u32) -> Scenario {
-    let text = format!(
-        r#"version = 1
-[simulation]
-duration = "5m"
-warmup = "10s"
-seed = 5
-bin = "5s"
-[traffic.web]
-rate = "100/s"
-target = "lb"
-[balancers.lb]
-policy = "least-outstanding"
-service = "app"
-health_check = {{ interval = "5s", timeout = "1s", unhealthy_threshold = 2, healthy_threshold = 1, kind = "shallow" }}
-[services.app]
-nodes = {nodes}
-workers = 4
-queue_capacity = 200
-service_time = {{ distribution = "exponential", mean = "100ms" }}
-"#
-    );
-    Scenario::from_toml(&text, "<lo-fleet>", Some("lo-fleet")).unwrap()
+    fleet(
+        nodes,
+        "least-outstanding",
+        r#"{ interval = "5s", timeout = "1s", unhealthy_threshold = 2, healthy_threshold = 1, kind = "shallow" }"#,
+    )
 }
 
 #[test]

@@ -572,8 +572,6 @@ pub struct Recorder {
     events: Vec<LoggedEvent>,
     /// Per traffic source, over the measured window: (offered, completed, failed).
     per_source: Vec<[u64; 3]>,
-    /// Arrivals per source, whole run (with several sources).
-    source_arrivals: Vec<u64>,
     source_names: Vec<String>,
     class_names: Vec<String>,
     /// With a single source its counts are the totals: not kept twice.
@@ -612,7 +610,6 @@ impl Recorder {
             total_failed: 0,
             events: Vec::new(),
             per_source: Vec::new(),
-            source_arrivals: Vec::new(),
             source_names: Vec::new(),
             class_names: Vec::new(),
             several_sources: false,
@@ -671,9 +668,6 @@ impl Recorder {
     pub fn arrival(&mut self, now: SimTime, source: usize) {
         self.total_arrivals += 1;
         self.bin.offered += 1;
-        if self.several_sources {
-            self.source_arrivals[source] += 1;
-        }
         if self.is_measured(now) {
             self.measured.offered += 1;
             if self.several_sources {
@@ -690,7 +684,6 @@ impl Recorder {
     /// Names the traffic sources, for per-source summaries.
     pub fn set_sources(&mut self, names: &[String]) {
         self.per_source = vec![[0; 3]; names.len()];
-        self.source_arrivals = vec![0; names.len()];
         self.several_sources = names.len() > 1;
         self.source_names = names.to_vec();
     }
@@ -794,16 +787,6 @@ impl Recorder {
     /// A node turned an attempt away (queue full).
     pub fn node_rejected(&mut self, node: usize) {
         self.gauges[node].rejected += 1;
-    }
-
-    /// Requests whose service finished on `node`, whole run.
-    pub fn served_total(&self, node: usize) -> u64 {
-        self.gauges[node].served
-    }
-
-    /// Requests that arrived from traffic source `source`, whole run.
-    pub fn arrivals_of(&self, source: usize) -> u64 {
-        if self.several_sources { self.source_arrivals[source] } else { self.total_arrivals }
     }
 
     /// A node finished a request (for the client or not).

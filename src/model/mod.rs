@@ -357,6 +357,11 @@ impl RateSchedule {
         RateSchedule { steps: vec![RateStep { from: SimTime::ZERO, per_sec }] }
     }
 
+    /// The rate in force just before `t` (the first step's at 0).
+    pub fn before(&self, t: SimTime) -> f64 {
+        self.steps.iter().take_while(|s| s.from < t).last().unwrap_or(&self.steps[0]).per_sec
+    }
+
     /// Highest rate at any time before `horizon`.
     pub fn peak(&self, horizon: SimTime) -> f64 {
         self.steps.iter().filter(|s| s.from < horizon).map(|s| s.per_sec).fold(0.0, f64::max)
@@ -533,6 +538,17 @@ pub struct CallStep {
     pub classes: Option<u64>,
     pub calls: Vec<Call>,
     pub wait_for: u32,
+}
+
+/// Whether a step limited to `classes` (bits by class index; `None`: every
+/// request) runs for a request of `class` (`None`: a request without one).
+#[inline]
+pub fn classes_include(classes: Option<u64>, class: Option<usize>) -> bool {
+    match (classes, class) {
+        (None, _) => true,
+        (Some(bits), Some(class)) => bits & (1 << class) != 0,
+        (Some(_), None) => false,
+    }
 }
 
 /// A call from one service to another, with its own timeout, retries and

@@ -19,7 +19,7 @@ use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node
 use crate::components::retry::Retrier;
 use crate::engine::TimerId;
 use crate::metrics::{CallSummary, RunSummary};
-use crate::model::FailureCause;
+use crate::model::{FailureCause, classes_include};
 use crate::time::{SimDuration, SimTime};
 
 /// A request with no class (its source has none).
@@ -46,6 +46,17 @@ pub(super) struct EdgeCounts {
     pub(super) bulkhead: u64,
     /// Answered (or given up) after the caller stopped waiting.
     pub(super) abandoned: u64,
+}
+
+impl EdgeCounts {
+    /// Counts how a call ended.
+    fn count_outcome(&mut self, orphaned: bool, ok: bool) {
+        match (orphaned, ok) {
+            (true, _) => self.abandoned += 1,
+            (false, true) => self.succeeded += 1,
+            (false, false) => self.failed += 1,
+        }
+    }
 }
 
 /// A call from one service to another, as the world runs it.
@@ -109,7 +120,7 @@ pub(super) struct CallRec {
     /// A write to a database (reads and calls to services: false).
     pub(super) write: bool,
     /// Started before the warm-up ended: its later attempts and outcome
-    /// are not measured either (see `count_unmeasured`).
+    /// are added to the edge's warm-up counts too, so they are not measured.
     pub(super) before_warmup: bool,
     /// The cache key this call fetches after a miss (`NO_SLOT` otherwise).
     pub(super) key: u32,
@@ -137,10 +148,8 @@ impl World<'_> {
         let service = self.extra[node].service;
         let class = self.attempts[attempt].class;
         let steps = &self.services[service].steps;
-        let next = (from..steps.len()).find(|&s| match steps[s].classes {
-            None => true,
-            Some(bits) => class != NO_CLASS && bits & (1 << class) != 0,
-        });
+        let class = (class != NO_CLASS).then_some(class as usize);
+        let next = (from..steps.len()).find(|&s| classes_include(steps[s].classes, class));
         match next {
             Some(s) => self.start_step(now, node, attempt, s),
             None if self.extra[node].uses_db => self.start_db_phase(now, node, attempt),
@@ -372,15 +381,9 @@ impl World<'_> {
         let callee = e.callee;
         // Outcomes count in the window the call started in, as the call
         // itself does: a call from the warm-up that ends later is left out.
-        let unmeasured = c.before_warmup && self.recorder.measuring();
-        for counts in [Some(&mut e.counts), unmeasured.then_some(&mut e.warm)].into_iter().flatten() {
-            if orphaned {
-                counts.abandoned += 1;
-            } else if ok {
-                counts.succeeded += 1;
-            } else {
-                counts.failed += 1;
-            }
+        e.counts.count_outcome(orphaned, ok);
+        if c.before_warmup && self.recorder.measuring() {
+            e.warm.count_outcome(orphaned, ok);
         }
         if c.key != NO_SLOT {
             let cache = self.services[callee].cache.as_mut().expect("a cached callee");

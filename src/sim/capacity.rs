@@ -23,6 +23,7 @@
 
 use super::World;
 use super::calls::NO_CLASS;
+use crate::model::classes_include;
 
 /// Calls nest at most this deep (validation rejects cycles; this only
 /// bounds the walk).
@@ -94,15 +95,7 @@ impl World<'_> {
         }
         // The sources' shares of the traffic now (just before the sample).
         let now = self.engine.now();
-        let rates: Vec<f64> = self
-            .scenario
-            .traffic
-            .iter()
-            .map(|t| {
-                let steps = &t.rate.steps;
-                steps.iter().take_while(|st| st.from < now).last().unwrap_or(&steps[0]).per_sec
-            })
-            .collect();
+        let rates: Vec<f64> = self.scenario.traffic.iter().map(|t| t.rate.before(now)).collect();
         let total: f64 = rates.iter().sum();
         let mut visits = vec![0.0; services];
         for (i, source) in self.sources.iter().enumerate() {
@@ -134,11 +127,7 @@ impl World<'_> {
         }
         let spec = &self.scenario.services[service];
         for step in &spec.calls {
-            let runs = match step.classes {
-                None => true,
-                Some(bits) => class != NO_CLASS && bits & (1 << class) != 0,
-            };
-            if runs {
+            if classes_include(step.classes, (class != NO_CLASS).then_some(class as usize)) {
                 for call in &step.calls {
                     self.visit(visits, reach, call.service, class, amount * reach[call.service], depth + 1);
                 }
