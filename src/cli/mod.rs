@@ -9,7 +9,7 @@ mod sweep;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 use faultline::analysis;
@@ -224,13 +224,26 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let record = faultline::run(&scenario, args.run_index)?;
-    let files = report::run_files(&record);
-    report::write_files(&dir, &files).with_context(|| format!("writing results to {}", dir.display()))?;
+    // events.csv streams to the folder as the run goes, so a run with
+    // millions of events does not hold them in memory.
+    let written = |e| anyhow::Error::new(e).context(format!("writing results to {}", dir.display()));
+    let events = report::EventsCsv::create(&dir, args.run_index, scenario.simulation.seed).map_err(written)?;
+    let events = std::sync::Arc::new(std::sync::Mutex::new(events));
+    let sink = std::sync::Arc::clone(&events);
+    let log = faultline::metrics::EventLog::Stream(Box::new(move |e| {
+        sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).write(e)
+    }));
+    let record = faultline::sim::run_logging(&scenario, args.run_index, log)?;
+    let events = std::sync::Arc::into_inner(events).expect("the run has ended and dropped its sink");
+    let events = events.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut files = report::run_files(&record);
+    let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+    files.retain(|(name, _)| *name != "events.csv");
+    events.finish(&record.events).map_err(written)?;
+    report::write_files(&dir, &files).map_err(written)?;
     let charts = charts(&dir, args.exec.no_charts)?;
     if !args.exec.quiet {
         print!("{}", report::summary_text(&record));
-        let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
         println!("  wrote      {}/{{{}}}{charts}", dir.display(), names.join(", "));
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,10 @@ use crate::components::node::NodeTotals;
 use crate::model::{CAUSES, FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
+mod events;
 mod recovery;
+
+pub use events::EventLog;
 
 pub use recovery::{BreachEpisode, RecoveryStatus, RecoverySummary, RtoBreakdown};
 
@@ -569,7 +572,11 @@ pub struct Recorder {
     total_arrivals: u64,
     total_completed: u64,
     total_failed: u64,
+    /// Where event rows go, the rows kept (with [`EventLog::Keep`]) and
+    /// what the summary needs from them.
+    event_log: EventLog,
     events: Vec<LoggedEvent>,
+    event_digest: events::EventDigest,
     /// Per traffic source, over the measured window: (offered, completed, failed).
     per_source: Vec<[u64; 3]>,
     source_names: Vec<String>,
@@ -608,7 +615,9 @@ impl Recorder {
             total_arrivals: 0,
             total_completed: 0,
             total_failed: 0,
+            event_log: EventLog::Keep,
             events: Vec::new(),
+            event_digest: events::EventDigest::default(),
             per_source: Vec::new(),
             source_names: Vec::new(),
             class_names: Vec::new(),
@@ -635,9 +644,20 @@ impl Recorder {
         self.cohorts[bin][!ok as usize] += 1;
     }
 
+    /// Chooses where event rows go (kept in memory unless told otherwise).
+    pub fn set_event_log(&mut self, log: EventLog) {
+        self.event_log = log;
+    }
+
     /// Adds a line to the event log.
     pub fn log(&mut self, t: SimTime, service: &str, node: Option<u32>, event: &'static str, detail: String) {
-        self.events.push(LoggedEvent { t, service: service.to_string(), node, event, detail });
+        let e = LoggedEvent { t, service: service.to_string(), node, event, detail };
+        self.event_digest.add(&e);
+        match &mut self.event_log {
+            EventLog::Keep => self.events.push(e),
+            EventLog::Discard => {}
+            EventLog::Stream(write) => write(&e),
+        }
     }
 
     /// When the next bin ends.
@@ -936,20 +956,12 @@ impl Recorder {
         let measured_bins = self.bins.iter().filter(|b| b.start >= self.warmup_end && b.offered > 0);
         let peak_retry_amplification =
             measured_bins.map(|b| (b.offered + b.retries) as f64 / b.offered as f64).fold(1.0, f64::max);
-        let node_deaths = self
-            .events
-            .iter()
-            .filter(|e| e.event == "crash")
-            .map(|e| NodeDeath {
-                t_s: e.t.as_secs_f64(),
-                service: e.service.clone(),
-                node: e.node.unwrap_or(0),
-                cause: e.detail.clone(),
-            })
-            .collect();
-        let cascade = cascade_summary(&self.events, nodes);
-        let recovery = recovery::recovery_summary(&self.events, &self.bins, self.warmup_end, &self.slo);
-        // The episodes join the event log in time order (after events at the same instant).
+        let node_deaths = std::mem::take(&mut self.event_digest.node_deaths);
+        let cascade = self.event_digest.cascade(nodes);
+        let recovery =
+            recovery::recovery_summary(self.event_digest.first_disruption, &self.bins, self.warmup_end, &self.slo);
+        // The episodes join the event log in time order (after events at the
+        // same instant); a streamed log gets them to merge in.
         for e in recovery::episode_events(&recovery) {
             let at = self.events.partition_point(|x| x.t <= e.t);
             self.events.insert(at, e);
@@ -1033,34 +1045,6 @@ impl Recorder {
         };
         (summary, self.bins, self.node_bins, self.class_bins, self.events)
     }
-}
-
-/// Replays crash and up events to find when more than half of a service's
-/// nodes were down at once.
-fn cascade_summary(events: &[LoggedEvent], nodes: &[NodeLabel]) -> CascadeSummary {
-    let mut per_service: Vec<(String, u32, u32)> = Vec::new(); // (service, nodes, down now)
-    for label in nodes {
-        match per_service.iter_mut().find(|(s, _, _)| *s == label.service) {
-            Some(entry) => entry.1 += 1,
-            None => per_service.push((label.service.clone(), 1, 0)),
-        }
-    }
-    let mut out = CascadeSummary::default();
-    for e in events {
-        let Some(entry) = per_service.iter_mut().find(|(s, _, _)| *s == e.service) else { continue };
-        match e.event {
-            "crash" | "stopped" => entry.2 += 1,
-            "up" => entry.2 = entry.2.saturating_sub(1),
-            _ => continue,
-        }
-        out.max_nodes_down = out.max_nodes_down.max(entry.2);
-        if !out.happened && 2 * entry.2 > entry.1 {
-            out.happened = true;
-            out.at_s = Some(e.t.as_secs_f64());
-            out.service = Some(entry.0.clone());
-        }
-    }
-    out
 }
 
 fn quantiles_ms(h: &Histogram<u64>) -> Quantiles {

@@ -204,7 +204,7 @@ fn episodes(judge: &SloJudge, bins: usize, first_judged: usize, hold_bins: usize
 }
 
 pub(super) fn recovery_summary(
-    events: &[LoggedEvent],
+    first_disruption: Option<SimTime>,
     bins: &[BinRow],
     warmup_end: SimTime,
     slo: &Slo,
@@ -224,7 +224,7 @@ pub(super) fn recovery_summary(
         })
         .collect();
     let objective = slo.rto_objective.map(|d| d.as_secs_f64());
-    let injected = events.iter().find(|e| e.event == "crash" || e.event == "fault-start").map(|e| e.t.as_secs_f64());
+    let injected = first_disruption.map(|t| t.as_secs_f64());
     let ends_in_breach = found.last().is_some_and(|e| e.1.is_none());
     if injected.is_none() && found.len() == 1 && ends_in_breach && found[0].0 <= first_judged {
         return RecoverySummary {

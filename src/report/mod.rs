@@ -9,10 +9,12 @@ use std::path::Path;
 use serde::Serialize;
 
 mod batch;
+mod events;
 pub mod folder;
 mod plan;
 
 pub use batch::*;
+pub use events::EventsCsv;
 pub use plan::*;
 
 use crate::metrics::{RunRecord, RunSummary};
@@ -130,18 +132,20 @@ pub const EVENTS_COLUMNS: [&str; 7] = ["run", "seed", "t_s", "service", "node", 
 
 /// `events.csv`: one row per notable event, in time order.
 pub fn events_csv(r: &RunRecord) -> Vec<u8> {
-    let rows = r.events.iter().map(|e| {
-        vec![
-            r.run_index.to_string(),
-            r.seed.to_string(),
-            secs_text(e.t.0),
-            e.service.clone(),
-            e.node.map_or(String::new(), |n| n.to_string()),
-            e.event.to_string(),
-            e.detail.clone(),
-        ]
-    });
-    csv_bytes(&EVENTS_COLUMNS, rows)
+    csv_bytes(&EVENTS_COLUMNS, r.events.iter().map(|e| event_row(r.run_index, r.seed, e)))
+}
+
+/// One row of `events.csv`.
+fn event_row(run: u64, seed: u64, e: &crate::metrics::LoggedEvent) -> Vec<String> {
+    vec![
+        run.to_string(),
+        seed.to_string(),
+        secs_text(e.t.0),
+        e.service.clone(),
+        e.node.map_or(String::new(), |n| n.to_string()),
+        e.event.to_string(),
+        e.detail.clone(),
+    ]
 }
 
 pub const NODES_COLUMNS: [&str; 14] = [

@@ -29,7 +29,7 @@ use crate::components::restart::CrashLoop;
 use crate::components::retry::Retrier;
 use crate::components::throttle::Throttle;
 use crate::engine::{Engine, TimerId};
-use crate::metrics::{Conservation, FleetSnapshot, NodeLabel, Recorder, RunRecord};
+use crate::metrics::{Conservation, EventLog, FleetSnapshot, NodeLabel, Recorder, RunRecord};
 use crate::model::{FailureCause, Scenario, Target};
 use crate::rng::{SimRng, StreamKind, stream, stream_seed};
 use crate::time::{SimDuration, SimTime};
@@ -458,12 +458,21 @@ struct World<'s> {
     capacity: capacity::CapacityGauge,
 }
 
-/// Runs replication `run_index` of `scenario` from its base seed.
+/// Runs replication `run_index` of `scenario` from its base seed, keeping
+/// its event log in the record.
 pub fn run(scenario: &Scenario, run_index: u64) -> Result<RunRecord, SimError> {
+    run_logging(scenario, run_index, EventLog::Keep)
+}
+
+/// Runs replication `run_index` of `scenario`, its event rows going to
+/// `log`. The rest of the record, the summary included, does not depend on
+/// where they go.
+pub fn run_logging(scenario: &Scenario, run_index: u64, log: EventLog) -> Result<RunRecord, SimError> {
     let sim = &scenario.simulation;
     let seed = sim.seed;
     let horizon = SimTime::ZERO + sim.duration;
     let mut world = World::new(scenario, run_index, horizon);
+    world.recorder.set_event_log(log);
     world.start();
     while let Some((now, event)) = world.engine.next_until(horizon) {
         world.handle(now, event);
