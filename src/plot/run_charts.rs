@@ -340,7 +340,7 @@ fn rows(nodes: &[NodeSeries]) -> Vec<Row> {
         chunks(&runs, k)
     } else {
         // More services than rows: groups may span services.
-        chunks(&[0..nodes.len()], k)
+        chunks(std::slice::from_ref(&(0..nodes.len())), k)
     };
     groups
         .into_iter()
