@@ -293,3 +293,103 @@ fn a_sweep_of_a_scenario_with_classes_charts_each_class() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every chart file in `dir`, with its size.
+fn chart_files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut files: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg" || x == "png"))
+        .map(|p| {
+            let size = std::fs::metadata(&p).unwrap().len();
+            (p, size)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: no charts", dir.display());
+    files
+}
+
+/// A small scenario of `nodes` nodes of one service named `service`, with
+/// two nodes crashing at 2 s: quick to simulate, so the charts' cost shows.
+fn fleet_scenario(path: &Path, service: &str, nodes: u32) {
+    let text = format!(
+        r#"version = 1
+name = "bounds"
+[simulation]
+duration = "5s"
+warmup = "0s"
+seed = 1
+bin = "1s"
+[traffic.web]
+rate = "10/s"
+target = "{service}"
+[services.{service}]
+nodes = {nodes}
+workers = 1
+service_time = {{ distribution = "exponential", mean = "10ms" }}
+[[faults]]
+kind = "crash"
+service = "{service}"
+nodes = [0, {last}]
+at = "2s"
+"#,
+        last = nodes - 1
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_100000_character_service_name_is_clipped_on_every_chart() {
+    let base = std::env::temp_dir().join(format!("faultline-plot-long-name-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    // Service names have no length limit (only the scenario's, 200).
+    let name = "s".repeat(100_000);
+    let scenario = base.join("long.toml");
+    fleet_scenario(&scenario, &name, 2);
+    let (run, sweep) = (base.join("run"), base.join("sweep"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&faultline(&["run", &s(&scenario), "--out", &s(&run), "-q"]));
+    // A long --title, and a sweep whose parameter path holds the name.
+    ok(&faultline(&["plot", &s(&run), "--title", &"t".repeat(100_000), "--chart", "herd", "-q"]));
+    let set = format!("services.{name}.nodes=2,3");
+    ok(&faultline(&["sweep", &s(&scenario), "--set", &set, "--runs", "2", "--out", &s(&sweep), "-q"]));
+    for dir in [&run, &sweep] {
+        for (file, size) in chart_files(dir) {
+            assert!(size < 500_000, "{}: {size} bytes", file.display());
+            if file.extension().is_some_and(|x| x == "svg") {
+                let svg = std::fs::read_to_string(&file).unwrap();
+                for long in ["s".repeat(100), "t".repeat(100)] {
+                    assert!(!svg.contains(&long), "{}: a name drawn unclipped", file.display());
+                }
+            }
+        }
+    }
+    // The clipped name is still shown, marked as cut.
+    check_chart(&run, "timeline", &["sssss…/0", "node states"]);
+    check_chart(&run, "herd", &["ttttt…: offered load vs capacity"]);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_100000_node_fleet_draws_a_bounded_summarised_timeline() {
+    let base = std::env::temp_dir().join(format!("faultline-plot-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let scenario = base.join("fleet.toml");
+    fleet_scenario(&scenario, "app", 100_000);
+    let run = base.join("run");
+    ok(&faultline(&["run", scenario.to_str().unwrap(), "--out", run.to_str().unwrap(), "-q"]));
+    for (file, size) in chart_files(&run) {
+        assert!(size < 2_000_000, "{}: {size} bytes", file.display());
+    }
+    // Groups of consecutive nodes, said on the axis; both crashes show.
+    check_chart(&run, "timeline", &["100000 nodes in 30 groups", "app/0–3333", "app/96686–99999", "down"]);
+    let svg = std::fs::read_to_string(run.join("timeline.svg")).unwrap();
+    assert!(svg.matches("<rect").count() < 200, "one bar per state change of a group, not per node");
+    // The data stays complete: a row per node and bin.
+    let rows = std::fs::read_to_string(run.join("nodes.csv")).unwrap().lines().count();
+    assert_eq!(rows, 1 + 100_000 * 5);
+    let _ = std::fs::remove_dir_all(&base);
+}

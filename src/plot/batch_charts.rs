@@ -110,15 +110,15 @@ where
     let mut curve = curve;
     curve.push((right, last));
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(90)
         .build_cartesian_2d(0.0..right, 0.0..1.05)?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_desc(style::clip(x_desc, style::TEXT_CHARS))
+        .y_desc(style::clip(y_desc, style::TEXT_CHARS))
         .axis_desc_style(style::label_style())
         .label_style(style::small_style())
         .x_label_formatter(&|v| number_label(*v))

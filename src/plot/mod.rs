@@ -233,7 +233,9 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let title = |scenario: &str, what: &str| format!("{}: {what}", opts.title.as_deref().unwrap_or(scenario));
+    let title = |scenario: &str, what: &str| {
+        format!("{}: {what}", style::clip(opts.title.as_deref().unwrap_or(scenario), style::NAME_CHARS))
+    };
     match (folder, chart) {
         (Folder::Run(r), Chart::Herd) => {
             run_charts::herd(root, r, win, &title(&r.scenario, "offered load vs capacity"))
@@ -263,7 +265,8 @@ where
 }
 
 /// A chart with the shared look: title, margins, axis descriptions, number
-/// labels and a light grid, over f64 ranges.
+/// labels and a light grid, over f64 ranges. Texts are clipped
+/// ([`style::clip`]) before plotters measures them.
 pub(crate) fn chart_with_axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     title: &str,
@@ -274,15 +277,15 @@ where
     DB::ErrorType: 'static,
 {
     let mut chart = ChartBuilder::on(area)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(90)
         .build_cartesian_2d(x, y)?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_desc(style::clip(x_desc, style::TEXT_CHARS))
+        .y_desc(style::clip(y_desc, style::TEXT_CHARS))
         .axis_desc_style(style::label_style())
         .label_style(style::small_style())
         .x_label_formatter(&|v| style::number_label(*v))

@@ -7,7 +7,9 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::data::{Event, RunBin, RunData};
+use std::collections::HashMap;
+
+use super::data::{Event, NodeSeries, RunBin, RunData};
 use super::style::{self, Mark, number_label, series};
 use super::{DrawResult, Window, chart_with_axes, with_legend_column};
 use crate::time::parse_duration;
@@ -64,6 +66,30 @@ const MARKERS: [(&str, &[&str], Mark, f64); 5] = [
     ("failover", &["failover-start", "promoted", "dr-detected", "dr-shift"], Mark::Dot(style::BLACK), 0.20),
 ];
 
+/// Horizontal slots of a chart's plot for markers: about one per pixel,
+/// so a marker kept per slot looks the same as all of them.
+const SLOTS: usize = 1000;
+
+/// Most fault lines labelled on the herd chart (more would overprint).
+const MAX_FAULT_LABELS: usize = 12;
+
+/// The first event in each of [`SLOTS`] slots of the window: markers of
+/// 100,000 crashes at one instant are drawn once, not 100,000 times on top
+/// of each other, so the chart's size does not grow with the fleet.
+fn one_per_slot<'a>(events: &[&'a Event], win: &Window) -> Vec<&'a Event> {
+    let width = (win.to - win.from) / SLOTS as f64;
+    let mut taken = vec![false; SLOTS + 1];
+    let mut kept = Vec::new();
+    for e in events {
+        let slot = (((e.t - win.from) / width).floor().max(0.0) as usize).min(SLOTS);
+        if !taken[slot] {
+            taken[slot] = true;
+            kept.push(*e);
+        }
+    }
+    kept
+}
+
 pub fn herd<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -100,10 +126,14 @@ where
 
     // Faults: a dashed vertical line and a label beside its top.
     let in_time = |e: &&Event| e.t >= win.from && e.t <= win.to;
-    for (k, e) in r.events.iter().filter(in_time).filter(|e| e.event == "fault-start").enumerate() {
+    let faults: Vec<&Event> = r.events.iter().filter(in_time).filter(|e| e.event == "fault-start").collect();
+    for (k, e) in one_per_slot(&faults, win).into_iter().enumerate() {
         chart.draw_series(DashedLineSeries::new(vec![(e.t, 0.0), (e.t, ymax)], 8, 6, style::BLACK.stroke_width(1)))?;
-        let label = if e.detail.is_empty() { "fault".to_string() } else { e.detail.clone() };
-        let label: String = label.chars().take(48).collect();
+        if k >= MAX_FAULT_LABELS {
+            continue;
+        }
+        let label = if e.detail.is_empty() { "fault" } else { e.detail.as_str() };
+        let label = style::clip(label, 48);
         let x = e.t + (win.to - win.from) * 0.006;
         // Successive labels step down so faults close in time stay legible.
         let y = ymax * (0.985 - 0.035 * (k % 3) as f64);
@@ -125,13 +155,9 @@ where
         entries.push(("fault injected".to_string(), Mark::Dashed(style::BLACK)));
     }
     for (label, kinds, mark, lane) in MARKERS {
-        let at: Vec<(f64, f64)> = r
-            .events
-            .iter()
-            .filter(in_time)
-            .filter(|e| kinds.contains(&e.event.as_str()))
-            .map(|e| (e.t, ymax * (0.93 - lane)))
-            .collect();
+        let events: Vec<&Event> =
+            r.events.iter().filter(in_time).filter(|e| kinds.contains(&e.event.as_str())).collect();
+        let at: Vec<(f64, f64)> = one_per_slot(&events, win).iter().map(|e| (e.t, ymax * (0.93 - lane))).collect();
         if at.is_empty() {
             continue;
         }
@@ -150,7 +176,7 @@ where
 
 /// A node's state, as the timeline colours it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum State {
+enum State {
     Off,
     Up,
     Warming,
@@ -203,11 +229,11 @@ impl State {
     }
 }
 
-/// A node's states over [0, end): (from, to, state).
-pub fn node_states(events: &[Event], service: &str, node: u32, initially_up: bool, end: f64) -> Vec<(f64, f64, State)> {
+/// A node's states over [0, end): (from, to, state), from its own events.
+fn node_states(events: &[&Event], initially_up: bool, end: f64) -> Vec<(f64, f64, State)> {
     let mut changes: Vec<(f64, State)> = vec![(0.0, if initially_up { State::Up } else { State::Off })];
     let mut warm_until: Option<f64> = None;
-    for e in events.iter().filter(|e| e.service == service && e.node == Some(node)) {
+    for e in events {
         let now = changes.last().map_or(State::Off, |c| c.1);
         // A warm-up that ended before this event.
         if let Some(t) = warm_until.take() {
@@ -259,29 +285,197 @@ pub fn node_states(events: &[Event], service: &str, node: u32, initially_up: boo
     out
 }
 
+/// Most rows the timeline draws: a larger fleet is drawn in groups of
+/// consecutive nodes, so the chart stays legible and its size bounded.
+const MAX_ROWS: usize = 30;
+
+/// Most state segments drawn in a row; a row that changes state more often
+/// (a flapping node, a large group) is drawn at the resolution of
+/// [`ROW_SLOTS`] slots instead, each showing its worst state.
+const MAX_SEGMENTS: usize = 400;
+const ROW_SLOTS: usize = 400;
+
+/// Longest service name in a row label: the labels sit left of the rows,
+/// in a column at most [`MAX_LABEL_AREA`] px wide.
+const ROW_NAME_CHARS: usize = 16;
+const MAX_LABEL_AREA: u32 = 240;
+
+/// A row of the timeline: one node, or a group of consecutive nodes drawn
+/// with the worst state of any of them at each moment.
+struct Row {
+    label: String,
+    nodes: std::ops::Range<usize>,
+}
+
+/// The ranges of consecutive nodes of each service (nodes come service by
+/// service, in order of first appearance).
+fn service_runs(nodes: &[NodeSeries]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if nodes[run.start].service == n.service => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
+/// The timeline's rows: one per node when they fit in [`MAX_ROWS`];
+/// otherwise groups of k consecutive nodes, within a service when there
+/// are few enough services, with k the smallest size that fits.
+fn rows(nodes: &[NodeSeries]) -> Vec<Row> {
+    let name = |i: usize| format!("{}/{}", style::clip(&nodes[i].service, ROW_NAME_CHARS), nodes[i].node);
+    if nodes.len() <= MAX_ROWS {
+        return (0..nodes.len()).map(|i| Row { label: name(i), nodes: i..i + 1 }).collect();
+    }
+    let runs = service_runs(nodes);
+    let chunks = |runs: &[std::ops::Range<usize>], k: usize| -> Vec<std::ops::Range<usize>> {
+        runs.iter().flat_map(|run| run.clone().step_by(k).map(move |s| s..(s + k).min(run.end))).collect()
+    };
+    let mut k = nodes.len().div_ceil(MAX_ROWS);
+    let groups = if runs.len() <= MAX_ROWS {
+        while runs.iter().map(|run| run.len().div_ceil(k)).sum::<usize>() > MAX_ROWS {
+            k += 1;
+        }
+        chunks(&runs, k)
+    } else {
+        // More services than rows: groups may span services.
+        chunks(std::slice::from_ref(&(0..nodes.len())), k)
+    };
+    groups
+        .into_iter()
+        .map(|g| {
+            let (first, last) = (g.start, g.end - 1);
+            let label = if first == last {
+                name(first)
+            } else if nodes[first].service == nodes[last].service {
+                format!("{}–{}", name(first), nodes[last].node)
+            } else {
+                format!("{}–{}", name(first), name(last))
+            };
+            Row { label, nodes: g }
+        })
+        .collect()
+}
+
+/// States from mildest to worst, for a group's worst state (not
+/// provisioned is the mildest: a group with any node up shows up).
+const BY_SEVERITY: [State; 9] = [
+    State::Off,
+    State::Up,
+    State::Warming,
+    State::Draining,
+    State::Unhealthy,
+    State::Ejected,
+    State::Restarting,
+    State::Down,
+    State::Failed,
+];
+
+fn severity(s: State) -> usize {
+    BY_SEVERITY.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// The worst state of any member at each moment, as segments with equal
+/// neighbours merged: a sweep over the members' state changes.
+fn worst_states(members: &[Vec<(f64, f64, State)>]) -> Vec<(f64, f64, State)> {
+    let mut edges: Vec<(f64, State, i32)> = Vec::new();
+    for (from, to, state) in members.iter().flatten() {
+        edges.push((*from, *state, 1));
+        edges.push((*to, *state, -1));
+    }
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut count = [0i32; 9];
+    let mut out: Vec<(f64, f64, State)> = Vec::new();
+    let mut current: Option<(f64, State)> = None;
+    let mut i = 0;
+    while i < edges.len() {
+        let t = edges[i].0;
+        while i < edges.len() && edges[i].0 == t {
+            count[severity(edges[i].1)] += edges[i].2;
+            i += 1;
+        }
+        let worst = BY_SEVERITY.iter().rev().find(|s| count[severity(**s)] > 0).copied();
+        if current.map(|c| c.1) != worst {
+            if let Some((from, state)) = current
+                && t > from
+            {
+                out.push((from, t, state));
+            }
+            current = worst.map(|w| (t, w));
+        }
+    }
+    out
+}
+
+/// Segments of a row as drawn in the window: clipped to it and, when there
+/// are more than [`MAX_SEGMENTS`], the worst state per slot of the window.
+fn drawn_segments(segments: Vec<(f64, f64, State)>, win: &Window) -> Vec<(f64, f64, State)> {
+    let clipped: Vec<(f64, f64, State)> = segments
+        .into_iter()
+        .map(|(from, to, s)| (from.max(win.from), to.min(win.to), s))
+        .filter(|(from, to, s)| to > from && *s != State::Off)
+        .collect();
+    if clipped.len() <= MAX_SEGMENTS {
+        return clipped;
+    }
+    let width = (win.to - win.from) / ROW_SLOTS as f64;
+    let mut slots: Vec<Option<State>> = vec![None; ROW_SLOTS];
+    for (from, to, state) in clipped {
+        let first = (((from - win.from) / width).floor() as usize).min(ROW_SLOTS - 1);
+        let last = (((to - win.from) / width).ceil() as usize).clamp(first + 1, ROW_SLOTS);
+        for slot in &mut slots[first..last] {
+            if slot.is_none_or(|s| severity(s) < severity(state)) {
+                *slot = Some(state);
+            }
+        }
+    }
+    let mut out: Vec<(f64, f64, State)> = Vec::new();
+    for (k, slot) in slots.into_iter().enumerate() {
+        let Some(state) = slot else { continue };
+        let (from, to) = (win.from + k as f64 * width, win.from + (k + 1) as f64 * width);
+        match out.last_mut() {
+            Some(last) if last.2 == state && last.1 == from => last.1 = to,
+            _ => out.push((from, to, state)),
+        }
+    }
+    out
+}
+
 pub fn timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &RunData, win: &Window, title: &str) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let (plot, side) = with_legend_column(root);
     let (top, bottom) = plot.split_vertically((HEIGHT_SPLIT * super::HEIGHT as f64) as i32);
-    let rows = r.nodes.len().max(1);
+    let rows_drawn = rows(&r.nodes);
+    let rows = rows_drawn.len().max(1);
     let end = r.bins.last().map_or(0.0, |b| b.t1);
-    let labels: Vec<String> = r.nodes.iter().map(|n| format!("{}/{}", n.service, n.node)).collect();
+    let labels: Vec<&str> = rows_drawn.iter().map(|row| row.label.as_str()).collect();
+    let grouped = rows_drawn.len() < r.nodes.len();
+    // The label column is as wide as the longest label needs (90 px, the
+    // other charts' width, holds the usual "app/0").
+    let widest = labels.iter().map(|l| top.estimate_text_size(l, &style::small_style()).map_or(0, |s| s.0)).max();
+    let label_area = (widest.unwrap_or(0) + 40).clamp(90, MAX_LABEL_AREA);
     let mut chart = ChartBuilder::on(&top)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .margin_bottom(5)
         .x_label_area_size(30)
-        .y_label_area_size(90)
+        .y_label_area_size(label_area)
         .build_cartesian_2d(win.from..win.to, 0.0..rows as f64)?;
     let label_of = |y: &f64| {
         let i = y.floor() as usize;
         if (y - y.floor() - 0.5).abs() < 1e-6 && i < labels.len() {
-            labels[rows - 1 - i].clone()
+            labels[rows - 1 - i].to_string()
         } else {
             String::new()
         }
+    };
+    let y_desc = if grouped {
+        format!("{} nodes in {} groups", r.nodes.len(), rows_drawn.len())
+    } else {
+        "node (service/index)".to_string()
     };
     chart
         .configure_mesh()
@@ -289,35 +483,47 @@ where
         .y_labels(rows * 2 + 1)
         .y_label_formatter(&label_of)
         .x_label_formatter(&|v| number_label(*v))
-        .y_desc("node (service/index)")
+        .y_desc(y_desc)
         .axis_desc_style(style::label_style())
         .label_style(style::small_style())
         .light_line_style(style::LIGHT_GREY.mix(0.5))
         .draw()?;
-    let mut seen: Vec<State> = Vec::new();
-    for (i, n) in r.nodes.iter().enumerate() {
-        let initially_up = n.bins.first().is_some_and(|b| b.3 > 0.0);
-        let y = (rows - 1 - i) as f64;
-        for (from, to, state) in node_states(&r.events, &n.service, n.node, initially_up, end) {
-            let (from, to) = (from.max(win.from), to.min(win.to));
-            if to <= from || state == State::Off {
-                continue;
-            }
-            if !seen.contains(&state) {
-                seen.push(state);
-            }
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(from, y + 0.15), (to, y + 0.85)],
-                state.colour().filled(),
-            )))?;
+    // Each node's events, found once (not by a scan of the log per node).
+    let mut events_of: HashMap<(&str, u32), Vec<&Event>> = HashMap::new();
+    for e in &r.events {
+        if let Some(node) = e.node {
+            events_of.entry((e.service.as_str(), node)).or_default().push(e);
         }
+    }
+    let mut seen: Vec<State> = Vec::new();
+    for (i, row) in rows_drawn.iter().enumerate() {
+        let members: Vec<Vec<(f64, f64, State)>> = r.nodes[row.nodes.clone()]
+            .iter()
+            .map(|n| {
+                let initially_up = n.bins.first().is_some_and(|b| b.3 > 0.0);
+                let events = events_of.get(&(n.service.as_str(), n.node)).map_or(&[][..], Vec::as_slice);
+                node_states(events, initially_up, end)
+            })
+            .collect();
+        let y = (rows - 1 - i) as f64;
+        let segments = drawn_segments(worst_states(&members), win);
+        for (_, _, state) in &segments {
+            if !seen.contains(state) {
+                seen.push(*state);
+            }
+        }
+        chart.draw_series(
+            segments
+                .into_iter()
+                .map(|(from, to, state)| Rectangle::new([(from, y + 0.15), (to, y + 0.85)], state.colour().filled())),
+        )?;
     }
     // The strip: mean utilization of the nodes that were up, per service.
     let mut strip = ChartBuilder::on(&bottom)
         .margin(20)
         .margin_top(5)
         .x_label_area_size(55)
-        .y_label_area_size(90)
+        .y_label_area_size(label_area)
         .build_cartesian_2d(win.from..win.to, 0.0..100.0)?;
     strip
         .configure_mesh()
@@ -330,17 +536,19 @@ where
         .x_label_formatter(&|v| number_label(*v))
         .light_line_style(style::LIGHT_GREY.mix(0.5))
         .draw()?;
-    let mut services: Vec<&str> = r.nodes.iter().map(|n| n.service.as_str()).collect();
-    services.dedup();
     let mut entries: Vec<(String, Mark)> = State::DRAWN
         .iter()
         .filter(|s| seen.contains(s))
         .map(|s| (s.label().to_string(), Mark::Fill(s.colour())))
         .collect();
-    for (k, service) in services.iter().enumerate() {
-        let nodes: Vec<_> = r.nodes.iter().filter(|n| n.service == *service).collect();
-        let bins = nodes.first().map_or(0, |n| n.bins.len());
-        let width = r.bins.first().map_or(1.0, |b| b.t1 - b.t0);
+    if grouped {
+        entries.push(("a group shows the worst state of its nodes".to_string(), Mark::Dot(style::WHITE_ISH)));
+    }
+    let services = service_runs(&r.nodes);
+    let width = r.bins.first().map_or(1.0, |b| b.t1 - b.t0);
+    for (k, run) in services.iter().take(MAX_LINES).enumerate() {
+        let nodes = &r.nodes[run.clone()];
+        let bins = nodes[0].bins.len();
         let points: Vec<Option<(f64, f64)>> = (0..bins)
             .filter_map(|b| {
                 let t = nodes[0].bins[b].0;
@@ -358,11 +566,20 @@ where
         for segment in segments(&points) {
             strip.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
         }
+        let service = style::clip(&nodes[0].service, style::NAME_CHARS);
         entries.push((format!("{service} utilization"), Mark::Line(colour)));
+    }
+    if services.len() > MAX_LINES {
+        entries.push((format!("{} more services not drawn", services.len() - MAX_LINES), Mark::Dot(style::WHITE_ISH)));
     }
     style::legend(&side, &entries)?;
     Ok(())
 }
+
+/// Most lines (one per service or class) drawn on a chart: more would
+/// repeat colours and grow the drawing with the model; the legend says how
+/// many were left out.
+const MAX_LINES: usize = 12;
 
 /// Share of the height given to the state rows (the rest is the strip).
 const HEIGHT_SPLIT: f64 = 0.68;
@@ -424,7 +641,7 @@ where
     )?;
     let mut entries = Vec::new();
     let n = r.classes.len();
-    for (i, class) in r.classes.iter().enumerate() {
+    for (i, class) in r.classes.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
         // Classes often coincide (all at 100%): earlier ones are drawn
         // wider, so coinciding lines show as nested stripes.
@@ -436,7 +653,10 @@ where
             .map(|(t0, t1, v)| v.map(|v| ((t0 + t1) / 2.0, v * 100.0)))
             .collect();
         draw_broken_line(&mut chart, &points, colour, width)?;
-        entries.push((class.class.clone(), Mark::Line(colour)));
+        entries.push((style::clip(&class.class, style::NAME_CHARS), Mark::Line(colour)));
+    }
+    if r.classes.len() > MAX_LINES {
+        entries.push((format!("{} more classes not drawn", r.classes.len() - MAX_LINES), Mark::Dot(style::WHITE_ISH)));
     }
     style::legend(&side, &entries)?;
     Ok(())
@@ -458,16 +678,21 @@ where
         * 1.1;
     let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"))?;
     let mut entries = Vec::new();
-    for (i, service) in r.services.iter().enumerate() {
+    for (i, service) in r.services.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
         let points: Vec<(f64, f64)> =
             service.bins.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| ((b.0 + b.1) / 2.0, b.2)).collect();
         chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+        let name = style::clip(&service.service, style::NAME_CHARS);
         let label = match service.amplification {
-            Some(a) => format!("{} ({} per request)", service.service, number_label((a * 100.0).round() / 100.0)),
-            None => service.service.clone(),
+            Some(a) => format!("{name} ({} per request)", number_label((a * 100.0).round() / 100.0)),
+            None => name,
         };
         entries.push((label, Mark::Line(colour)));
+    }
+    if r.services.len() > MAX_LINES {
+        entries
+            .push((format!("{} more services not drawn", r.services.len() - MAX_LINES), Mark::Dot(style::WHITE_ISH)));
     }
     style::legend(&side, &entries)?;
     Ok(())

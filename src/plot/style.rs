@@ -97,14 +97,48 @@ pub enum Mark {
     Triangle(RGBColor),
 }
 
-/// Draws a legend in its own area (a column right of the plot).
+/// Longest user-given name (service, class, scenario, parameter, value)
+/// shown inside a chart's text.
+pub const NAME_CHARS: usize = 40;
+
+/// Longest text drawn anywhere on a chart (a title, an axis description,
+/// a legend entry, a marker label): room for a clipped name and the words
+/// around it.
+pub const TEXT_CHARS: usize = 80;
+
+/// `text` cut to at most `max` characters (at least 1), the cut marked
+/// with "…". Every text drawn on a chart passes through here before
+/// plotters measures it: laying out text costs more than linearly in its
+/// length (a 100,000-character service name took a minute to draw), and a
+/// name wider than the chart is unreadable anyway. Cuts fall on character
+/// boundaries, so any UTF-8 is safe.
+pub fn clip(text: &str, max: usize) -> String {
+    let max = max.max(1);
+    // Only the first max + 1 characters are looked at, however long the text.
+    if text.char_indices().nth(max).is_none() {
+        return text.to_string();
+    }
+    let cut = text.char_indices().nth(max - 1).map_or(text.len(), |(i, _)| i);
+    format!("{}…", &text[..cut])
+}
+
+/// Draws a legend in its own area (a column right of the plot). Entries
+/// that would run past the bottom are counted in a last line instead, so
+/// a fleet of many services cannot push the legend off the chart.
 pub fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, Mark)]) -> super::DrawResult
 where
     DB::ErrorType: 'static,
 {
     let style = small_style();
+    let bottom = area.dim_in_pixel().1 as i32 - 2 * LINE_HEIGHT;
     let mut y = 70;
-    for (label, mark) in entries {
+    for (k, (label, mark)) in entries.iter().enumerate() {
+        let lines = wrap(&clip(label, TEXT_CHARS), LEGEND_CHARS);
+        if y + LINE_HEIGHT * lines.len() as i32 > bottom {
+            let more = format!("… and {} more", entries.len() - k);
+            area.draw(&Text::new(more, (16, y - 8), style.clone()))?;
+            break;
+        }
         let (x0, x1) = (6, 36);
         match *mark {
             Mark::Line(c) => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(3)))?,
@@ -118,28 +152,36 @@ where
             Mark::Cross(c) => area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))?,
             Mark::Triangle(c) => area.draw(&TriangleMarker::new(((x0 + x1) / 2, y), 7, c.filled()))?,
         }
-        for line in wrap(label, LEGEND_CHARS) {
+        for line in lines {
             area.draw(&Text::new(line, (x1 + 10, y - 8), style.clone()))?;
-            y += 19;
+            y += LINE_HEIGHT;
         }
         y += 9;
     }
     Ok(())
 }
 
+/// Height of a legend line [px].
+const LINE_HEIGHT: i32 = 19;
+
 /// Characters per legend line (the column is 240 px wide).
 const LEGEND_CHARS: usize = 24;
 
-/// Breaks text at spaces into lines of at most `width` characters.
+/// Breaks text at spaces into lines of at most `width` characters; a word
+/// longer than a line is split, so it stays inside the column.
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split(' ') {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
-                line.push(' ');
-                line.push_str(word);
+        let chars: Vec<char> = word.chars().collect();
+        for piece in chars.chunks(width).map(|c| c.iter().collect::<String>()).chain(chars.is_empty().then(String::new))
+        {
+            match lines.last_mut() {
+                Some(line) if line.chars().count() + 1 + piece.chars().count() <= width => {
+                    line.push(' ');
+                    line.push_str(&piece);
+                }
+                _ => lines.push(piece),
             }
-            _ => lines.push(word.to_string()),
         }
     }
     lines
@@ -155,5 +197,29 @@ pub fn number_label(v: f64) -> String {
     } else {
         let text = format!("{v:.3}");
         text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_bounds_any_text_on_a_character_boundary() {
+        let long = "é".repeat(100_000);
+        let clipped = clip(&long, NAME_CHARS);
+        assert_eq!(clipped.chars().count(), NAME_CHARS);
+        assert!(clipped.ends_with('…') && clipped.starts_with("éé"));
+        assert_eq!(clip("app", NAME_CHARS), "app");
+        assert_eq!(clip(&"a".repeat(NAME_CHARS), NAME_CHARS), "a".repeat(NAME_CHARS));
+        assert_eq!(clip("abcdef", 3), "ab…");
+        assert_eq!(clip("🦀🦀🦀🦀", 2), "🦀…");
+    }
+
+    #[test]
+    fn wrap_splits_words_longer_than_a_line() {
+        assert_eq!(wrap("first attempts", 24), vec!["first attempts"]);
+        let lines = wrap(&"s".repeat(60), 24);
+        assert_eq!(lines.iter().map(|l| l.chars().count()).collect::<Vec<_>>(), vec![24, 24, 12]);
     }
 }

@@ -101,7 +101,13 @@ where
                 })
                 .collect();
             let desc = "success fraction by class";
-            metric_chart(root, s, lines, desc, &title(&format!("{desc} vs {}", s.parameters[0].path)))
+            metric_chart(
+                root,
+                s,
+                lines,
+                desc,
+                &title(&format!("{desc} vs {}", style::clip(&s.parameters[0].path, style::NAME_CHARS))),
+            )
         }
         Chart::SweepMetric(metric) => {
             let desc = METRICS.iter().find(|m| m.0 == *metric).map_or(*metric, |m| m.1);
@@ -110,7 +116,7 @@ where
                 s,
                 lines_of(s, metric, None),
                 desc,
-                &title(&format!("{desc} vs {}", s.parameters[0].path)),
+                &title(&format!("{desc} vs {}", style::clip(&s.parameters[0].path, style::NAME_CHARS))),
             )
         }
         Chart::Heatmap => heatmap(root, s, &title("P(cascade)")),
@@ -135,7 +141,10 @@ fn others_label(s: &SweepData, point: usize) -> String {
         .iter()
         .zip(&s.points[point])
         .skip(1)
-        .map(|(p, v)| format!("{}={v}", p.path.rsplit('.').next().unwrap_or(&p.path)))
+        .map(|(p, v)| {
+            let name = p.path.rsplit('.').next().unwrap_or(&p.path);
+            format!("{}={}", style::clip(name, style::NAME_CHARS), style::clip(v, style::NAME_CHARS))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -154,8 +163,8 @@ fn lines_of(s: &SweepData, metric: &str, prefix: Option<&str>) -> Vec<Line> {
         let xi = first.values.iter().position(|v| *v == values[0]).unwrap_or(0);
         let others = others_label(s, k);
         let label = match (prefix, others.is_empty()) {
-            (Some(p), true) => p.to_string(),
-            (Some(p), false) => format!("{p}, {others}"),
+            (Some(p), true) => style::clip(p, style::NAME_CHARS),
+            (Some(p), false) => format!("{}, {others}", style::clip(p, style::NAME_CHARS)),
             (None, _) => others,
         };
         let low = stat.low.unwrap_or(stat.mean);
@@ -189,7 +198,7 @@ where
     let (ylo, yhi) = if ylo.is_finite() { (ylo, yhi) } else { (0.0, 1.0) };
     let ypad = if yhi > ylo { (yhi - ylo) * 0.08 } else { ylo.abs().max(1.0) * 0.1 };
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(100)
@@ -204,14 +213,14 @@ where
         } else {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
+                names.get(i as usize).map(|n| style::clip(n, style::NAME_CHARS)).unwrap_or_default()
             } else {
                 String::new()
             }
         }
     };
     let mut mesh = chart.configure_mesh();
-    mesh.x_desc(first.path.as_str())
+    mesh.x_desc(style::clip(&first.path, style::TEXT_CHARS))
         .y_desc(format!("{desc} (mean, 95% CI)"))
         .axis_desc_style(style::label_style())
         .label_style(style::small_style())
@@ -267,7 +276,7 @@ where
     let (px, py) = (&s.parameters[0], &s.parameters[1]);
     let (nx, ny) = (px.values.len(), py.values.len());
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(100)
@@ -276,7 +285,7 @@ where
     let cell_label = |values: &Vec<String>, v: f64| {
         let i = v - 0.5;
         if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
-            values.get(i.round() as usize).cloned().unwrap_or_default()
+            values.get(i.round() as usize).map(|v| style::clip(v, style::NAME_CHARS)).unwrap_or_default()
         } else {
             String::new()
         }
@@ -288,8 +297,8 @@ where
         .y_labels(ny * 2 + 1)
         .x_label_formatter(&|v| cell_label(&xv, *v))
         .y_label_formatter(&|v| cell_label(&yv, *v))
-        .x_desc(px.path.as_str())
-        .y_desc(py.path.as_str())
+        .x_desc(style::clip(&px.path, style::TEXT_CHARS))
+        .y_desc(style::clip(&py.path, style::TEXT_CHARS))
         .axis_desc_style(style::label_style())
         .label_style(style::small_style())
         .draw()?;
@@ -340,7 +349,7 @@ where
         })
     };
     let (plot, side) = with_legend_column(root);
-    let titled = plot.titled(title, style::title_style())?;
+    let titled = plot.titled(&style::clip(title, style::TEXT_CHARS), style::title_style())?;
     let (left, right) = titled.split_horizontally((WIDTH_HALF) as i32);
     let mut entries = Vec::new();
     for (area, metric, desc, colour, objective) in [
@@ -370,7 +379,7 @@ where
             .x_label_formatter(&|v| {
                 let i = v.round();
                 if (v - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
+                    names.get(i as usize).map(|n| style::clip(n, style::NAME_CHARS)).unwrap_or_default()
                 } else {
                     String::new()
                 }
@@ -426,7 +435,7 @@ where
     let pad = if xmax > xmin { (xmax - xmin) * 0.08 } else { 1.0 };
     let nodes = p.vary != "rate";
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, style::title_style())
+        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(90)
