@@ -250,6 +250,24 @@ mod tests {
     }
 
     #[test]
+    fn check_accepts_what_add_builds_and_refuses_the_rest() {
+        let exact = sketch_of(&[3.0, 1.0, 2.0, 2.0]);
+        assert_eq!(exact.check(), Ok(Shape { count: 4, low: 1.0, high: 3.0 }));
+        let buckets = sketch_of(&(1..=500).map(|i| i as f64).collect::<Vec<_>>());
+        let shape = buckets.check().unwrap();
+        assert_eq!(shape.count, 500);
+        assert!(shape.low <= 1.0 && shape.high >= 500.0, "{shape:?}");
+        for bad in [
+            Sketch::Exact(vec![(2.0, 1), (1.0, 1)]),
+            Sketch::Exact(vec![(1.0, 0)]),
+            Sketch::Exact(vec![(1.0, u64::MAX), (2.0, 1)]),
+            Sketch::Buckets { zeros: 1, buckets: vec![(5, 1), (5, 1)] },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn zeros_survive_bucketing() {
         let mut values = vec![0.0; 300];
         values.extend((1..=200).map(|i| i as f64));

@@ -15,9 +15,11 @@
 //! ```
 //!
 //! A shard (`--shard I/N`) takes a contiguous slice of the (point, run)
-//! work list and writes `shard.json` and `parts/<k>.json` (rows and band
-//! aggregates of its runs of point k). `merge` folds the parts of all N
-//! shards into exactly the files of the unsharded sweep: the aggregates
+//! work list and writes `parts/<k>.json` (rows and band aggregates of its
+//! runs of point k) and `shard.json` (the sweep, and a digest of each
+//! finished part). `merge` checks every part against its digest and its
+//! shapes before writing anything, then folds the parts of all N shards
+//! into exactly the files of the unsharded sweep: the aggregates
 //! merge exactly (see [`crate::monte_carlo`]) and both paths write through
 //! the same functions.
 //!
