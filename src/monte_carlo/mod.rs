@@ -146,10 +146,44 @@ impl BandCell {
         self.sketch.add(v);
     }
 
-    fn merge(&mut self, other: &BandCell) {
-        self.n += other.n;
-        self.sum += other.sum;
+    /// Folds `other` in; a count or sum that would overflow (only a
+    /// tampered part can hold one) is refused rather than wrapped.
+    fn merge(&mut self, other: &BandCell) -> Result<(), String> {
+        let (Some(n), Some(sum)) = (self.n.checked_add(other.n), self.sum.checked_add(other.sum)) else {
+            return Err("a band's run count or sum overflows when the parts are added".into());
+        };
+        // The sketch counts equal n (checked by `Bands::check`), so they fit too.
+        self.n = n;
+        self.sum = sum;
         self.sketch.merge(&other.sketch);
+        Ok(())
+    }
+
+    /// Whether a cell read from a file can come from at most `runs` runs:
+    /// n within the runs, the sketch holding n values, and the mean inside
+    /// the range of the sketch's values.
+    fn check(&self, runs: u64) -> Result<(), String> {
+        if self.n > runs {
+            return Err(format!("n = {} but the part holds {runs} runs", self.n));
+        }
+        let shape = self.sketch.check()?;
+        if shape.count != self.n {
+            return Err(format!("n = {} but its sketch holds {} values", self.n, shape.count));
+        }
+        if self.n == 0 {
+            return if self.sum == 0 { Ok(()) } else { Err("no values but a nonzero sum".into()) };
+        }
+        // Each value enters the sum rounded to 2^-32, so the mean may stray
+        // from the values' range by that much; allow a little more.
+        let mean = self.mean();
+        let slack = 1e-9 * (1.0 + shape.low.abs().min(1e300).max(shape.high.abs().min(1e300)));
+        if !(mean >= shape.low - slack && mean <= shape.high + slack) {
+            return Err(format!(
+                "mean {mean} is outside its values' range [{}, {}] (n = {})",
+                shape.low, shape.high, self.n
+            ));
+        }
+        Ok(())
     }
 
     fn mean(&self) -> f64 {
@@ -219,7 +253,37 @@ impl Bands {
         }
         for (mine, theirs) in self.cells.iter_mut().zip(&other.cells) {
             for (a, b) in mine.iter_mut().zip(theirs) {
-                a.merge(b);
+                a.merge(b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether band aggregates read from a file (a shard's part) can be
+    /// those of `runs` runs of one scenario: one cell row per bin, bins in
+    /// time order, every run counted in every bin's offered rate (it always
+    /// has one) and no cell counting more runs than there are.
+    pub fn check(&self, runs: u64) -> Result<(), String> {
+        if self.bins.len() != self.cells.len() {
+            return Err(format!("bands: {} bins but {} rows of cells", self.bins.len(), self.cells.len()));
+        }
+        if runs > 0 && self.bins.is_empty() {
+            return Err(format!("bands: no bins for {runs} runs"));
+        }
+        let mut previous_end = 0.0;
+        for (i, ((start, end), cells)) in self.bins.iter().zip(&self.cells).enumerate() {
+            if !(start.is_finite() && end.is_finite() && *start >= previous_end && start < end) {
+                return Err(format!("bands: bin {i} [{start}, {end}] is not after the previous bin"));
+            }
+            previous_end = *end;
+            if cells[0].n != runs {
+                return Err(format!(
+                    "bands: bin {i} offered_rps: n = {} but the part holds {runs} runs (each run has a value)",
+                    cells[0].n
+                ));
+            }
+            for (cell, metric) in cells.iter().zip(BAND_METRICS) {
+                cell.check(runs).map_err(|e| format!("bands: bin {i} {metric}: {e}"))?;
             }
         }
         Ok(())
@@ -314,6 +378,28 @@ impl Partial {
     }
 }
 
+impl RunRow {
+    /// Whether a row read from a file (a shard's part) has one value per
+    /// metric of `metrics` and a usable RTO observation.
+    pub fn check(&self, metrics: usize) -> Result<(), String> {
+        if self.values.len() != metrics {
+            return Err(format!("run {}: {} values but {metrics} metric_names", self.run, self.values.len()));
+        }
+        if self.values.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(format!("run {}: a value is not a finite number", self.run));
+        }
+        if let Some((t, _)) = self.rto_observed {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(format!("run {}: rto_observed time {t} is not a duration", self.run));
+            }
+            if !self.status.disrupted() {
+                return Err(format!("run {}: an RTO observation on a run that was not disrupted", self.run));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the summary needs to know about the scenario besides the runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchInfo {
@@ -332,6 +418,23 @@ impl BatchInfo {
             slo: SloSummary::of(&scenario.slo),
             metric_names: RUN_METRICS.iter().map(|m| m.to_string()).chain(scenario_metric_names(scenario)).collect(),
         }
+    }
+
+    /// Whether the metric names read from a file are ones a scenario gives:
+    /// [`RUN_METRICS`] first, each name once.
+    pub fn check(&self) -> Result<(), String> {
+        let names = &self.metric_names;
+        if names.len() < RUN_METRICS.len() || names.iter().zip(RUN_METRICS).any(|(a, b)| a != b) {
+            return Err(format!(
+                "metric_names: {} names that do not start with the {} standard metrics",
+                names.len(),
+                RUN_METRICS.len()
+            ));
+        }
+        if let Some((i, name)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+            return Err(format!("metric_names: \"{name}\" is listed twice (again at {i})"));
+        }
+        Ok(())
     }
 }
 

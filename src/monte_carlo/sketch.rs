@@ -24,6 +24,14 @@ pub enum Sketch {
     Buckets { zeros: u64, buckets: Vec<(i32, u64)> },
 }
 
+/// What [`Sketch::check`] finds: how many values, and bounds on them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    pub count: u64,
+    pub low: f64,
+    pub high: f64,
+}
+
 impl Default for Sketch {
     fn default() -> Self {
         Sketch::Exact(Vec::new())
@@ -113,6 +121,48 @@ impl Sketch {
         }
     }
 
+    /// Whether a sketch read from a file is one [`Sketch::add`] and
+    /// [`Sketch::merge`] can build: sorted distinct entries with positive
+    /// counts (and few enough in exact mode). Gives its count and bounds on
+    /// its values; a count that overflows is refused.
+    pub fn check(&self) -> Result<Shape, String> {
+        let overflow = || "the sketch's counts overflow".to_string();
+        match self {
+            Sketch::Exact(values) => {
+                if values.len() > EXACT_LIMIT {
+                    return Err(format!("an exact sketch of {} values (at most {EXACT_LIMIT})", values.len()));
+                }
+                let sorted = values.windows(2).all(|w| w[0].0 < w[1].0);
+                if !sorted || values.iter().any(|(v, c)| !v.is_finite() || *c == 0) {
+                    return Err("the sketch's values are not sorted, distinct, finite and counted".into());
+                }
+                let count = values.iter().try_fold(0u64, |n, (_, c)| n.checked_add(*c)).ok_or_else(overflow)?;
+                let (low, high) = match (values.first(), values.last()) {
+                    (Some(a), Some(b)) => (a.0, b.0),
+                    _ => (0.0, 0.0),
+                };
+                Ok(Shape { count, low, high })
+            }
+            Sketch::Buckets { zeros, buckets } => {
+                let sorted = buckets.windows(2).all(|w| w[0].0 < w[1].0);
+                if !sorted || buckets.iter().any(|(k, c)| *k < MIN_KEY || *c == 0) {
+                    return Err("the sketch's buckets are not sorted, distinct and counted".into());
+                }
+                let count = buckets.iter().try_fold(*zeros, |n, (_, c)| n.checked_add(*c)).ok_or_else(overflow)?;
+                // Bucket k holds (γ^(k−1), γ^k]; a bucket of slack on each
+                // side absorbs the rounding of `key_of`. Zeros may stand
+                // for negative values, so they bound nothing below.
+                let low = match (zeros, buckets.first()) {
+                    (0, Some((k, _))) if *k > MIN_KEY => GAMMA.powi(k - 2),
+                    (0, _) => 0.0,
+                    _ => f64::NEG_INFINITY,
+                };
+                let high = buckets.last().map_or(0.0, |(k, _)| GAMMA.powi(k.saturating_add(1)));
+                Ok(Shape { count, low, high })
+            }
+        }
+    }
+
     pub fn count(&self) -> u64 {
         match self {
             Sketch::Exact(values) => values.iter().map(|(_, c)| c).sum(),
@@ -196,6 +246,24 @@ mod tests {
         for q in [0.05, 0.25, 0.5, 0.95] {
             let (got, want) = (s.percentile(q), percentile(&sorted, q));
             assert!((got - want).abs() <= 0.0101 * want, "q {q}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn check_accepts_what_add_builds_and_refuses_the_rest() {
+        let exact = sketch_of(&[3.0, 1.0, 2.0, 2.0]);
+        assert_eq!(exact.check(), Ok(Shape { count: 4, low: 1.0, high: 3.0 }));
+        let buckets = sketch_of(&(1..=500).map(|i| i as f64).collect::<Vec<_>>());
+        let shape = buckets.check().unwrap();
+        assert_eq!(shape.count, 500);
+        assert!(shape.low <= 1.0 && shape.high >= 500.0, "{shape:?}");
+        for bad in [
+            Sketch::Exact(vec![(2.0, 1), (1.0, 1)]),
+            Sketch::Exact(vec![(1.0, 0)]),
+            Sketch::Exact(vec![(1.0, u64::MAX), (2.0, 1)]),
+            Sketch::Buckets { zeros: 1, buckets: vec![(5, 1), (5, 1)] },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
         }
     }
 

@@ -15,9 +15,11 @@
 //! ```
 //!
 //! A shard (`--shard I/N`) takes a contiguous slice of the (point, run)
-//! work list and writes `shard.json` and `parts/<k>.json` (rows and band
-//! aggregates of its runs of point k). `merge` folds the parts of all N
-//! shards into exactly the files of the unsharded sweep: the aggregates
+//! work list and writes `parts/<k>.json` (rows and band aggregates of its
+//! runs of point k) and `shard.json` (the sweep, and a digest of each
+//! finished part). `merge` checks every part against its digest and its
+//! shapes before writing anything, then folds the parts of all N shards
+//! into exactly the files of the unsharded sweep: the aggregates
 //! merge exactly (see [`crate::monte_carlo`]) and both paths write through
 //! the same functions.
 //!
@@ -337,10 +339,38 @@ pub fn run(
     Ok(Outcome::Complete)
 }
 
-#[derive(Serialize, Deserialize, PartialEq)]
+/// `shard.json`: which shard of which sweep a folder holds, and the
+/// digest of each finished part file, so that `merge` refuses a part whose
+/// bytes were changed after the shard wrote it.
+#[derive(Serialize, Deserialize)]
 struct ShardFile {
     shard: Shard,
     sweep: Manifest,
+    /// One per finished part, by point; a part without one is unfinished.
+    /// (Absent from files of older versions: their parts are rerun by
+    /// `--resume` and refused by `merge`.)
+    #[serde(default)]
+    parts: Vec<PartDigest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PartDigest {
+    point: usize,
+    /// FNV-1a 64 of the part file's bytes.
+    fnv1a: String,
+}
+
+impl ShardFile {
+    fn digest_of(&self, point: usize) -> Option<&str> {
+        self.parts.iter().find(|d| d.point == point).map(|d| d.fnv1a.as_str())
+    }
+
+    /// Records a part's digest, keeping the list in point order.
+    fn record(&mut self, point: usize, fnv1a: String) {
+        self.parts.retain(|d| d.point != point);
+        let at = self.parts.partition_point(|d| d.point < point);
+        self.parts.insert(at, PartDigest { point, fnv1a });
+    }
 }
 
 /// A shard's runs of one point: their rows (in run order) and bands.
@@ -353,9 +383,41 @@ struct PartFile {
     bands: Bands,
 }
 
+fn part_name(point: &PointSpec) -> String {
+    format!("{}.json", point.dir.trim_start_matches("points/"))
+}
+
 fn part_path(out: &Path, point: &PointSpec) -> PathBuf {
-    let name = point.dir.trim_start_matches("points/");
-    out.join("parts").join(format!("{name}.json"))
+    out.join("parts").join(part_name(point))
+}
+
+/// Prepares a shard's folder and gives the shard.json to continue from:
+/// with `resume`, an existing one must be this shard of this sweep and its
+/// part digests are kept; without, earlier parts are cleared.
+fn prepare_shard(out: &Path, shard: Shard, m: &Manifest, resume: bool) -> Result<ShardFile, SweepError> {
+    let path = out.join("shard.json");
+    let mut header = ShardFile { shard, sweep: m.clone(), parts: Vec::new() };
+    if path.is_file() {
+        if resume {
+            match read_json::<ShardFile>(&path) {
+                Ok(old) if old.shard == shard && old.sweep == *m => header.parts = old.parts,
+                _ => {
+                    return Err(SweepError::Invalid(format!(
+                        "{}: holds a different sweep (scenario, seed, runs, parameters or shard differ); \
+                         run without --resume to start over",
+                        path.display()
+                    )));
+                }
+            }
+        } else {
+            let parts = out.join("parts");
+            if parts.is_dir() {
+                fs::remove_dir_all(&parts).map_err(io_error(&parts))?;
+            }
+        }
+    }
+    report::write_files(out, &[("shard.json", json_bytes(&header))]).map_err(io_error(out))?;
+    Ok(header)
 }
 
 /// Runs one shard's share of a sweep into `out`.
@@ -368,13 +430,14 @@ pub fn run_shard(
     on_point: &mut dyn FnMut(PointEvent),
 ) -> Result<Outcome, SweepError> {
     let m = &sweep.manifest;
-    let header = ShardFile { shard, sweep: m.clone() };
-    prepare(out, "shard.json", &json_bytes(&header), resume, &["parts"])?;
+    let mut header = prepare_shard(out, shard, m, resume)?;
     let mut done = 0;
     for (k, runs) in share(m.points.len(), m.runs, shard) {
         let point = &m.points[k];
         let path = part_path(out, point);
-        if resume && read_json::<PartFile>(&path).is_ok_and(|p| p.point == k && p.runs == runs) {
+        // A part is finished when its bytes are the ones shard.json records.
+        let finished = header.digest_of(k).is_some_and(|d| fs::read(&path).is_ok_and(|b| fnv1a(&b) == d));
+        if resume && finished {
             on_point(PointEvent::Skipped { point });
             done += 1;
             continue;
@@ -388,8 +451,12 @@ pub fn run_shard(
         }
         let part = PartFile { point: k, runs: runs.clone(), info: BatchInfo::of(scenario), rows, bands: partial.bands };
         let bytes = serde_json::to_vec(&part).expect("plain data serialises");
+        // The part first, then its digest: a shard killed in between has a
+        // part without a digest, which `--resume` runs again.
+        header.record(k, fnv1a(&bytes));
         let dir = out.join("parts");
-        report::write_files(&dir, &[(path.file_name().unwrap().to_str().unwrap(), bytes)]).map_err(io_error(&dir))?;
+        report::write_files(&dir, &[(&part_name(point), bytes)]).map_err(io_error(&dir))?;
+        report::write_files(out, &[("shard.json", json_bytes(&header))]).map_err(io_error(out))?;
         on_point(PointEvent::Finished { point, runs, batch: None });
         done += 1;
     }
@@ -404,7 +471,46 @@ fn read_shard_file(dir: &Path) -> Result<ShardFile, SweepError> {
             dir.display()
         )));
     }
-    read_json(&path)
+    let header: ShardFile = read_json(&path)?;
+    check_header(&header).map_err(|e| SweepError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(header)
+}
+
+/// Whether a shard.json read from disk describes a sweep this version
+/// could have written: the shard within its count, and the points exactly
+/// the grid of the parameters (point folders are paths `merge` writes to,
+/// so they must be the ones faultline names).
+fn check_header(h: &ShardFile) -> Result<(), String> {
+    let m = &h.sweep;
+    if h.shard.count == 0 || h.shard.index >= h.shard.count {
+        return Err(format!("shard {}/{}: the index must be below the count", h.shard.index, h.shard.count));
+    }
+    if m.runs == 0 {
+        return Err("runs: must be at least 1".into());
+    }
+    let name_ok = !m.scenario.is_empty()
+        && !m.scenario.starts_with('.')
+        && m.scenario.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(format!("scenario \"{}\" is not a scenario name", m.scenario));
+    }
+    let count = grid::point_count(&m.parameters);
+    if count == 0 || count > MAX_POINTS || count != m.points.len() as u64 {
+        return Err(format!("{} points but the parameters make a grid of {count}", m.points.len()));
+    }
+    let width = count.saturating_sub(1).to_string().len();
+    for (k, (p, values)) in m.points.iter().zip(grid::points(&m.parameters)).enumerate() {
+        if p.point != k || p.values != values || p.dir != format!("points/{k:0width$}") {
+            return Err(format!("point {k} is not the grid's point {k}"));
+        }
+    }
+    let work: Vec<usize> = share(m.points.len(), m.runs, h.shard).into_iter().map(|(k, _)| k).collect();
+    for (i, d) in h.parts.iter().enumerate() {
+        if !work.contains(&d.point) || h.parts[..i].iter().any(|e| e.point == d.point) {
+            return Err(format!("parts: a digest for point {} that this shard does not hold once", d.point));
+        }
+    }
+    Ok(())
 }
 
 /// The sweep a shard's output folder belongs to.
@@ -412,10 +518,58 @@ pub fn shard_manifest(dir: &Path) -> Result<Manifest, SweepError> {
     Ok(read_shard_file(dir)?.sweep)
 }
 
+/// Reads shard `dir`'s part of `point` (runs `runs`) and checks it against
+/// shard.json's digest and against what a shard could have written. Errors
+/// name the part file.
+fn load_part(dir: &Path, header: &ShardFile, point: &PointSpec, runs: &Range<u64>) -> Result<PartFile, SweepError> {
+    let path = part_path(dir, point);
+    let bad = |e: String| SweepError::Invalid(format!("{}: {e}", path.display()));
+    let bytes = match fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "missing; that shard has not finished point {} (rerun it with --resume)",
+                point.point
+            )));
+        }
+        other => other.map_err(io_error(&path))?,
+    };
+    let Some(recorded) = header.digest_of(point.point) else {
+        return Err(bad(format!(
+            "no digest for it in {}; that shard has not finished point {} (rerun it with --resume)",
+            dir.join("shard.json").display(),
+            point.point
+        )));
+    };
+    let digest = fnv1a(&bytes);
+    if digest != recorded {
+        return Err(bad(format!(
+            "its content was changed after the shard wrote it (digest {digest}, shard.json records {recorded})"
+        )));
+    }
+    let part: PartFile = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a faultline part file ({e})")))?;
+    check_part(&part, point, runs).map_err(bad)?;
+    Ok(part)
+}
+
+/// Whether a part holds runs `runs` of `point` in the shapes faultline
+/// writes: a row per run in run order, a value per metric in each row,
+/// and band aggregates of exactly those runs.
+fn check_part(part: &PartFile, point: &PointSpec, runs: &Range<u64>) -> Result<(), String> {
+    let in_order = part.rows.iter().zip(runs.clone()).all(|(row, i)| row.run == i);
+    if part.point != point.point || part.runs != *runs || part.rows.len() as u64 != runs.end - runs.start || !in_order {
+        return Err(format!("does not hold runs {runs:?} of point {}", point.point));
+    }
+    part.info.check()?;
+    let metrics = part.info.metric_names.len();
+    part.rows.iter().try_for_each(|row| row.check(metrics))?;
+    part.bands.check(part.rows.len() as u64)
+}
+
 /// Combines the outputs of shards 0..N of one sweep into `out`: exactly the
-/// files the unsharded sweep writes. An earlier sweep in `out` is replaced;
-/// another kind of result there is refused unless `force` (see
-/// [`report::folder`]).
+/// files the unsharded sweep writes. Every shard.json and part is read and
+/// checked before anything is written, so a refused merge leaves `out` as
+/// it was. An earlier sweep in `out` is replaced; another kind of result
+/// there is refused unless `force` (see [`report::folder`]).
 pub fn merge(
     shard_dirs: &[PathBuf],
     out: &Path,
@@ -429,104 +583,129 @@ pub fn merge(
     let headers = shard_dirs.iter().map(|d| read_shard_file(d)).collect::<Result<Vec<_>, _>>()?;
     let m = headers[0].sweep.clone();
     let count = headers[0].shard.count;
-    let mut by_index: Vec<Option<&PathBuf>> = vec![None; count as usize];
-    for (dir, s) in shard_dirs.iter().zip(&headers) {
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    // Shard index -> its folder and shard.json (a map: the count is read
+    // from a file and may be absurd).
+    let mut by_index: std::collections::BTreeMap<u64, (&PathBuf, &ShardFile)> = Default::default();
+    for (i, (dir, s)) in shard_dirs.iter().zip(&headers).enumerate() {
+        let path = dir.join("shard.json");
+        if let Some(earlier) = shard_dirs[..i].iter().find(|d| same(d, dir)) {
+            return Err(invalid(format!("{}: named twice (as {})", path.display(), earlier.display())));
+        }
         if s.sweep != m {
             return Err(invalid(format!(
-                "{} and {} come from different sweeps (scenario, seed, runs, parameters or faultline version differ)",
-                first_dir.display(),
-                dir.display()
+                "{}: comes from a different sweep than {} (scenario, seed, runs, parameters or faultline version differ)",
+                path.display(),
+                first_dir.join("shard.json").display()
             )));
         }
         if s.shard.count != count {
             return Err(invalid(format!(
-                "{} is shard {}/{} but {} is one of {count}",
-                dir.display(),
+                "{}: is shard {}/{} but {} is one of {count}",
+                path.display(),
                 s.shard.index,
                 s.shard.count,
-                first_dir.display()
+                first_dir.join("shard.json").display()
             )));
         }
-        if let Some(other) = by_index[s.shard.index as usize].replace(dir) {
+        if let Some((other, _)) = by_index.insert(s.shard.index, (dir, s)) {
             return Err(invalid(format!(
-                "{} and {} are both shard {}/{count}",
-                other.display(),
-                dir.display(),
-                s.shard.index
+                "{}: is shard {}/{count} again, as {} is: a duplicate shard",
+                path.display(),
+                s.shard.index,
+                other.join("shard.json").display()
             )));
         }
     }
-    let missing: Vec<String> =
-        (0..count).filter(|&i| by_index[i as usize].is_none()).map(|i| format!("{i}/{count}")).collect();
-    if !missing.is_empty() {
-        return Err(invalid(format!("shard {} missing: name every shard's output folder", missing.join(", "))));
+    if by_index.len() as u64 != count {
+        // Name the first few missing shards (the count may be huge).
+        let missing: Vec<String> =
+            (0..count).filter(|i| !by_index.contains_key(i)).take(5).map(|i| format!("{i}/{count}")).collect();
+        let more = if count - (by_index.len() as u64) > missing.len() as u64 { " and more" } else { "" };
+        return Err(invalid(format!("shard {}{more} missing: name every shard's output folder", missing.join(", "))));
     }
-    // Which shards hold which points.
-    let mut parts_of: Vec<Vec<(&PathBuf, Range<u64>)>> = vec![Vec::new(); m.points.len()];
-    for (i, dir) in by_index.iter().enumerate() {
-        let dir = dir.expect("checked above");
-        for (k, runs) in share(m.points.len(), m.runs, Shard { index: i as u64, count }) {
-            parts_of[k].push((dir, runs));
-        }
-    }
-    // Every part must be there before anything is written.
-    for (point, parts) in m.points.iter().zip(&parts_of) {
-        for (dir, _) in parts {
-            let path = part_path(dir, point);
-            if !path.is_file() {
-                return Err(invalid(format!(
-                    "{}: missing; that shard has not finished point {} (rerun it with --resume)",
-                    path.display(),
-                    point.point
-                )));
-            }
-        }
-    }
-    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
     if let Some(dir) = shard_dirs.iter().find(|d| same(d, out)) {
         return Err(invalid(format!("--out: {} is a shard's folder; merge into another folder", dir.display())));
     }
+    // Which shards hold which points, in run order (shard i holds the runs
+    // before shard i+1's).
+    let mut parts_of: Vec<Vec<(&PathBuf, &ShardFile, Range<u64>)>> = vec![Vec::new(); m.points.len()];
+    for (&i, &(dir, header)) in &by_index {
+        for (k, runs) in share(m.points.len(), m.runs, Shard { index: i, count }) {
+            parts_of[k].push((dir, header, runs));
+        }
+    }
+    // First pass: every part is read, checked and folded (then dropped, so
+    // only one point's aggregates are in memory), and nothing is written.
+    for (point, parts) in m.points.iter().zip(&parts_of) {
+        fold_point(point, parts, &mut |_| {})?;
+    }
+    // Second pass: the same parts again (their digests are checked again,
+    // so a part changed meanwhile is still refused), now written.
     report::folder::claim(out, report::folder::Kind::Sweep, force, false).map_err(invalid)?;
-    fs::create_dir_all(out).map_err(io_error(out))?;
     report::write_files(out, &[("sweep.json", json_bytes(&m))]).map_err(io_error(out))?;
     for (point, parts) in m.points.iter().zip(&parts_of) {
-        // The parts come in run order (shard i holds the runs before shard
-        // i+1's), so their rows fold as the unsharded batch folds them.
-        let mut all = Partial::default();
-        let mut runs_csv = None;
-        let mut info = None;
-        for (dir, runs) in parts {
-            let path = part_path(dir, point);
-            let part: PartFile = read_json(&path)?;
-            let expected: Vec<u64> = runs.clone().collect();
-            let got: Vec<u64> = part.rows.iter().map(|r| r.run).collect();
-            if part.point != point.point || part.runs != *runs || got != expected {
-                return Err(invalid(format!(
-                    "{}: does not hold runs {runs:?} of point {}",
-                    path.display(),
-                    point.point
-                )));
-            }
-            all.bands.merge(&part.bands).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            let point_dir = out.join(&point.dir);
-            if runs_csv.is_none() {
-                runs_csv = Some(report::RunsCsv::create(&point_dir, &part.info).map_err(io_error(&point_dir))?);
-            }
-            let writer = runs_csv.as_mut().expect("created above");
-            for row in &part.rows {
-                all.add_row(row);
-                writer.write(row);
-            }
-            info = Some(part.info);
-        }
-        let info = info.expect("every point has at least one run, so one part");
         let point_dir = out.join(&point.dir);
-        runs_csv.expect("one per part").finish().map_err(io_error(&point_dir))?;
+        let mut runs_csv = None;
+        let mut failed = None;
+        let (info, all) = fold_point(point, parts, &mut |(info, row)| {
+            if runs_csv.is_none() && failed.is_none() {
+                match report::RunsCsv::create(&point_dir, info) {
+                    Ok(w) => runs_csv = Some(w),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(w) = runs_csv.as_mut() {
+                w.write(row);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(SweepError::Io { path: point_dir, source: e });
+        }
+        // fold_point saw at least one row: every point has at least one run.
+        if let Some(w) = runs_csv {
+            w.finish().map_err(io_error(&point_dir))?;
+        }
         let batch = monte_carlo::finish(&info, all);
         write_point(out, &m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
     write_combined(out, &m)
+}
+
+/// Loads and checks the parts of one point, in run order, and folds them as
+/// the unsharded batch folds its runs, handing each row to `on_row`.
+fn fold_point(
+    point: &PointSpec,
+    parts: &[(&PathBuf, &ShardFile, Range<u64>)],
+    on_row: &mut dyn FnMut((&BatchInfo, &RunRow)),
+) -> Result<(BatchInfo, Partial), SweepError> {
+    let mut all = Partial::default();
+    let mut first: Option<(BatchInfo, PathBuf)> = None;
+    for (dir, header, runs) in parts {
+        let part = load_part(dir, header, point, runs)?;
+        let path = part_path(dir, point);
+        let bad = |e: String| SweepError::Invalid(format!("{}: {e}", path.display()));
+        match &first {
+            Some((info, first_path)) if *info != part.info => {
+                return Err(bad(format!(
+                    "its scenario (name, seed, SLO or metrics) differs from that of {}",
+                    first_path.display()
+                )));
+            }
+            Some(_) => {}
+            None => first = Some((part.info.clone(), path.clone())),
+        }
+        all.bands.merge(&part.bands).map_err(bad)?;
+        for row in &part.rows {
+            all.add_row(row);
+            on_row((&part.info, row));
+        }
+    }
+    let Some((info, _)) = first else {
+        return Err(SweepError::Invalid(format!("point {}: no shard holds its runs", point.point)));
+    };
+    Ok((info, all))
 }
 
 /// Writes the sweep-level tables from the per-point files: each row of a
