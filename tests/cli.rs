@@ -312,3 +312,51 @@ fn any_run_of_a_batch_replays_alone_from_its_runs_csv_row() {
     let first: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
     assert_ne!(first[column("offered")], row[column("offered")]);
 }
+
+/// Memory the work really needs is refused before starting where the
+/// process may not have it (here an address-space limit, as a container's
+/// would be): random crashes every 100 ms on 2,000 nodes for ten minutes
+/// keep 6 million node deaths (1.6 GB measured, 1.5 GiB estimated).
+#[test]
+fn work_that_needs_more_memory_than_the_process_may_use_is_refused_before_it_starts() {
+    let dir = scratch("memory-guard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("crashes.toml");
+    std::fs::write(
+        &scenario,
+        r#"version = 1
+[simulation]
+duration = "600s"
+warmup = "0s"
+[traffic.web]
+rate = "10/s"
+target = "app"
+[services.app]
+nodes = 2000
+queue_capacity = 10
+service_time = { distribution = "exponential", mean = "1ms" }
+[[faults]]
+kind = "random-crashes"
+service = "app"
+nodes = "all"
+at = "0s"
+mtbf = "100ms"
+mttr = "100ms"
+"#,
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let script = format!(
+        "ulimit -v 1000000 && exec {} run {} --out {} --no-charts",
+        env!("CARGO_BIN_EXE_faultline"),
+        scenario.display(),
+        out_dir.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().expect("sh starts");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs roughly 1.") && err.contains("GiB of memory") && err.contains("--force"), "{err}");
+    assert!(!out_dir.exists(), "a refused run writes nothing");
+    let _ = std::fs::remove_dir_all(dir);
+}

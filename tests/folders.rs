@@ -196,3 +196,47 @@ fn a_sweep_points_run_replays_alone_with_run_set() {
     let _ = std::fs::remove_dir_all(sweep);
     let _ = std::fs::remove_dir_all(single);
 }
+
+/// A run into a folder holding another kind of result (a batch, a sweep)
+/// is refused before it simulates, with the folder unchanged; forced, it
+/// leaves one complete result of its own and none of the other's files,
+/// and a plain run after a service-graph run does not keep (or chart) the
+/// graph's services.csv.
+#[test]
+fn a_run_into_another_kind_of_result_is_refused_or_replaces_it_whole() {
+    let graph = concat!(env!("CARGO_MANIFEST_DIR"), "/models/microservices.toml");
+    let dir = scratch("other-kinds");
+    let d = dir.to_str().unwrap();
+    let run_files = ["timeseries.csv", "nodes.csv", "events.csv", "summary.json", "herd.png", "timeline.png"];
+    let makers: [&[&str]; 2] = [
+        &["run", MODEL, "--duration", "60s", "--runs", "3", "--out", d, "-q"],
+        &["sweep", MODEL, "--duration", "60s", "--set", "services.app.nodes=3,4", "--runs", "2", "--out", d, "-q"],
+    ];
+    for make in makers {
+        let _ = std::fs::remove_dir_all(&dir);
+        ok(&faultline(make));
+        let before = names(&dir);
+        let out = faultline(&["run", MODEL, "--duration", "60s", "--out", d, "-q"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--force"), "{stderr}");
+        assert_eq!(names(&dir), before, "a refused run changes nothing");
+
+        ok(&faultline(&["run", MODEL, "--duration", "60s", "--out", d, "--force", "-q"]));
+        let after = names(&dir);
+        for mine in run_files {
+            assert!(after.contains(&mine.to_string()), "{mine} missing after {make:?}: {after:?}");
+        }
+        for stale in ["runs.csv", "summary.csv", "sweep.json", "points", "bands.png"] {
+            assert!(!after.contains(&stale.to_string()), "{stale} left beside the run after {make:?}: {after:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    ok(&faultline(&["run", graph, "--duration", "60s", "--out", d, "-q"]));
+    assert!(dir.join("services.csv").is_file(), "{:?}", names(&dir));
+    ok(&faultline(&["run", MODEL, "--duration", "60s", "--out", d, "-q"]));
+    let after = names(&dir);
+    assert!(!after.contains(&"services.csv".to_string()), "the graph's services.csv stays: {after:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

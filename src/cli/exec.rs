@@ -95,7 +95,7 @@ pub fn guard(scenarios: &[&Scenario], runs: u64, threads: usize, force: bool, qu
             && peak_bytes > 0.8 * memory
         {
             bail!(
-                "this needs roughly {:.1} GiB of memory and the machine has {:.1} GiB; {advice}",
+                "this needs roughly {:.1} GiB of memory and this process may use {:.1} GiB; {advice}",
                 peak_bytes / GIB,
                 memory / GIB
             );
@@ -109,12 +109,28 @@ pub fn guard(scenarios: &[&Scenario], runs: u64, threads: usize, force: bool, qu
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Total memory from /proc/meminfo, where there is one.
+/// The memory this process may use: the machine's (/proc/meminfo), or less
+/// where a container's cgroup or an address-space limit (`ulimit -v`) caps
+/// it, since that is where an allocation fails first.
 fn physical_memory() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
+    let mut bytes = kib * 1024.0;
+    // cgroup v2 says "max" when unlimited.
+    if let Some(limit) =
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|t| t.trim().parse::<f64>().ok())
+    {
+        bytes = bytes.min(limit);
+    }
+    // "Max address space  <soft>  <hard>  bytes", "unlimited" when unset.
+    if let Some(limit) = std::fs::read_to_string("/proc/self/limits").ok().and_then(|t| {
+        let line = t.lines().find(|l| l.starts_with("Max address space"))?.to_string();
+        line.split_whitespace().nth(3)?.parse::<f64>().ok()
+    }) {
+        bytes = bytes.min(limit);
+    }
+    Some(bytes)
 }
 
 /// Worker threads: the user's choice or every core.
