@@ -360,3 +360,37 @@ mttr = "100ms"
     assert!(!out_dir.exists(), "a refused run writes nothing");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `check` on a large fleet lists the first losses and then only where the
+/// verdict changes, not one line per node (it printed 1,999 lines for 2,000).
+#[test]
+fn check_on_a_large_fleet_stays_short() {
+    let dir = scratch("check-large-fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("fleet.toml");
+    std::fs::write(
+        &scenario,
+        r#"version = 1
+[simulation]
+duration = "60s"
+[traffic.web]
+rate = "1000/s"
+target = "app"
+[services.app]
+nodes = 2000
+service_time = { distribution = "exponential", mean = "1s" }
+"#,
+    )
+    .unwrap();
+    let out = faultline(&["check", scenario.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let losses: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("lose ")).collect();
+    assert!(losses.len() <= 12, "{} loss lines", losses.len());
+    // Utilization 50%: hot from losing 824 (1000/1176 = 85.03%), over capacity from 1000.
+    for k in ["lose 1 node ", "lose 8 nodes", "lose 824 nodes", "lose 1000 nodes", "lose 1999 nodes"] {
+        assert!(losses.iter().any(|l| l.contains(k)), "no `{k}` line in {losses:?}");
+    }
+    assert!(losses.iter().find(|l| l.contains("lose 1000 nodes")).unwrap().contains("OVER CAPACITY"));
+    let _ = std::fs::remove_dir_all(dir);
+}

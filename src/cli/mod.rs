@@ -370,7 +370,21 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         println!("  offered load  {load}");
         println!("  capacity      {:.1} req/s ({:.1} per node)", c.capacity_rps, c.capacity_rps / c.nodes as f64);
         println!("  utilization   {:.1}%{}", c.utilization * 100.0, flag(c.utilization));
+        // Every loss up to eight nodes; past that, only where the verdict
+        // changes (first hot, first over capacity) and the last, so a
+        // 2,000-node service does not print 1,999 lines.
+        let first_with = |limit: f64| c.after_losing.iter().find(|(_, u)| *u >= limit).map(|(k, _)| *k);
+        let (first_hot, first_over) = (first_with(0.85), first_with(1.0));
+        let last = c.after_losing.last().map(|(k, _)| *k);
+        let mut skipped = false;
         for (k, u) in &c.after_losing {
+            if *k > 8 && Some(*k) != first_hot && Some(*k) != first_over && Some(*k) != last {
+                skipped = true;
+                continue;
+            }
+            if std::mem::take(&mut skipped) {
+                println!("  ...");
+            }
             println!("  lose {k} node{}   survivors at {:.1}%{}", if *k == 1 { " " } else { "s" }, u * 100.0, flag(*u));
         }
         // An autoscaled service is overloaded only if even its maximum is.
