@@ -16,6 +16,15 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A scratch folder holding scenario `file` with `text`: (folder, file).
+fn scenario_file(name: &str, file: &str, text: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -319,11 +328,9 @@ fn any_run_of_a_batch_replays_alone_from_its_runs_csv_row() {
 /// keep 6 million node deaths (1.6 GB measured, 1.5 GiB estimated).
 #[test]
 fn work_that_needs_more_memory_than_the_process_may_use_is_refused_before_it_starts() {
-    let dir = scratch("memory-guard");
-    std::fs::create_dir_all(&dir).unwrap();
-    let scenario = dir.join("crashes.toml");
-    std::fs::write(
-        &scenario,
+    let (dir, scenario) = scenario_file(
+        "memory-guard",
+        "crashes.toml",
         r#"version = 1
 [simulation]
 duration = "600s"
@@ -343,8 +350,7 @@ at = "0s"
 mtbf = "100ms"
 mttr = "100ms"
 "#,
-    )
-    .unwrap();
+    );
     let out_dir = dir.join("out");
     let script = format!(
         "ulimit -v 1000000 && exec {} run {} --out {} --no-charts",
@@ -365,11 +371,9 @@ mttr = "100ms"
 /// verdict changes, not one line per node (it printed 1,999 lines for 2,000).
 #[test]
 fn check_on_a_large_fleet_stays_short() {
-    let dir = scratch("check-large-fleet");
-    std::fs::create_dir_all(&dir).unwrap();
-    let scenario = dir.join("fleet.toml");
-    std::fs::write(
-        &scenario,
+    let (dir, scenario) = scenario_file(
+        "check-large-fleet",
+        "fleet.toml",
         r#"version = 1
 [simulation]
 duration = "60s"
@@ -380,8 +384,7 @@ target = "app"
 nodes = 2000
 service_time = { distribution = "exponential", mean = "1s" }
 "#,
-    )
-    .unwrap();
+    );
     let out = faultline(&["check", scenario.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);

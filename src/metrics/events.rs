@@ -20,12 +20,6 @@ pub enum EventLog {
     Stream(Box<dyn FnMut(&LoggedEvent) + Send>),
 }
 
-impl EventLog {
-    pub fn keeps_rows(&self) -> bool {
-        matches!(self, EventLog::Keep)
-    }
-}
-
 /// What the summary reads from the events, updated row by row.
 #[derive(Default)]
 pub(super) struct EventDigest {

@@ -11,6 +11,8 @@ pub mod overrides;
 pub mod raw;
 mod validate;
 
+pub use validate::is_folder_name;
+
 use std::io::Read;
 use std::path::Path;
 

@@ -68,6 +68,12 @@ pub(super) fn parse_and_validate(
 /// Longest scenario `name`: it becomes a folder name.
 pub const MAX_NAME_LEN: usize = 200;
 
+/// Whether a scenario name can name its output folder: letters, digits,
+/// '-', '_' and '.', not empty and not hidden (nor "." or "..").
+pub fn is_folder_name(n: &str) -> bool {
+    !n.is_empty() && !n.starts_with('.') && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 fn check_name(ctx: &Ctx, path: &str, name: &str) -> Result<(), ScenarioError> {
     let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok { Ok(()) } else { Err(ctx.err(path, format!("name \"{name}\" may use only letters, digits, '-' and '_'"))) }
@@ -88,10 +94,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     let name = match (&raw.name, default_name) {
         (Some(n), _) => {
             let n = n.trim();
-            let ok = !n.is_empty()
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                && !n.starts_with('.');
-            if !ok {
+            if !is_folder_name(n) {
                 return Err(ctx.err(
                     "name",
                     format!("\"{n}\" names the output folder, so it may use only letters, digits, '-', '_' and '.'"),

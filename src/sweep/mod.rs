@@ -95,7 +95,9 @@ pub struct Sweep {
     pub scenarios: Vec<Scenario>,
 }
 
-fn fnv1a(bytes: &[u8]) -> String {
+/// FNV-1a 64 of `bytes` as 16 hex digits: the scenario and sweep digests
+/// and those of shard parts.
+pub fn fnv1a(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= *b as u64;
@@ -488,10 +490,7 @@ fn check_header(h: &ShardFile) -> Result<(), String> {
     if m.runs == 0 {
         return Err("runs: must be at least 1".into());
     }
-    let name_ok = !m.scenario.is_empty()
-        && !m.scenario.starts_with('.')
-        && m.scenario.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
+    if !crate::model::is_folder_name(&m.scenario) {
         return Err(format!("scenario \"{}\" is not a scenario name", m.scenario));
     }
     let count = grid::point_count(&m.parameters);
