@@ -52,10 +52,15 @@ impl World<'_> {
                 let node = first + n as usize;
                 self.crash(now, node, "initial state: down");
                 self.schedule_restart(now, node);
+                self.seen_down_by_health_checks(node);
             }
             for &n in &init.restarting {
                 let node = first + n as usize;
                 self.crash(now, node, "initial state: restarting");
+                // Out of rotation until up, as a node stopped for a predictive restart.
+                self.extra[node].restarting = true;
+                self.refresh_membership(now, s);
+                self.seen_down_by_health_checks(node);
                 let incarnation = self.nodes[node].incarnation();
                 self.log(now, node, "restart-scheduled", format!("initial state: up in {}", init.restart_in));
                 self.engine.schedule_at(now + init.restart_in, Event::Restart { node: node as u32, incarnation });
@@ -66,6 +71,19 @@ impl World<'_> {
         let mut ages = SimRng::seed_from_u64(seed);
         for init in scenario.initial.services.iter().filter(|i| i.backlog > 0) {
             self.queue_backlog(init, &mut ages);
+        }
+    }
+
+    /// A node down since before t = 0: balancers that health-check it have
+    /// seen it fail already, and readmit it only after passing checks.
+    fn seen_down_by_health_checks(&mut self, node: usize) {
+        let (service, local) = (self.extra[node].service, self.extra[node].local as usize);
+        for b in 0..self.balancers.len() {
+            let bs = &mut self.balancers[b];
+            if bs.service == service && bs.health_check.is_some() {
+                bs.health[local] = crate::components::health::HealthState::unproven();
+                self.refresh_candidates(SimTime::ZERO, b);
+            }
         }
     }
 
