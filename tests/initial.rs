@@ -198,7 +198,8 @@ restart_in = "7s"
     assert_eq!(rows(2, "up"), vec![7.0]);
     assert!(rows(1, "crash").is_empty());
     // The restarting node is out of rotation: nothing is reset on it.
-    let up_frac = |node: u32, bin: u32| r.node_bins.iter().find(|b| b.node == node && b.bin == bin).unwrap().up_fraction;
+    let up_frac =
+        |node: u32, bin: u32| r.node_bins.iter().find(|b| b.node == node && b.bin == bin).unwrap().up_fraction;
     assert_eq!((up_frac(0, 3), up_frac(2, 3), up_frac(1, 3)), (0.0, 0.0, 1.0));
     assert_eq!((up_frac(0, 20), up_frac(2, 10)), (1.0, 1.0));
     assert_eq!(r.bins[3].fleet.down, 2);

@@ -103,7 +103,12 @@ impl World<'_> {
         // Failing over already, so the crash does not start another failover.
         self.crash(now, primary, &format!("initial state: primary failed {ago} before t = 0"));
         self.schedule_restart(now, primary);
-        self.log(now, primary, "primary-lost", format!("initial state: failover {}, {} left", f.phase.name(), f.remaining));
+        self.log(
+            now,
+            primary,
+            "primary-lost",
+            format!("initial state: failover {}, {} left", f.phase.name(), f.remaining),
+        );
         let event = match f.phase {
             FailoverPhase::Detecting => Event::FailoverStart { service: service as u32 },
             FailoverPhase::Promoting => Event::FailoverDone { service: service as u32 },

@@ -33,7 +33,10 @@ pub(in crate::model) fn validate_initial(
     for (name, r) in &raw.services {
         let path = format!("initial.services.{name}");
         let Some(service) = known.service_names.iter().position(|n| *n == name) else {
-            return Err(ctx.err(&path, format!("no service named \"{name}\" (defined: {})", list(known.service_names.iter().copied()))));
+            return Err(ctx.err(
+                &path,
+                format!("no service named \"{name}\" (defined: {})", list(known.service_names.iter().copied())),
+            ));
         };
         let nodes = NodeStates::validate(ctx, &path, service, known, &r.down, &r.restarting, r.restart_in)?;
         let cache = cache_start(ctx, &path, &known.services[service], r.cache, r.cache_hit_ratio)?;
@@ -41,7 +44,9 @@ pub(in crate::model) fn validate_initial(
             None => 0,
             Some(n) if (0..=MAX_BACKLOG).contains(&n) => n as u32,
             Some(n) => {
-                return Err(ctx.err(&format!("{path}.backlog"), format!("must be from 0 to {MAX_BACKLOG} requests, got {n}")));
+                return Err(
+                    ctx.err(&format!("{path}.backlog"), format!("must be from 0 to {MAX_BACKLOG} requests, got {n}"))
+                );
             }
         };
         let backlog_age = match &r.backlog_age {
@@ -68,7 +73,10 @@ pub(in crate::model) fn validate_initial(
     for (name, r) in &raw.databases {
         let path = format!("initial.databases.{name}");
         let Some(d) = known.database_names.iter().position(|n| *n == name) else {
-            return Err(ctx.err(&path, format!("no database named \"{name}\" (defined: {})", list(known.database_names.iter().copied()))));
+            return Err(ctx.err(
+                &path,
+                format!("no database named \"{name}\" (defined: {})", list(known.database_names.iter().copied())),
+            ));
         };
         let service = regular + d;
         let nodes = NodeStates::validate(ctx, &path, service, known, &r.down, &r.restarting, r.restart_in)?;
@@ -84,8 +92,12 @@ pub(in crate::model) fn validate_initial(
             }
             (Some(phase), remaining) => {
                 let (phase, whole, key) = match phase {
-                    raw::RawFailoverPhase::Detecting => (FailoverPhase::Detecting, spec.failover_detection, "failover_detection"),
-                    raw::RawFailoverPhase::Promoting => (FailoverPhase::Promoting, spec.failover_promotion, "failover_promotion"),
+                    raw::RawFailoverPhase::Detecting => {
+                        (FailoverPhase::Detecting, spec.failover_detection, "failover_detection")
+                    }
+                    raw::RawFailoverPhase::Promoting => {
+                        (FailoverPhase::Promoting, spec.failover_promotion, "failover_promotion")
+                    }
                 };
                 let remaining = remaining.map_or(whole, |d| d.0);
                 if remaining > whole {
@@ -95,7 +107,10 @@ pub(in crate::model) fn validate_initial(
                     ));
                 }
                 if nodes.down.contains(&0) || nodes.restarting.contains(&0) {
-                    return Err(ctx.err(&path, "instance 0 is the failed primary during a failover; list only replicas in down and restarting"));
+                    return Err(ctx.err(
+                        &path,
+                        "instance 0 is the failed primary during a failover; list only replicas in down and restarting",
+                    ));
                 }
                 Some(InitialFailover { phase, remaining })
             }
@@ -141,7 +156,9 @@ impl NodeStates {
             for (i, &n) in list.iter().flatten().enumerate() {
                 let p = format!("{path}.{key}[{i}]");
                 if !(0..nodes as i64).contains(&n) {
-                    return Err(ctx.err(&p, format!("node {n} does not exist: the service has nodes 0 to {}", nodes - 1)));
+                    return Err(
+                        ctx.err(&p, format!("node {n} does not exist: the service has nodes 0 to {}", nodes - 1))
+                    );
                 }
                 if seen.contains(&n) {
                     return Err(ctx.err(&p, format!("node {n} is listed twice")));
@@ -155,10 +172,15 @@ impl NodeStates {
         let restarting = indices("restarting", restarting)?;
         let restart_in = match (restart_in, restarting.is_empty()) {
             (Some(_), true) => {
-                return Err(ctx.err(&format!("{path}.restart_in"), "no node is `restarting`, so nothing restarts in it"));
+                return Err(
+                    ctx.err(&format!("{path}.restart_in"), "no node is `restarting`, so nothing restarts in it")
+                );
             }
             (None, false) => {
-                return Err(ctx.err(path, "`restarting` needs `restart_in`: how long until those nodes are up, e.g. restart_in = \"20s\""));
+                return Err(ctx.err(
+                    path,
+                    "`restarting` needs `restart_in`: how long until those nodes are up, e.g. restart_in = \"20s\"",
+                ));
             }
             (Some(d), false) => d.0,
             (None, true) => SimDuration::ZERO,
@@ -182,7 +204,9 @@ fn cache_start(
         return Err(ctx.err(&format!("{path}.{key}"), format!("{} has no cache", service.name)));
     };
     match (start, hit_ratio) {
-        (Some(_), Some(_)) => Err(ctx.err(&format!("{path}.cache_hit_ratio"), "give either `cache` or `cache_hit_ratio`, not both")),
+        (Some(_), Some(_)) => {
+            Err(ctx.err(&format!("{path}.cache_hit_ratio"), "give either `cache` or `cache_hit_ratio`, not both"))
+        }
         (Some(RawCacheStart::Cold), None) => Ok(Some(CacheStart::Cold)),
         (Some(RawCacheStart::Warm), None) => Ok(Some(CacheStart::Warm)),
         (None, Some(h)) => {
@@ -194,7 +218,10 @@ fn cache_start(
             if h > reachable + 1e-12 {
                 return Err(ctx.err(
                     &p,
-                    format!("{h} is more than the cache's capacity can give: its {} most popular keys hit {reachable:.3}", cache.capacity),
+                    format!(
+                        "{h} is more than the cache's capacity can give: its {} most popular keys hit {reachable:.3}",
+                        cache.capacity
+                    ),
                 ));
             }
             Ok(Some(CacheStart::HitRatio(h)))
@@ -231,10 +258,19 @@ fn backlog_source(
     }
     match reaching.as_slice() {
         [only] => Ok(*only),
-        [] => Err(ctx.err(&format!("{path}.backlog"), format!("no traffic source sends requests to {name}, so nothing can wait for the backlog"))),
+        [] => Err(ctx.err(
+            &format!("{path}.backlog"),
+            format!("no traffic source sends requests to {name}, so nothing can wait for the backlog"),
+        )),
         _ => {
             let names: Vec<&String> = reaching.iter().map(|&t| &known.traffic[t].name).collect();
-            Err(ctx.err(path, format!("several traffic sources reach {name} ({}): say whose the backlog is with source = \"...\"", list(names))))
+            Err(ctx.err(
+                path,
+                format!(
+                    "several traffic sources reach {name} ({}): say whose the backlog is with source = \"...\"",
+                    list(names)
+                ),
+            ))
         }
     }
 }
