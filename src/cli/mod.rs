@@ -461,9 +461,9 @@ fn print_slowdown(c: &analysis::ServiceCapacity, sd: &analysis::SlowdownCapacity
         );
         match sd.at_peak {
             Some((u, service_s)) => println!(
-                "  at the peak   stable at {:.1}% busy workers, service time {} (x{:.2}){}",
+                "  at the peak   stable at {:.1}% busy workers, service time {:.1} ms (x{:.2}){}",
                 u * 100.0,
-                SimDuration::from_secs_f64(service_s),
+                service_s * 1e3,
                 service_s / c.mean_service_s,
                 if per_node >= 0.85 * sd.per_node_max_rps {
                     "; metastable: a burst past the peak may not come back"

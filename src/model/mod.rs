@@ -719,7 +719,9 @@ pub const MAX_EXPONENTIAL_FACTOR: f64 = 50.0;
 
 impl SlowdownSpec {
     /// The load factor g(x): service time at load x over the unloaded one.
-    #[inline]
+    /// Never inlined: it runs only for nodes with a slowdown, and keeping
+    /// it out of the simulation's code leaves the hot path's code as it was.
+    #[inline(never)]
     pub fn factor_at(&self, x: f64) -> f64 {
         match self.shape {
             SlowdownShape::Linear => 1.0 + self.factor * x,
