@@ -307,8 +307,7 @@ impl SlowdownCapacity {
         let c = service.workers as f64;
         if spec.by_queue {
             sc.per_node_max_rps = sc.throughput(1.0, 0.0);
-            sc.at_peak = (rate_per_node < sc.per_node_max_rps)
-                .then(|| (rate_per_node * holding_s / c, own_s));
+            sc.at_peak = (rate_per_node < sc.per_node_max_rps).then(|| (rate_per_node * holding_s / c, own_s));
             sc.collapse_queue = sc.queue_where_capacity_is(rate_per_node);
             return sc;
         }
@@ -389,11 +388,7 @@ impl SlowdownCapacity {
     /// Mean time a worker is held at `rate` per node: at the stable point,
     /// or at full load without one (by queue: the empty-queue time).
     pub fn holding_at(&self, rate: f64) -> f64 {
-        let x = if self.spec.by_queue {
-            0.0
-        } else {
-            self.fixed_point(rate).map_or(1.0, |u| self.concurrency_load(u))
-        };
+        let x = if self.spec.by_queue { 0.0 } else { self.fixed_point(rate).map_or(1.0, |u| self.concurrency_load(u)) };
         self.own_s * self.spec.factor_at(x) + self.wait_s
     }
 

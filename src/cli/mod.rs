@@ -488,7 +488,9 @@ fn print_slowdown(c: &analysis::ServiceCapacity, sd: &analysis::SlowdownCapacity
     );
     let queue = c.queue_capacity;
     match sd.collapse_queue {
-        Some(q) if q <= 0.0 => println!("  queue         already over capacity: the queue grows and slows every request"),
+        Some(q) if q <= 0.0 => {
+            println!("  queue         already over capacity: the queue grows and slows every request")
+        }
         Some(q) if queue.is_none_or(|k| q <= k as f64) => println!(
             "  queue         from {:.0} waiting per node capacity falls below the offered {:.1} req/s per node: \
              a burst that queues that many does not drain (metastable){}",

@@ -1182,7 +1182,8 @@ fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Re
 /// is linear and any other polynomial, as before shapes existed; a linear
 /// or exponential shape takes no exponent, a polynomial one needs it.
 fn validate_slowdown(ctx: &Ctx, p: &str, sd: &raw::RawSlowdown) -> Result<SlowdownSpec, ScenarioError> {
-    let factor = sd.factor.ok_or_else(|| ctx.err(p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
+    let factor =
+        sd.factor.ok_or_else(|| ctx.err(p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
     if !(factor.is_finite() && factor >= 0.0) {
         return Err(ctx.err(&format!("{p}.factor"), format!("must be a number >= 0, got {factor}")));
     }
@@ -1193,7 +1194,7 @@ fn validate_slowdown(ctx: &Ctx, p: &str, sd: &raw::RawSlowdown) -> Result<Slowdo
     }
     let shape = match (sd.shape, sd.exponent) {
         (None, None) => SlowdownShape::Linear,
-        (None, Some(e)) if e == 1.0 => SlowdownShape::Linear,
+        (None, Some(1.0)) => SlowdownShape::Linear,
         (None, Some(_)) => SlowdownShape::Polynomial,
         (Some(raw::RawSlowdownShape::Polynomial), Some(_)) => SlowdownShape::Polynomial,
         (Some(raw::RawSlowdownShape::Polynomial), None) => {
