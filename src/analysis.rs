@@ -10,8 +10,14 @@
 //! N·c / (mean holding time). A cache in front of a service passes on only
 //! its misses, at the steady hit ratio of a TTL cache under Poisson
 //! requests (its capacity bound ignored, so an optimistic ratio).
+//!
+//! A slowdown under load (see [`SlowdownCapacity`]) multiplies the own
+//! work S by g(x), x the load a request sees as it starts, so a node's
+//! throughput at busy-worker fraction u is X(u) = c·u / (S·g(x) + W), W the
+//! time waiting for calls: by concurrency the capacity is the largest X(u),
+//! by queue it is the unslowed one, falling as a queue builds.
 
-use crate::model::Scenario;
+use crate::model::{Scenario, Service, SlowdownShape, SlowdownSpec};
 use crate::time::SimTime;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +25,8 @@ pub struct ServiceCapacity {
     pub service: String,
     pub nodes: u32,
     pub workers: u32,
+    /// Requests one node holds waiting (`None`: unbounded).
+    pub queue_capacity: Option<u32>,
     pub mean_service_s: f64,
     /// Mean time a worker is held per request: its own work plus waiting
     /// for its calls (each at the callee's holding time; a parallel step at
@@ -31,9 +39,14 @@ pub struct ServiceCapacity {
     pub mean_offered_rps: f64,
     /// Highest scheduled rate [req/s]; utilization figures use this.
     pub peak_offered_rps: f64,
-    /// Requests per second all nodes can complete: N·c / E[holding].
+    /// Requests per second all nodes can complete: N·c / E[holding], or
+    /// with a slowdown by concurrency the most they can (see `slowdown`).
     pub capacity_rps: f64,
-    /// peak offered / capacity with every node up.
+    /// N·c / E[holding] without any slowdown under load.
+    pub nominal_capacity_rps: f64,
+    /// With a slowdown under load: what it does to capacity.
+    pub slowdown: Option<SlowdownCapacity>,
+    /// peak offered / capacity with every node up (capacity with slowdown).
     pub utilization: f64,
     /// (k nodes lost, survivors' utilization) for k = 1 .. N−1.
     pub after_losing: Vec<(u32, f64)>,
@@ -199,12 +212,21 @@ pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
             let mean_service_s = service.service_time.mean_secs();
             let mean_holding_s = hold[s];
             let slots = service.nodes as f64 * service.workers as f64;
-            let capacity_rps = if mean_holding_s > 0.0 { slots / mean_holding_s } else { f64::INFINITY };
-            let utilization = if capacity_rps.is_finite() { peak / capacity_rps } else { 0.0 };
+            let nominal_capacity_rps = if mean_holding_s > 0.0 { slots / mean_holding_s } else { f64::INFINITY };
             let n = service.nodes;
+            let slowdown =
+                service.slowdown.as_ref().map(|sd| SlowdownCapacity::new(sd, service, mean_holding_s, peak / n as f64));
+            let capacity_rps = slowdown.as_ref().map_or(nominal_capacity_rps, |sd| sd.per_node_max_rps * n as f64);
+            let utilization = if capacity_rps.is_finite() { peak / capacity_rps } else { 0.0 };
             let after_losing = (1..n).map(|k| (k, utilization * n as f64 / (n - k) as f64)).collect();
             let blocking = service.queue_capacity.map(|k| {
-                let at = |rate: f64| mmck_blocking(service.workers, k, rate / n.max(1) as f64 * mean_holding_s);
+                let at = |rate: f64| {
+                    let per_node = rate / n.max(1) as f64;
+                    // With a slowdown, a worker is held as long as at the
+                    // operating point, or at full load past collapse.
+                    let holding = slowdown.as_ref().map_or(mean_holding_s, |sd| sd.holding_at(per_node));
+                    mmck_blocking(service.workers, k, per_node * holding)
+                };
                 (at(mean), at(peak))
             });
             ServiceCapacity {
@@ -213,16 +235,172 @@ pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
                 service: service.name.clone(),
                 nodes: n,
                 workers: service.workers,
+                queue_capacity: service.queue_capacity,
                 mean_service_s,
                 mean_holding_s,
                 mean_offered_rps: mean,
                 peak_offered_rps: peak,
                 capacity_rps,
+                nominal_capacity_rps,
+                slowdown,
                 utilization,
                 after_losing,
             }
         })
         .collect()
+}
+
+/// A slowdown under load in the capacity analysis, per node: c workers,
+/// own work S (slowed by the load factor g), W waiting for calls (not
+/// slowed), so a worker is held h(x) = S·g(x) + W.
+///
+/// By concurrency x is the busy-worker fraction a request sees as it
+/// starts, itself included: at time-averaged utilization u that is
+/// x = min(1, u + 1/c) (arrivals see time averages; one that queues
+/// starts when a worker frees, all busy). By Little's law the node then
+/// completes X(u) = c·u / h(x) a second. Its capacity is the largest X(u)
+/// over u in [0, 1], reached at `peak_utilization`; an offered rate λ
+/// settles at the smallest u with X(u) = λ (the stable fixed point of
+/// u = λ·h(x)/c). Past the peak, more load serves less: a rate above the
+/// maximum has no fixed point and the node collapses to X(1), and one
+/// just below it is metastable (a burst past the peak may not come back).
+///
+/// By queue x is waiting requests / workers, 0 while a worker is free, so
+/// the unslowed M/M/c capacity stands while there is no queue; a queue of q
+/// per node cuts it to c / h(q/c). `collapse_queue` is the q at which that
+/// equals the offered rate: a burst that queues that many does not drain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowdownCapacity {
+    pub spec: SlowdownSpec,
+    workers: u32,
+    own_s: f64,
+    wait_s: f64,
+    /// Most requests per second one node completes with the slowdown.
+    pub per_node_max_rps: f64,
+    /// By concurrency: the busy-worker fraction where throughput peaks.
+    pub peak_utilization: f64,
+    /// At the peak offered rate per node: (utilization, slowed own service
+    /// time [s]) at the stable fixed point, `None` if there is none (by
+    /// concurrency: it collapses). By queue: the empty-queue figures.
+    pub at_peak: Option<(f64, f64)>,
+    /// By queue: waiting requests per node from which capacity falls below
+    /// the peak offered rate (0 if it already is); `None` if no queue does.
+    pub collapse_queue: Option<f64>,
+}
+
+/// Grid points over u in [0, 1] for the capacity maximum, before refining.
+const SLOWDOWN_GRID: usize = 2000;
+
+impl SlowdownCapacity {
+    fn new(spec: &SlowdownSpec, service: &Service, holding_s: f64, rate_per_node: f64) -> SlowdownCapacity {
+        let own_s = service.service_time.mean_secs();
+        let mut sc = SlowdownCapacity {
+            spec: spec.clone(),
+            workers: service.workers,
+            own_s,
+            wait_s: (holding_s - own_s).max(0.0),
+            per_node_max_rps: 0.0,
+            peak_utilization: 1.0,
+            at_peak: None,
+            collapse_queue: None,
+        };
+        let c = service.workers as f64;
+        if spec.by_queue {
+            sc.per_node_max_rps = sc.throughput(1.0, 0.0);
+            sc.at_peak = (rate_per_node < sc.per_node_max_rps).then(|| (rate_per_node * holding_s / c, own_s));
+            sc.collapse_queue = sc.queue_where_capacity_is(rate_per_node);
+            return sc;
+        }
+        // The largest X(u): a grid, then golden-section search around its
+        // best point (X is smooth; the grid guards against a local bump).
+        let x = |u: f64| sc.throughput(u, sc.concurrency_load(u));
+        let best = (0..=SLOWDOWN_GRID).map(|i| i as f64 / SLOWDOWN_GRID as f64).max_by(|a, b| x(*a).total_cmp(&x(*b)));
+        let best = best.unwrap_or(1.0);
+        let step = 1.0 / SLOWDOWN_GRID as f64;
+        let (mut lo, mut hi) = ((best - step).max(0.0), (best + step).min(1.0));
+        let phi = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..60 {
+            let (m1, m2) = (hi - phi * (hi - lo), lo + phi * (hi - lo));
+            if x(m1) < x(m2) { lo = m1 } else { hi = m2 }
+        }
+        let u_peak = if x((lo + hi) / 2.0) >= x(best) { (lo + hi) / 2.0 } else { best };
+        let max_rps = x(u_peak);
+        sc.peak_utilization = u_peak;
+        sc.per_node_max_rps = max_rps;
+        sc.at_peak = sc.fixed_point(rate_per_node).map(|u| (u, own_s * spec.factor_at(sc.concurrency_load(u))));
+        sc
+    }
+
+    /// By concurrency, the load a starting request sees at utilization u.
+    fn concurrency_load(&self, u: f64) -> f64 {
+        (u + 1.0 / self.workers as f64).min(1.0)
+    }
+
+    /// Requests per second one node completes at utilization u when
+    /// requests start at load x.
+    fn throughput(&self, u: f64, x: f64) -> f64 {
+        let holding = self.own_s * self.spec.factor_at(x) + self.wait_s;
+        if holding > 0.0 { self.workers as f64 * u / holding } else { f64::INFINITY }
+    }
+
+    /// By concurrency: the stable utilization at `rate` per node, the
+    /// smallest u with X(u) = rate (X rises up to the peak), if any.
+    fn fixed_point(&self, rate: f64) -> Option<f64> {
+        let x = |u: f64| self.throughput(u, self.concurrency_load(u));
+        if rate > self.per_node_max_rps {
+            return None;
+        }
+        let (mut lo, mut hi) = (0.0, self.peak_utilization);
+        for _ in 0..100 {
+            let mid = (lo + hi) / 2.0;
+            if x(mid) < rate { lo = mid } else { hi = mid }
+        }
+        Some(hi)
+    }
+
+    /// By queue: the waiting requests per node at which capacity c / h(q/c)
+    /// falls to `rate` (0 if it is already below; `None` if never: g has
+    /// no factor, or the rate is 0).
+    fn queue_where_capacity_is(&self, rate: f64) -> Option<f64> {
+        if rate <= 0.0 || self.spec.factor == 0.0 || self.own_s <= 0.0 {
+            return None;
+        }
+        let c = self.workers as f64;
+        // g(q/c) = (c/rate − W) / S, inverted per shape.
+        let g = (c / rate - self.wait_s) / self.own_s;
+        if g <= 1.0 {
+            return Some(0.0);
+        }
+        let (f, k) = (self.spec.factor, self.spec.exponent);
+        let x = match self.spec.shape {
+            SlowdownShape::Linear => (g - 1.0) / f,
+            SlowdownShape::Polynomial => ((g - 1.0) / f).powf(1.0 / k),
+            SlowdownShape::Exponential => g.ln() / f,
+        };
+        Some(x * c)
+    }
+
+    /// By queue: one node's capacity with `queued` requests waiting.
+    pub fn capacity_with_queue(&self, queued: f64) -> f64 {
+        self.throughput(1.0, queued / self.workers as f64)
+    }
+
+    /// Mean time a worker is held at `rate` per node: at the stable point,
+    /// or at full load without one (by queue: the empty-queue time).
+    pub fn holding_at(&self, rate: f64) -> f64 {
+        let x = if self.spec.by_queue { 0.0 } else { self.fixed_point(rate).map_or(1.0, |u| self.concurrency_load(u)) };
+        self.own_s * self.spec.factor_at(x) + self.wait_s
+    }
+
+    /// The load factor in words, e.g. "e^(4·x)".
+    pub fn formula(&self) -> String {
+        let (f, k) = (self.spec.factor, self.spec.exponent);
+        match self.spec.shape {
+            SlowdownShape::Linear => format!("linear 1 + {f}·x"),
+            SlowdownShape::Polynomial => format!("polynomial 1 + {f}·x^{k}"),
+            SlowdownShape::Exponential => format!("exponential e^({f}·x)"),
+        }
+    }
 }
 
 /// Erlang C: the probability that an arrival waits in an M/M/c queue with
@@ -328,8 +506,9 @@ pub const MAX_ESTIMATE: u32 = 100_000;
 pub const SAFE_UTILIZATION: f64 = 0.85;
 
 pub fn estimate_nodes(c: &ServiceCapacity, lose: u32, p99_s: Option<f64>, safe_utilization: f64) -> NodeEstimate {
-    // A worker is held for the request's own work and its calls.
-    let per_node = if c.mean_holding_s > 0.0 { c.workers as f64 / c.mean_holding_s } else { f64::INFINITY };
+    // A worker is held for the request's own work and its calls; with a
+    // slowdown a node serves at most its effective capacity.
+    let per_node = c.capacity_rps / c.nodes.max(1) as f64;
     let lambda = c.peak_offered_rps;
     // `as u32` saturates, so an absurd rate (1e308/s) gives u32::MAX, which
     // the estimate line prints as more than MAX_ESTIMATE; the addition must
@@ -337,10 +516,14 @@ pub fn estimate_nodes(c: &ServiceCapacity, lose: u32, p99_s: Option<f64>, safe_u
     let survivors_needed = (lambda / (per_node * safe_utilization)).ceil().max(1.0) as u32;
     let for_loss = lose.saturating_add(survivors_needed);
     let for_latency = p99_s.map(|target| {
-        let mu = 1.0 / c.mean_holding_s;
+        // With a slowdown, each survivor count at its own slowed holding time.
+        let mu = |rate: f64| 1.0 / c.slowdown.as_ref().map_or(c.mean_holding_s, |sd| sd.holding_at(rate));
+        let p99 = |survivors: u32| {
+            let rate = lambda / survivors as f64;
+            mmc_response_quantile(c.workers, rate, mu(rate), 0.99)
+        };
         let mut survivors = 1u32;
-        while survivors < MAX_ESTIMATE && mmc_response_quantile(c.workers, lambda / survivors as f64, mu, 0.99) > target
-        {
+        while survivors < MAX_ESTIMATE && p99(survivors) > target {
             survivors += 1;
         }
         lose + survivors

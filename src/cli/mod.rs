@@ -369,6 +369,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         };
         println!("  offered load  {load}");
         println!("  capacity      {:.1} req/s ({:.1} per node)", c.capacity_rps, c.capacity_rps / c.nodes as f64);
+        if let Some(sd) = &c.slowdown {
+            print_slowdown(c, sd);
+        }
         println!("  utilization   {:.1}%{}", c.utilization * 100.0, flag(c.utilization));
         // Every loss up to eight nodes; past that, only where the verdict
         // changes (first hot, first over capacity) and the last, so a
@@ -440,6 +443,71 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         );
     }
     Ok(if overloaded || slo_broken { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// What a slowdown under load does to a service's capacity in `check`
+/// (see `analysis::SlowdownCapacity`).
+fn print_slowdown(c: &analysis::ServiceCapacity, sd: &analysis::SlowdownCapacity) {
+    let per_node = c.peak_offered_rps / c.nodes as f64;
+    let nominal = c.nominal_capacity_rps / c.nodes as f64;
+    if !sd.spec.by_queue {
+        println!(
+            "  slowdown      {} by concurrency (x = busy workers / workers): without it {:.1} req/s ({:.1} per node); \
+             throughput peaks at {:.1}% busy workers, past which more load serves less",
+            sd.formula(),
+            c.nominal_capacity_rps,
+            nominal,
+            sd.peak_utilization * 100.0
+        );
+        match sd.at_peak {
+            Some((u, service_s)) => println!(
+                "  at the peak   stable at {:.1}% busy workers, service time {:.1} ms (x{:.2}){}",
+                u * 100.0,
+                service_s * 1e3,
+                service_s / c.mean_service_s,
+                if per_node >= 0.85 * sd.per_node_max_rps {
+                    "; metastable: a burst past the peak may not come back"
+                } else {
+                    ""
+                }
+            ),
+            None => println!(
+                "  at the peak   no stable point: collapses ({:.1} req/s per node offered, at most {:.1} served; \
+                 at full load {:.1})",
+                per_node,
+                sd.per_node_max_rps,
+                sd.capacity_with_queue(c.workers as f64)
+            ),
+        }
+        return;
+    }
+    println!(
+        "  slowdown      {} by queue (x = waiting requests / workers): none while a worker is free, \
+         so the capacity above holds without a queue; it falls as the queue grows",
+        sd.formula()
+    );
+    let queue = c.queue_capacity;
+    match sd.collapse_queue {
+        Some(q) if q <= 0.0 => {
+            println!("  queue         already over capacity: the queue grows and slows every request")
+        }
+        Some(q) if queue.is_none_or(|k| q <= k as f64) => println!(
+            "  queue         from {:.0} waiting per node capacity falls below the offered {:.1} req/s per node: \
+             a burst that queues that many does not drain (metastable){}",
+            q.ceil(),
+            per_node,
+            queue.map_or(String::new(), |k| format!(
+                "; with the queue full ({k}) {:.1} req/s per node",
+                sd.capacity_with_queue(k as f64)
+            ))
+        ),
+        Some(_) => println!(
+            "  queue         even a full queue ({}) leaves {:.1} req/s per node, above the offered load",
+            queue.unwrap_or_default(),
+            queue.map_or(per_node, |k| sd.capacity_with_queue(k as f64))
+        ),
+        None => println!("  queue         no queue length slows it below the offered load"),
+    }
 }
 
 fn flag(u: f64) -> &'static str {

@@ -693,14 +693,46 @@ pub enum QueueOrder {
     },
 }
 
-/// Service time grows with load: multiplied by 1 + factor · x^exponent,
-/// where x is busy workers / workers (`Concurrency`) or queued requests /
-/// workers (`Queue`) when the request starts.
+/// Service time grows with load: multiplied by the load factor g(x) of
+/// `shape`, where x is busy workers / workers (`Concurrency`) or queued
+/// requests / workers (`Queue`) of the node (for a database: of the
+/// instance, its connection slots) when the request starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlowdownSpec {
     pub by_queue: bool,
+    pub shape: SlowdownShape,
     pub factor: f64,
+    /// The power of a polynomial shape (1 for the others).
     pub exponent: f64,
+}
+
+/// How the service time grows with the load x.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowdownShape {
+    /// 1 + factor · x
+    Linear,
+    /// 1 + factor · x^exponent
+    Polynomial,
+    /// e^(factor · x)
+    Exponential,
+}
+
+/// The largest `factor` of an exponential slowdown: e^50 ≈ 5·10^21 keeps
+/// the factor finite at full concurrency.
+pub const MAX_EXPONENTIAL_FACTOR: f64 = 50.0;
+
+impl SlowdownSpec {
+    /// The load factor g(x): service time at load x over the unloaded one.
+    /// Never inlined: it runs only for nodes with a slowdown, and keeping
+    /// it out of the simulation's code leaves the hot path's code as it was.
+    #[inline(never)]
+    pub fn factor_at(&self, x: f64) -> f64 {
+        match self.shape {
+            SlowdownShape::Linear => 1.0 + self.factor * x,
+            SlowdownShape::Polynomial => 1.0 + self.factor * x.powf(self.exponent),
+            SlowdownShape::Exponential => (self.factor * x).exp(),
+        }
+    }
 }
 
 /// Memory of a node [MB]: baseline + per_request x requests held + leaked,

@@ -482,6 +482,7 @@ pub struct RawDatabase {
     pub failover_promotion: Option<Duration>,
     pub region: Option<String>,
     pub cache: Option<RawCache>,
+    pub slowdown: Option<RawSlowdown>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -549,6 +550,7 @@ pub enum RawQueueOrder {
 #[serde(deny_unknown_fields)]
 pub struct RawSlowdown {
     pub by: Option<RawSlowdownBy>,
+    pub shape: Option<RawSlowdownShape>,
     pub factor: Option<f64>,
     pub exponent: Option<f64>,
 }
@@ -558,6 +560,14 @@ pub struct RawSlowdown {
 pub enum RawSlowdownBy {
     Concurrency,
     Queue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawSlowdownShape {
+    Linear,
+    Polynomial,
+    Exponential,
 }
 
 #[derive(Debug, Deserialize)]

@@ -824,20 +824,7 @@ fn validate_service(ctx: &Ctx, name: &str, raw: &raw::RawService) -> Result<Serv
     };
     let slowdown = match &raw.slowdown {
         None => None,
-        Some(sd) => {
-            let p = format!("{path}.slowdown");
-            let factor = sd
-                .factor
-                .ok_or_else(|| ctx.err(&p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
-            if !(factor.is_finite() && factor >= 0.0) {
-                return Err(ctx.err(&format!("{p}.factor"), format!("must be a number >= 0, got {factor}")));
-            }
-            let exponent = sd.exponent.unwrap_or(1.0);
-            if !(exponent.is_finite() && exponent > 0.0) {
-                return Err(ctx.err(&format!("{p}.exponent"), format!("must be a number > 0, got {exponent}")));
-            }
-            Some(SlowdownSpec { by_queue: sd.by == Some(raw::RawSlowdownBy::Queue), factor, exponent })
-        }
+        Some(sd) => Some(validate_slowdown(ctx, &format!("{path}.slowdown"), sd)?),
     };
     let memory = match &raw.memory {
         None => None,
@@ -1209,6 +1196,54 @@ fn validate_outlier(ctx: &Ctx, path: &str, raw: &raw::RawOutlierDetection) -> Re
     })
 }
 
+/// A slowdown under load. Without `shape`, `exponent` 1 (the default)
+/// is linear and any other polynomial, as before shapes existed; a linear
+/// or exponential shape takes no exponent, a polynomial one needs it.
+fn validate_slowdown(ctx: &Ctx, p: &str, sd: &raw::RawSlowdown) -> Result<SlowdownSpec, ScenarioError> {
+    let factor =
+        sd.factor.ok_or_else(|| ctx.err(p, "missing `factor`: how much slower at full load (1 = twice as slow)"))?;
+    if !(factor.is_finite() && factor >= 0.0) {
+        return Err(ctx.err(&format!("{p}.factor"), format!("must be a number >= 0, got {factor}")));
+    }
+    if let Some(exponent) = sd.exponent
+        && !(exponent.is_finite() && exponent > 0.0)
+    {
+        return Err(ctx.err(&format!("{p}.exponent"), format!("must be a number > 0, got {exponent}")));
+    }
+    let shape = match (sd.shape, sd.exponent) {
+        (None, None) => SlowdownShape::Linear,
+        (None, Some(1.0)) => SlowdownShape::Linear,
+        (None, Some(_)) => SlowdownShape::Polynomial,
+        (Some(raw::RawSlowdownShape::Polynomial), Some(_)) => SlowdownShape::Polynomial,
+        (Some(raw::RawSlowdownShape::Polynomial), None) => {
+            return Err(ctx.err(p, "missing `exponent`: a polynomial slowdown is 1 + factor · x^exponent"));
+        }
+        (Some(raw::RawSlowdownShape::Linear), None) => SlowdownShape::Linear,
+        (Some(raw::RawSlowdownShape::Exponential), None) => SlowdownShape::Exponential,
+        (Some(shape), Some(_)) => {
+            let name = if shape == raw::RawSlowdownShape::Linear { "a linear" } else { "an exponential" };
+            return Err(ctx.err(
+                &format!("{p}.exponent"),
+                format!("applies only with shape = \"polynomial\" ({name} slowdown has none)"),
+            ));
+        }
+    };
+    if shape == SlowdownShape::Exponential && factor > MAX_EXPONENTIAL_FACTOR {
+        return Err(ctx.err(
+            &format!("{p}.factor"),
+            format!(
+                "an exponential slowdown e^(factor · x) takes a factor from 0 to {MAX_EXPONENTIAL_FACTOR}, got {factor}"
+            ),
+        ));
+    }
+    Ok(SlowdownSpec {
+        by_queue: sd.by == Some(raw::RawSlowdownBy::Queue),
+        shape,
+        factor,
+        exponent: if shape == SlowdownShape::Polynomial { sd.exponent.unwrap_or(1.0) } else { 1.0 },
+    })
+}
+
 /// Database defaults: 1 replica, 16 workers per instance, 100 queued
 /// queries, asynchronous replication with a 100 ms mean (exponential) lag,
 /// failover detected after 10 s and promoted after 20 s more.
@@ -1263,7 +1298,10 @@ fn validate_database(ctx: &Ctx, path: &str, name: &str, raw: &raw::RawDatabase) 
         restart: validate_restart(ctx, &format!("{path}.restart"), None)?,
         queue_timeout: None,
         queue_order: QueueOrder::Fifo,
-        slowdown: None,
+        slowdown: match &raw.slowdown {
+            None => None,
+            Some(sd) => Some(validate_slowdown(ctx, &format!("{path}.slowdown"), sd)?),
+        },
         memory: None,
         liveness: None,
         predictive_restart: None,

@@ -136,10 +136,11 @@ impl World<'_> {
             service = SimDuration((service.0 as f64 * d.slowdown) as u64 + d.extra_ns);
         }
         if let Some(sd) = &self.scenario.services[self.extra[node].service].slowdown {
-            // Contention: slower the more loaded the node is as the work starts.
+            // Contention: slower the more loaded the node is as the work
+            // starts (a database instance counts its busy connection slots).
             let n = &self.nodes[node];
             let load = if sd.by_queue { n.queued() } else { n.busy() } as f64 / n.workers() as f64;
-            service = SimDuration((service.0 as f64 * (1.0 + sd.factor * load.powf(sd.exponent))) as u64);
+            service = SimDuration((service.0 as f64 * sd.factor_at(load)) as u64);
         }
         service
     }
