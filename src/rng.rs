@@ -30,6 +30,7 @@ pub enum StreamKind {
     CallRetry = 14,
     Cache = 15,
     ColdStart = 16,
+    ThinkTime = 17,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs
