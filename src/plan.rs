@@ -152,7 +152,10 @@ fn variant(base: &Scenario, spec: &PlanSpec, nodes: u32, rate_factor: f64) -> Sc
             && rate_factor != 1.0
         {
             for step in &mut c.population {
-                step.users = (step.users as f64 * rate_factor).round() as u32;
+                // At least one user where there were some: a step scaled to
+                // no one would stop the traffic rather than lighten it.
+                let scaled = (step.users as f64 * rate_factor).round() as u32;
+                step.users = if step.users > 0 { scaled.max(1) } else { 0 };
             }
         }
     }

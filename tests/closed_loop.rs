@@ -181,3 +181,42 @@ retry = { max_attempts = 3, base = "50ms" }"#;
         assert!(s.offered - s.completed - failed <= 12, "at most N unanswered at the end");
     }
 }
+
+#[test]
+fn users_can_be_overridden_like_any_integer_key() {
+    use faultline::model::overrides::Override;
+    let text = "version = 1\n[simulation]\nduration = \"1m\"\n[traffic.users]\nusers = 5\n\
+                think_time = \"1s\"\ntarget = \"server\"\n[services.server]\n\
+                service_time = { distribution = \"exponential\", mean = \"100ms\" }\n";
+    let set = |value: &str| [Override { path: "traffic.users.users".into(), value: value.into() }];
+    let s = Scenario::from_toml_with(text, "t.toml", None, &set("50")).expect("50 users");
+    assert_eq!(s.traffic[0].closed_loop.as_ref().unwrap().population[0].users, 50);
+    let err = Scenario::from_toml_with(text, "t.toml", None, &set("0")).unwrap_err().to_string();
+    assert!(err.contains("traffic.users.users: must be an integer >= 1, got 0"), "{err}");
+}
+
+#[test]
+fn check_gives_closed_loop_bounds_and_calls_saturation_no_overload() {
+    let dir = std::env::temp_dir().join(format!("faultline-closed-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 50 users, Z = 1 s, D = 100 ms on one worker: N/(D+Z) = 45.5 > 1/Dmax = 10.
+    let path = dir.join("saturated.toml");
+    std::fs::write(
+        &path,
+        "version = 1\n[simulation]\nduration = \"1m\"\n[traffic.users]\nusers = 50\n\
+         think_time = { distribution = \"exponential\", mean = \"1s\" }\ntarget = \"server\"\n\
+         [services.server]\nqueue_capacity = \"unbounded\"\n\
+         service_time = { distribution = \"exponential\", mean = \"100ms\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("check").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("closed loop, 50 users"), "{text}");
+    assert!(text.contains("X <= min(N/(D+Z), 1/Dmax) = min(45.5, 10.0) = 10.0 req/s"), "{text}");
+    // N* = (D+Z)/Dmax = 11 users; R >= N·Dmax − Z = 5 − 1 = 4 s.
+    assert!(text.contains("N* = (D+Z)/Dmax = 11.0 users; at N = 50 the mean response time is at least 4s"), "{text}");
+    assert!(text.contains("saturated by closed-loop users"), "{text}");
+    assert!(!text.contains("OVERLOADED"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
