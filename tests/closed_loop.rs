@@ -136,7 +136,10 @@ think_time = { distribution = "exponential", mean = "1s" }"#;
         let xs: Vec<f64> = runs.iter().map(|r| rate_in(r, from_s, to_s)).collect();
         let (x, hx) = interval(&xs);
         let exact = machine_repairman_throughput(users, 0.01, 1.0);
-        assert!((x - exact).abs() <= hx, "{users} users in {from_s}..{to_s} s: {x:.3} ± {hx:.3} req/s, exact {exact:.3}");
+        assert!(
+            (x - exact).abs() <= hx,
+            "{users} users in {from_s}..{to_s} s: {x:.3} ± {hx:.3} req/s, exact {exact:.3}"
+        );
     }
     // Each change is one event row, named after the source.
     let changes: Vec<(u64, &str)> = runs[0]
@@ -172,7 +175,12 @@ retry = { max_attempts = 3, base = "50ms" }"#;
         }
         // After the fall, within a deadline every user above 3 has retired.
         for b in run.bins.iter().filter(|b| (320..600).contains(&(b.end.0 / 1_000_000_000))) {
-            assert!(b.in_flight <= 3, "bin ending {} s: {} in flight with 3 users", b.end.0 / 1_000_000_000, b.in_flight);
+            assert!(
+                b.in_flight <= 3,
+                "bin ending {} s: {} in flight with 3 users",
+                b.end.0 / 1_000_000_000,
+                b.in_flight
+            );
         }
         let s = &run.summary;
         let failed: u64 = s.failed.total();

@@ -688,13 +688,13 @@ fn validate_closed_loop(ctx: &Ctx, path: &str, rt: &raw::RawTraffic) -> Result<O
         (Some(_), Some(_)) => {
             return Err(ctx.err(&format!("{path}.population"), "give either `users` or `population`, not both"));
         }
-        (Some(n), None) => vec![PopulationStep { from: SimTime::ZERO, users: users_of(&format!("{path}.users"), n, 1)? }],
+        (Some(n), None) => {
+            vec![PopulationStep { from: SimTime::ZERO, users: users_of(&format!("{path}.users"), n, 1)? }]
+        }
         (None, Some(steps)) => {
             if steps.is_empty() {
-                return Err(ctx.err(
-                    &format!("{path}.population"),
-                    "is empty; list at least one { from = \"0s\", users = ... }",
-                ));
+                return Err(ctx
+                    .err(&format!("{path}.population"), "is empty; list at least one { from = \"0s\", users = ... }"));
             }
             let mut out: Vec<PopulationStep> = Vec::with_capacity(steps.len());
             for (i, step) in steps.iter().enumerate() {
@@ -710,10 +710,15 @@ fn validate_closed_loop(ctx: &Ctx, path: &str, rt: &raw::RawTraffic) -> Result<O
                         "steps must be in strictly increasing order of `from`",
                     ));
                 }
-                out.push(PopulationStep { from, users: users_of(&format!("{path}.population[{i}].users"), step.users, 0)? });
+                out.push(PopulationStep {
+                    from,
+                    users: users_of(&format!("{path}.population[{i}].users"), step.users, 0)?,
+                });
             }
             if out.iter().all(|s| s.users == 0) {
-                return Err(ctx.err(&format!("{path}.population"), "every step has 0 users; no request would ever be sent"));
+                return Err(
+                    ctx.err(&format!("{path}.population"), "every step has 0 users; no request would ever be sent")
+                );
             }
             out
         }
@@ -738,7 +743,7 @@ fn validate_closed_loop(ctx: &Ctx, path: &str, rt: &raw::RawTraffic) -> Result<O
     let think_time = validate_delay(ctx, &think_path, think, false)?;
     // A user who never thinks would send again at the same instant when a
     // request fails at once (no node in rotation): time would stand still.
-    if !(think_time.mean_secs() > 0.0) {
+    if think_time.mean_secs().is_nan() || think_time.mean_secs() <= 0.0 {
         return Err(ctx.err(&think_path, "must have a mean > 0 (users who never think would not let time move)"));
     }
     Ok(Some(ClosedLoop { population, think_time }))

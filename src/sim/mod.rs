@@ -888,9 +888,7 @@ impl<'s> World<'s> {
         match event {
             Event::Arrival { source } => self.on_arrival(now, source as usize),
             Event::ThinkEnd { source } => self.on_think_end(now, source as usize),
-            Event::PopulationChange { source, step } => {
-                self.on_population_change(now, source as usize, step as usize)
-            }
+            Event::PopulationChange { source, step } => self.on_population_change(now, source as usize, step as usize),
             Event::ServiceDone { node, attempt, incarnation } => {
                 self.on_service_done(now, node as usize, attempt, incarnation)
             }
