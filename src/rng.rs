@@ -30,7 +30,10 @@ pub enum StreamKind {
     CallRetry = 14,
     Cache = 15,
     ColdStart = 16,
-    ThinkTime = 17,
+    /// Ages of the requests queued at t = 0 (`[initial]`).
+    Initial = 17,
+    /// Closed-loop users' think times.
+    ThinkTime = 18,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs
