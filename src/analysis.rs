@@ -16,6 +16,13 @@
 //! throughput at busy-worker fraction u is X(u) = c·u / (S·g(x) + W), W the
 //! time waiting for calls: by concurrency the capacity is the largest X(u),
 //! by queue it is the unslowed one, falling as a queue builds.
+//!
+//! A closed-loop source (N users, mean think time Z) offers no fixed rate:
+//! its throughput X obeys the asymptotic bounds X <= N/(D+Z) (no queueing
+//! anywhere, D the mean time a request holds its target) and X <= the
+//! target's capacity 1/Dmax. Its offered load here is the first bound; a
+//! service it alone pushes past capacity saturates (the queue holds at most
+//! the N users) rather than grows without bound.
 
 use crate::model::{Scenario, Service, SlowdownShape, SlowdownSpec};
 use crate::time::SimTime;
@@ -54,14 +61,61 @@ pub struct ServiceCapacity {
     /// state at the (mean, peak) offered rate, each node an M/M/c/K queue
     /// fed an equal share.
     pub blocking: Option<(f64, f64)>,
+    /// The share of the peak offered load that comes from closed-loop
+    /// sources (0 without any): that part cannot outgrow the capacity.
+    pub closed_loop_share: f64,
+}
+
+/// What `faultline check` says about one closed-loop source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedLoopBound {
+    pub source: String,
+    pub service: String,
+    pub peak_users: u32,
+    pub mean_users: f64,
+    pub think_s: f64,
+    /// D: mean time a request holds its target, without queueing [s].
+    pub demand_s: f64,
+    /// The target's capacity 1/Dmax [req/s].
+    pub capacity_rps: f64,
+}
+
+impl ClosedLoopBound {
+    /// N/(D+Z) at the peak population: the throughput without queueing.
+    pub fn unqueued_rps(&self) -> f64 {
+        self.peak_users as f64 / (self.demand_s + self.think_s)
+    }
+
+    /// The asymptotic bound X <= min(N/(D+Z), 1/Dmax).
+    pub fn throughput_bound_rps(&self) -> f64 {
+        self.unqueued_rps().min(self.capacity_rps)
+    }
+
+    /// N* = (D+Z)/Dmax: the population past which the target saturates.
+    pub fn saturation_users(&self) -> f64 {
+        (self.demand_s + self.think_s) * self.capacity_rps
+    }
+
+    /// The lower bound on the mean response time at the peak population:
+    /// R >= max(D, N/Xmax − Z), from R = N/X − Z.
+    pub fn response_bound_s(&self) -> f64 {
+        self.demand_s.max(self.peak_users as f64 / self.capacity_rps - self.think_s)
+    }
 }
 
 impl ServiceCapacity {
     /// Whether queues grow without bound at the peak: utilization at or
     /// above 100% with an unbounded queue. A bounded queue is stable at any
     /// load; it refuses the excess instead (see `blocking`).
+    /// A closed loop's part of the load saturates instead: only the
+    /// open-loop part counts.
     pub fn unstable(&self) -> bool {
-        self.utilization >= 1.0 && self.blocking.is_none()
+        self.open_utilization() >= 1.0 && self.blocking.is_none()
+    }
+
+    /// Utilization from the open-loop sources alone.
+    pub fn open_utilization(&self) -> f64 {
+        self.utilization * (1.0 - self.closed_loop_share)
     }
 
     /// Smallest number of lost nodes that pushes the survivors past 100%,
@@ -123,15 +177,21 @@ pub fn cache_hit_ratio(cache: &crate::model::CacheSpec, rate: f64) -> f64 {
 /// Per service and request class (the last index: no class), the (mean,
 /// peak) offered rate, passed down the call graph; and per service the
 /// hit ratio of its cache at that load (0 without one).
-fn offered_by_class(scenario: &Scenario, horizon: SimTime, order: &[usize]) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
+/// `closed` replaces a source's (mean, peak) rate where it is `Some`.
+fn offered_by_class(
+    scenario: &Scenario,
+    horizon: SimTime,
+    order: &[usize],
+    closed: &[Option<(f64, f64)>],
+) -> (Vec<Vec<(f64, f64)>>, Vec<f64>) {
     let none = scenario.classes.len();
     let mut load = vec![vec![(0.0, 0.0); none + 1]; scenario.services.len()];
     // Load arriving through calls, which a cache in front of the service filters.
     let mut called = load.clone();
     let mut hit = vec![0.0; scenario.services.len()];
-    for t in &scenario.traffic {
+    for (i, t) in scenario.traffic.iter().enumerate() {
         let s = scenario.target_service(t.target);
-        let (mean, peak) = (t.rate.mean(horizon), t.rate.peak(horizon));
+        let (mean, peak) = closed[i].unwrap_or((t.rate.mean(horizon), t.rate.peak(horizon)));
         if t.class_mix.is_empty() {
             load[s][none].0 += mean;
             load[s][none].1 += peak;
@@ -197,11 +257,66 @@ fn holding_times(scenario: &Scenario, order: &[usize], load: &[Vec<(f64, f64)>],
     hold
 }
 
+/// Per source, the (mean, peak) rate a closed loop offers at most,
+/// N/(D+Z) (`None` for open-loop sources); and the holding times.
+fn closed_loop_rates(scenario: &Scenario, horizon: SimTime, order: &[usize]) -> (Vec<Option<(f64, f64)>>, Vec<f64>) {
+    // The holding times depend on the load only through class shares, so
+    // one pass at the sources' nominal rates (N/Z for a closed loop) gives D.
+    let nominal = vec![None; scenario.traffic.len()];
+    let (load, hit) = offered_by_class(scenario, horizon, order, &nominal);
+    let hold = holding_times(scenario, order, &load, &hit);
+    let rates = scenario
+        .traffic
+        .iter()
+        .map(|t| {
+            t.closed_loop.as_ref().map(|c| {
+                let cycle = hold[scenario.target_service(t.target)] + c.think_time.mean_secs();
+                (c.mean_users(horizon) / cycle, c.peak_users(horizon) as f64 / cycle)
+            })
+        })
+        .collect();
+    (rates, hold)
+}
+
+/// The bounds on each closed-loop source's throughput.
+pub fn closed_loops(scenario: &Scenario) -> Vec<ClosedLoopBound> {
+    let horizon = SimTime::ZERO + scenario.simulation.duration;
+    let order = callers_first(scenario);
+    let (_, hold) = closed_loop_rates(scenario, horizon, &order);
+    scenario
+        .traffic
+        .iter()
+        .filter_map(|t| {
+            let c = t.closed_loop.as_ref()?;
+            let s = scenario.target_service(t.target);
+            let service = &scenario.services[s];
+            let slots = service.nodes as f64 * service.workers as f64;
+            Some(ClosedLoopBound {
+                source: t.name.clone(),
+                service: service.name.clone(),
+                peak_users: c.peak_users(horizon),
+                mean_users: c.mean_users(horizon),
+                think_s: c.think_time.mean_secs(),
+                demand_s: hold[s],
+                capacity_rps: if hold[s] > 0.0 { slots / hold[s] } else { f64::INFINITY },
+            })
+        })
+        .collect()
+}
+
 pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
     let horizon = SimTime::ZERO + scenario.simulation.duration;
     let order = callers_first(scenario);
-    let (load, hit) = offered_by_class(scenario, horizon, &order);
+    let (closed, _) = closed_loop_rates(scenario, horizon, &order);
+    let (load, hit) = offered_by_class(scenario, horizon, &order, &closed);
     let hold = holding_times(scenario, &order, &load, &hit);
+    // The open-loop part alone, for the closed loops' share of each load.
+    let open_load = if closed.iter().any(Option::is_some) {
+        let zero: Vec<Option<(f64, f64)>> = closed.iter().map(|c| c.map(|_| (0.0, 0.0))).collect();
+        Some(offered_by_class(scenario, horizon, &order, &zero).0)
+    } else {
+        None
+    };
     scenario
         .services
         .iter()
@@ -229,7 +344,12 @@ pub fn capacity(scenario: &Scenario) -> Vec<ServiceCapacity> {
                 };
                 (at(mean), at(peak))
             });
+            let closed_loop_share = match &open_load {
+                Some(open) if peak > 0.0 => 1.0 - open[s].iter().map(|l| l.1).sum::<f64>() / peak,
+                _ => 0.0,
+            };
             ServiceCapacity {
+                closed_loop_share,
                 blocking,
                 cache_hit_ratio: service.cache.as_ref().map(|_| hit[s]),
                 service: service.name.clone(),

@@ -147,6 +147,17 @@ fn variant(base: &Scenario, spec: &PlanSpec, nodes: u32, rate_factor: f64) -> Sc
         for step in &mut t.rate.steps {
             step.per_sec *= rate_factor;
         }
+        // A closed loop's load scales with its users (a whole number of them).
+        if let Some(c) = t.closed_loop.as_mut()
+            && rate_factor != 1.0
+        {
+            for step in &mut c.population {
+                // At least one user where there were some: a step scaled to
+                // no one would stop the traffic rather than lighten it.
+                let scaled = (step.users as f64 * rate_factor).round() as u32;
+                step.users = if step.users > 0 { scaled.max(1) } else { 0 };
+            }
+        }
     }
     if spec.lose > 0 {
         s.faults = vec![Fault {

@@ -32,6 +32,8 @@ pub enum StreamKind {
     ColdStart = 16,
     /// Ages of the requests queued at t = 0 (`[initial]`).
     Initial = 17,
+    /// Closed-loop users' think times.
+    ThinkTime = 18,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

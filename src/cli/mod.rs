@@ -327,6 +327,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     );
     let mut overloaded = false;
     let mut slo_broken = false;
+    for b in analysis::closed_loops(&scenario) {
+        print_closed_loop(&b);
+    }
     for c in &caps {
         println!();
         println!(
@@ -367,7 +370,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         } else {
             format!("{:.1} req/s", c.peak_offered_rps)
         };
-        println!("  offered load  {load}");
+        if c.closed_loop_share > 0.0 {
+            println!("  offered load  at most {load} (closed-loop users: N/(D+Z), before any queueing)");
+        } else {
+            println!("  offered load  {load}");
+        }
         println!("  capacity      {:.1} req/s ({:.1} per node)", c.capacity_rps, c.capacity_rps / c.nodes as f64);
         if let Some(sd) = &c.slowdown {
             print_slowdown(c, sd);
@@ -421,6 +428,10 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             Some(0) if c.blocking.is_some() => {
                 println!("  => stable above capacity: the bounded queue refuses the excess instead of growing")
             }
+            Some(0) if c.open_utilization() < 1.0 => println!(
+                "  => saturated by closed-loop users: throughput caps at capacity and response times grow \
+                 (R = N/X - Z); the queue holds at most the users"
+            ),
             Some(0) if mean_utilization >= 1.0 => {
                 overloaded = true;
                 println!("  => OVERLOADED with every node up: queues grow without bound");
@@ -508,6 +519,36 @@ fn print_slowdown(c: &analysis::ServiceCapacity, sd: &analysis::SlowdownCapacity
         ),
         None => println!("  queue         no queue length slows it below the offered load"),
     }
+}
+
+/// A closed-loop source's throughput bounds (operational laws: the
+/// interactive response-time law and the asymptotic bounds).
+fn print_closed_loop(b: &analysis::ClosedLoopBound) {
+    println!();
+    let users = if (b.mean_users - b.peak_users as f64).abs() > 1e-9 {
+        format!("{} users at peak ({:.1} on average)", b.peak_users, b.mean_users)
+    } else {
+        format!("{} users", b.peak_users)
+    };
+    println!(
+        "traffic {}: closed loop, {users}, mean think time Z = {}; no fixed rate: each user waits for its request",
+        b.source,
+        SimDuration::from_secs_f64(b.think_s)
+    );
+    println!(
+        "  throughput    X <= min(N/(D+Z), 1/Dmax) = min({:.1}, {:.1}) = {:.1} req/s (D = {} at {} without queueing; 1/Dmax its capacity)",
+        b.unqueued_rps(),
+        b.capacity_rps,
+        b.throughput_bound_rps(),
+        SimDuration::from_secs_f64(b.demand_s),
+        b.service
+    );
+    println!(
+        "  saturation    N* = (D+Z)/Dmax = {:.1} users; at N = {} the mean response time is at least {}",
+        b.saturation_users(),
+        b.peak_users,
+        SimDuration::from_secs_f64(b.response_bound_s())
+    );
 }
 
 fn flag(u: f64) -> &'static str {

@@ -25,6 +25,11 @@ impl PoissonArrivals {
         PoissonArrivals { steps }
     }
 
+    /// Arrivals that never come (a closed-loop source sends on its own).
+    pub fn never() -> Self {
+        PoissonArrivals { steps: vec![(SimTime::ZERO, f64::INFINITY)] }
+    }
+
     /// The first arrival strictly after `now`, or `None` if the rate stays
     /// zero from here on.
     #[inline]

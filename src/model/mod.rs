@@ -187,7 +187,13 @@ pub struct Simulation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrafficSource {
     pub name: String,
+    /// The arrival rate of an open-loop (Poisson) source. For a closed-loop
+    /// source, a constant bound on what it can offer (its peak users over
+    /// the mean think time), so that estimates of work stay upper bounds;
+    /// its requests come from `closed_loop`, never from this rate.
     pub rate: RateSchedule,
+    /// A closed-loop source: users who wait for each request to end, then think.
+    pub closed_loop: Option<ClosedLoop>,
     /// Each attempt's client timeout; `None` waits forever.
     pub timeout: Option<SimDuration>,
     /// Total time budget of a request across all its attempts and backoffs.
@@ -350,6 +356,47 @@ pub enum BudgetSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateSchedule {
     pub steps: Vec<RateStep>,
+}
+
+/// A closed-loop source: `population` users (piecewise constant in time),
+/// each sending one request, waiting for it to end (success, failure for
+/// good, or giving up), then thinking for a `think_time` draw before the
+/// next. New users start thinking when they join; users above the
+/// population retire when their request in flight ends, or when their
+/// think time ends, so no request is ever dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedLoop {
+    /// (from, users) steps, the first from 0, in strictly increasing time.
+    pub population: Vec<PopulationStep>,
+    pub think_time: Distribution,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PopulationStep {
+    pub from: SimTime,
+    pub users: u32,
+}
+
+impl ClosedLoop {
+    /// The most users at any time before `horizon`.
+    pub fn peak_users(&self, horizon: SimTime) -> u32 {
+        self.population.iter().filter(|s| s.from < horizon).map(|s| s.users).max().unwrap_or(0)
+    }
+
+    /// Time-averaged users over [0, horizon).
+    pub fn mean_users(&self, horizon: SimTime) -> f64 {
+        if horizon.0 == 0 {
+            return self.population[0].users as f64;
+        }
+        let mut total = 0.0;
+        for (i, step) in self.population.iter().enumerate() {
+            let end = self.population.get(i + 1).map_or(horizon, |n| n.from).min(horizon);
+            if end > step.from {
+                total += step.users as f64 * (end - step.from).as_secs_f64();
+            }
+        }
+        total / horizon.as_secs_f64()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

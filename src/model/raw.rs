@@ -132,6 +132,12 @@ pub struct RawSimulation {
 pub struct RawTraffic {
     pub rate: Option<Rate>,
     pub schedule: Option<Vec<RawRateStep>>,
+    /// Closed loop: a fixed number of users, each sending its next request
+    /// a think time after its last one ended.
+    pub users: Option<i64>,
+    /// Closed loop with a population that changes: `[{ from = "0s", users = 10 }, ...]`.
+    pub population: Option<Vec<RawPopulationStep>>,
+    pub think_time: Option<DelaySpec>,
     pub timeout: Option<Timeout>,
     pub deadline: Option<Timeout>,
     pub target: Option<String>,
@@ -225,6 +231,13 @@ pub enum RawBudgetKind {
 pub struct RawRateStep {
     pub from: Duration,
     pub rate: Rate,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPopulationStep {
+    pub from: Duration,
+    pub users: i64,
 }
 
 #[derive(Debug, Deserialize)]

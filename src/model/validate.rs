@@ -244,12 +244,20 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     for (tname, rt) in &raw.traffic {
         let path = format!("traffic.{tname}");
         check_name(ctx, &path, tname)?;
+        let closed_loop = validate_closed_loop(ctx, &path, rt)?;
         let rate = match (&rt.rate, &rt.schedule) {
+            (None, None) if let Some(c) = &closed_loop => {
+                let most = c.population.iter().map(|s| s.users).max().unwrap_or(1);
+                RateSchedule::constant(most as f64 / c.think_time.mean_secs())
+            }
             (Some(_), Some(_)) => {
                 return Err(ctx.err(&format!("{path}.schedule"), "give either `rate` or `schedule`, not both"));
             }
             (None, None) => {
-                return Err(ctx.err(&path, "missing `rate` (e.g. rate = \"450/s\") or `schedule`"));
+                return Err(ctx.err(
+                    &path,
+                    "missing `rate` (e.g. rate = \"450/s\"), `schedule`, or `users` with `think_time` (a closed loop)",
+                ));
             }
             (Some(rate), None) => {
                 if rate.0 <= 0.0 {
@@ -293,6 +301,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             class_mix,
             name: tname.clone(),
             rate,
+            closed_loop,
             timeout,
             deadline,
             target,
@@ -666,6 +675,96 @@ fn validate_simulation(ctx: &Ctx, raw: Option<raw::RawSimulation>) -> Result<Sim
         ));
     }
     Ok(Simulation { duration, warmup, seed: raw.seed.unwrap_or(1), bin })
+}
+
+/// At most this many users in a closed-loop source: each thinking user is a
+/// pending event, so the population bounds the simulation's memory.
+const MAX_USERS: i64 = 1_000_000;
+
+/// A closed-loop source's `users` or `population` and its `think_time`;
+/// `None` for an open-loop source (neither key, nor `think_time`).
+fn validate_closed_loop(ctx: &Ctx, path: &str, rt: &raw::RawTraffic) -> Result<Option<ClosedLoop>, ScenarioError> {
+    let users_of = |key: &str, v: i64, min: i64| -> Result<u32, ScenarioError> {
+        if v < min {
+            return Err(ctx.err(key, format!("must be an integer >= {min}, got {v}")));
+        }
+        if v > MAX_USERS {
+            return Err(ctx.err(key, format!("{v} users; at most {MAX_USERS} are supported")));
+        }
+        Ok(v as u32)
+    };
+    let population = match (rt.users, &rt.population) {
+        (None, None) => {
+            if rt.think_time.is_some() {
+                return Err(ctx.err(
+                    &format!("{path}.think_time"),
+                    "is for a closed loop; give `users` (or `population`) with it",
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(&format!("{path}.population"), "give either `users` or `population`, not both"));
+        }
+        (Some(n), None) => {
+            vec![PopulationStep { from: SimTime::ZERO, users: users_of(&format!("{path}.users"), n, 1)? }]
+        }
+        (None, Some(steps)) => {
+            if steps.is_empty() {
+                return Err(ctx
+                    .err(&format!("{path}.population"), "is empty; list at least one { from = \"0s\", users = ... }"));
+            }
+            let mut out: Vec<PopulationStep> = Vec::with_capacity(steps.len());
+            for (i, step) in steps.iter().enumerate() {
+                let from = SimTime(step.from.0.0);
+                if i == 0 && from != SimTime::ZERO {
+                    return Err(ctx.err(&format!("{path}.population[0].from"), "the first step must start at \"0s\""));
+                }
+                if let Some(prev) = out.last().map(|s| s.from)
+                    && from <= prev
+                {
+                    return Err(ctx.err(
+                        &format!("{path}.population[{i}].from"),
+                        "steps must be in strictly increasing order of `from`",
+                    ));
+                }
+                out.push(PopulationStep {
+                    from,
+                    users: users_of(&format!("{path}.population[{i}].users"), step.users, 0)?,
+                });
+            }
+            if out.iter().all(|s| s.users == 0) {
+                return Err(
+                    ctx.err(&format!("{path}.population"), "every step has 0 users; no request would ever be sent")
+                );
+            }
+            out
+        }
+    };
+    let key = if rt.users.is_some() { "users" } else { "population" };
+    if rt.rate.is_some() || rt.schedule.is_some() {
+        let open = if rt.rate.is_some() { "rate" } else { "schedule" };
+        return Err(ctx.err(
+            &format!("{path}.{key}"),
+            format!("a closed loop (`{key}`) takes no `{open}`: its users send when they are done thinking"),
+        ));
+    }
+    let Some(think) = &rt.think_time else {
+        return Err(ctx.err(
+            path,
+            format!(
+                "missing `think_time` for the closed loop (`{key}`), e.g. think_time = {{ distribution = \"exponential\", mean = \"1s\" }}"
+            ),
+        ));
+    };
+    let think_path = format!("{path}.think_time");
+    let think_time = validate_delay(ctx, &think_path, think, false)?;
+    // A user who never thinks would send again at the same instant when a
+    // request fails at once (no node in rotation): time would stand still.
+    if think_time.mean_secs().is_nan() || think_time.mean_secs() <= 0.0 {
+        return Err(ctx.err(&think_path, "must have a mean > 0 (users who never think would not let time move)"));
+    }
+    Ok(Some(ClosedLoop { population, think_time }))
 }
 
 fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Result<RateSchedule, ScenarioError> {

@@ -125,6 +125,9 @@ impl World<'_> {
         if class != NO_CLASS {
             self.recorder.class_failed(now, arrival, cause, class);
         }
+        if self.sources[source].closed.is_some() {
+            self.user_request_ended(now, source);
+        }
     }
 
     /// Whether the client's own defences refuse to send an attempt now.
@@ -219,6 +222,9 @@ impl World<'_> {
         }
         let balancer = self.sources[source].balancer;
         self.record_outcome(now, balancer, node, false);
+        if self.sources[source].closed.is_some() {
+            self.user_request_ended(now, source);
+        }
     }
 
     /// An attempt (a copy of it: the slot may already be freed) failed with

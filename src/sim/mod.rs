@@ -11,6 +11,7 @@ mod cache;
 mod calls;
 mod capacity;
 mod clients;
+mod closed_loop;
 mod database;
 mod dr;
 mod fleet;
@@ -66,6 +67,15 @@ enum Event {
     /// The next request from traffic source `source` arrives.
     Arrival {
         source: u32,
+    },
+    /// A user of closed-loop source `source` is done thinking.
+    ThinkEnd {
+        source: u32,
+    },
+    /// Closed-loop source `source`'s population becomes its step `step`'s.
+    PopulationChange {
+        source: u32,
+        step: u32,
     },
     /// Node `node` finishes serving `attempt`, if it has not crashed since
     /// (`incarnation` tells).
@@ -302,6 +312,8 @@ struct Source {
     class_rng: SimRng,
     /// Requests given a key seed so far (with caches only).
     keyed: u64,
+    /// A closed-loop source's users (its `arrivals` never arrive).
+    closed: Option<Box<closed_loop::Users>>,
 }
 
 /// Nodes of one service occupy `first_node .. first_node + nodes` in `World::nodes`.
@@ -707,7 +719,10 @@ impl<'s> World<'s> {
             .iter()
             .enumerate()
             .map(|(i, t)| Source {
-                arrivals: PoissonArrivals::new(&t.rate),
+                arrivals: match t.closed_loop {
+                    Some(_) => PoissonArrivals::never(),
+                    None => PoissonArrivals::new(&t.rate),
+                },
                 rng: stream(seed, run_index, StreamKind::Arrivals, i as u64),
                 timeout: t.timeout,
                 deadline: t.deadline,
@@ -741,6 +756,9 @@ impl<'s> World<'s> {
                     .collect(),
                 class_rng: stream(seed, run_index, StreamKind::Classes, i as u64),
                 keyed: 0,
+                closed: t.closed_loop.as_ref().map(|c| {
+                    Box::new(closed_loop::Users::new(c, stream(seed, run_index, StreamKind::ThinkTime, i as u64)))
+                }),
             })
             .collect();
         let mut edges = Vec::new();
@@ -839,6 +857,7 @@ impl<'s> World<'s> {
     fn start(&mut self, run_index: u64) {
         for i in 0..self.sources.len() {
             self.schedule_next_arrival(i, SimTime::ZERO);
+            self.start_users(i);
         }
         self.schedule_bin_end();
         let warmup_end = self.recorder.warmup_end();
@@ -880,6 +899,8 @@ impl<'s> World<'s> {
     fn handle(&mut self, now: SimTime, event: Event) {
         match event {
             Event::Arrival { source } => self.on_arrival(now, source as usize),
+            Event::ThinkEnd { source } => self.on_think_end(now, source as usize),
+            Event::PopulationChange { source, step } => self.on_population_change(now, source as usize, step as usize),
             Event::ServiceDone { node, attempt, incarnation } => {
                 self.on_service_done(now, node as usize, attempt, incarnation)
             }

@@ -54,6 +54,17 @@ pub(in crate::model) fn validate_initial(
             Some(spec) => validate_delay(ctx, &format!("{path}.backlog_age"), spec, false)?,
         };
         let source = backlog_source(ctx, &path, name, service, r.source.as_deref(), known, backlog > 0)?;
+        // A closed loop's requests are its users': a backlog would be users
+        // beyond the population, who would then think and send again.
+        if backlog > 0 && known.traffic[source].closed_loop.is_some() {
+            return Err(ctx.err(
+                &format!("{path}.backlog"),
+                format!(
+                    "traffic source {} is a closed loop (`users`); its users cannot start with a backlog",
+                    known.traffic[source].name
+                ),
+            ));
+        }
         if backlog > 0 && nodes.down.len() + nodes.restarting.len() >= known.services[service].nodes as usize {
             return Err(ctx.err(&format!("{path}.backlog"), "every node is down at t = 0, so none holds a queue"));
         }
