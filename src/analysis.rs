@@ -118,7 +118,7 @@ fn offered_by_class(scenario: &Scenario, horizon: SimTime, order: &[usize]) -> (
     let mut hit = vec![0.0; scenario.services.len()];
     for t in &scenario.traffic {
         let s = scenario.target_service(t.target);
-        let (mean, peak) = (t.rate.mean(horizon), t.rate.peak(horizon));
+        let (mean, peak) = (t.mean_rate(horizon), t.peak_rate(horizon, scenario.simulation.bin));
         if t.class_mix.is_empty() {
             load[s][none].0 += mean;
             load[s][none].1 += peak;

@@ -147,6 +147,10 @@ fn variant(base: &Scenario, spec: &PlanSpec, nodes: u32, rate_factor: f64) -> Sc
         for step in &mut t.rate.steps {
             step.per_sec *= rate_factor;
         }
+        // Bursts scale with the load; replayed timestamps cannot.
+        for burst in &mut t.bursts {
+            burst.requests = (burst.requests as f64 * rate_factor).round().max(1.0) as u32;
+        }
     }
     if spec.lose > 0 {
         s.faults = vec![Fault {
