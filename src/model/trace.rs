@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::raw::parse_rate;
-use crate::time::{NANOS_PER_SEC, SimTime, parse_duration};
+use crate::time::{NANOS_PER_SEC, SimDuration, SimTime, parse_duration};
 
 /// The largest trace file read (a million rows of timestamps is ~15 MB).
 pub const MAX_TRACE_BYTES: u64 = 256 << 20;
@@ -132,8 +132,10 @@ pub fn parse_rates(text: &str) -> Result<Vec<TraceRow>, TraceError> {
             return Err(at_line(
                 *line,
                 format!(
-                    "time {} is not after the previous row's {} (line {}); rows must be sorted by time",
-                    fields[t], prev.from, prev.line
+                    "time {} is not after the previous row's ({}, line {}); rows must be sorted by time",
+                    fields[t],
+                    SimDuration(prev.from.0),
+                    prev.line
                 ),
             ));
         }
@@ -159,8 +161,9 @@ pub fn parse_timestamps(text: &str) -> Result<Vec<SimTime>, TraceError> {
             return Err(at_line(
                 *line,
                 format!(
-                    "time {} is before the previous row's {prev} (line {prev_line}); rows must be sorted by time",
-                    fields[t]
+                    "time {} is before the previous row's ({}, line {prev_line}); rows must be sorted by time",
+                    fields[t],
+                    SimDuration(prev.0)
                 ),
             ));
         }
