@@ -140,12 +140,8 @@ fn a_rates_trace_replays_each_interval() {
         assert_poisson(offered(&r, 10, 25), 12_000.0, "row 2");
         assert_eq!(offered(&r, 25, 35), 0.0, "a zero row");
         assert_poisson(offered(&r, 35, 60), 7500.0, "the last row holds to the end");
-        let trace: Vec<(&str, f64)> = r
-            .events
-            .iter()
-            .filter(|e| e.event.starts_with("trace-"))
-            .map(|e| (e.event, e.t.as_secs_f64()))
-            .collect();
+        let trace: Vec<(&str, f64)> =
+            r.events.iter().filter(|e| e.event.starts_with("trace-")).map(|e| (e.event, e.t.as_secs_f64())).collect();
         assert_eq!(trace, [("trace-start", 5.0), ("trace-end", 35.0)]);
     }
     // Linear: 100 -> 800 over [5, 10): 2,250 expected; 800 -> 0 over [10, 25): 6,000.

@@ -78,7 +78,12 @@ fn split(text: &str) -> Result<Table<'_>, TraceError> {
         if fields.len() != columns.len() {
             return Err(at_line(
                 line,
-                format!("{} fields, but the header has {} columns ({})", fields.len(), columns.len(), columns.join(",")),
+                format!(
+                    "{} fields, but the header has {} columns ({})",
+                    fields.len(),
+                    columns.len(),
+                    columns.join(",")
+                ),
             ));
         }
         rows.push((line, fields));
@@ -91,7 +96,10 @@ fn split(text: &str) -> Result<Table<'_>, TraceError> {
 
 fn column(table: &Table, name: &str, example: &str) -> Result<usize, TraceError> {
     table.columns.iter().position(|c| *c == name).ok_or_else(|| {
-        at_line(1, format!("no `{name}` column (the header is `{}`; expected e.g. `{example}`)", table.columns.join(",")))
+        at_line(
+            1,
+            format!("no `{name}` column (the header is `{}`; expected e.g. `{example}`)", table.columns.join(",")),
+        )
     })
 }
 
@@ -195,6 +203,9 @@ mod tests {
         assert_eq!(line("when,rate\n0,1\n"), Some(1));
         assert_eq!(parse_rates("").unwrap_err().line, None);
         assert_eq!(parse_timestamps("time\n1\n0.5\n").unwrap_err().line, Some(3));
-        assert_eq!(parse_timestamps("time\n1\n1\n2s\n").unwrap(), [SimTime(1_000_000_000); 2].into_iter().chain([SimTime(2_000_000_000)]).collect::<Vec<_>>());
+        assert_eq!(
+            parse_timestamps("time\n1\n1\n2s\n").unwrap(),
+            [SimTime(1_000_000_000); 2].into_iter().chain([SimTime(2_000_000_000)]).collect::<Vec<_>>()
+        );
     }
 }

@@ -73,18 +73,30 @@ impl TrafficPlan {
         let mut marks = Vec::new();
         for (i, t) in scenario.traffic.iter().enumerate() {
             let source = i as u32;
-            scheduled.extend(t.bursts.iter().map(|b| Scheduled { at: b.at, source, requests: b.requests, burst: true }));
+            scheduled.extend(t.bursts.iter().map(|b| Scheduled {
+                at: b.at,
+                source,
+                requests: b.requests,
+                burst: true,
+            }));
             scheduled.extend(t.replay.iter().map(|&at| Scheduled { at, source, requests: 1, burst: false }));
             match &t.trace {
                 None => schedule_marks(t, source, &mut marks),
                 Some(trace) => {
                     let (start, end) = if trace.timestamps {
                         let n = t.replay.len();
-                        (format!("{}: {n} recorded arrivals", trace.file), format!("{}: last recorded arrival", trace.file))
+                        (
+                            format!("{}: {n} recorded arrivals", trace.file),
+                            format!("{}: last recorded arrival", trace.file),
+                        )
                     } else {
                         let last = t.rate.steps.last().map_or(0.0, |s| s.per_sec);
                         (
-                            format!("{}: {} rows", trace.file, t.rate.steps.iter().filter(|s| s.from >= trace.first).count()),
+                            format!(
+                                "{}: {} rows",
+                                trace.file,
+                                t.rate.steps.iter().filter(|s| s.from >= trace.first).count()
+                            ),
                             format!("{}: last row, {} holds until the end", trace.file, rate(last)),
                         )
                     };
