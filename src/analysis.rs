@@ -191,7 +191,8 @@ fn offered_by_class(
     let mut hit = vec![0.0; scenario.services.len()];
     for (i, t) in scenario.traffic.iter().enumerate() {
         let s = scenario.target_service(t.target);
-        let (mean, peak) = closed[i].unwrap_or((t.rate.mean(horizon), t.rate.peak(horizon)));
+        let (mean, peak) =
+            closed[i].unwrap_or_else(|| (t.mean_rate(horizon), t.peak_rate(horizon, scenario.simulation.bin)));
         if t.class_mix.is_empty() {
             load[s][none].0 += mean;
             load[s][none].1 += peak;

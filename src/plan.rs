@@ -158,6 +158,10 @@ fn variant(base: &Scenario, spec: &PlanSpec, nodes: u32, rate_factor: f64) -> Sc
                 step.users = if step.users > 0 { scaled.max(1) } else { 0 };
             }
         }
+        // Bursts scale with the load; replayed timestamps cannot.
+        for burst in &mut t.bursts {
+            burst.requests = (burst.requests as f64 * rate_factor).round().max(1.0) as u32;
+        }
     }
     if spec.lose > 0 {
         s.faults = vec![Fault {

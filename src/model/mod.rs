@@ -10,10 +10,12 @@ pub mod error;
 pub mod initial;
 pub mod overrides;
 pub mod raw;
+pub mod trace;
 mod validate;
 
 pub use validate::is_folder_name;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -33,6 +35,11 @@ pub struct ScenarioSource {
     pub label: String,
     /// The file stem: the scenario's name when the file has no `name`.
     pub stem: Option<String>,
+}
+
+/// The folder of scenario file `file` (the current one for a bare name).
+pub fn scenario_dir(file: &str) -> &Path {
+    Path::new(file).parent().unwrap_or(Path::new(""))
 }
 
 /// The largest scenario file read: far above any hand-written scenario
@@ -205,6 +212,46 @@ pub struct TrafficSource {
     /// Request classes as (index in `Scenario::classes`, probability);
     /// empty when the source's requests have no class.
     pub class_mix: Vec<(u16, f64)>,
+    /// Burst occurrences, every recurrence expanded, in time order.
+    pub bursts: Vec<Burst>,
+    /// A trace's exact arrival instants (`trace_mode = "timestamps"`), sorted.
+    pub replay: Vec<SimTime>,
+    pub trace: Option<TraceInfo>,
+}
+
+impl TrafficSource {
+    /// Requests at given instants (bursts, replayed timestamps) before `horizon`.
+    pub fn scheduled_requests(&self, horizon: SimTime) -> f64 {
+        let bursts: u64 = self.bursts.iter().filter(|b| b.at < horizon).map(|b| b.requests as u64).sum();
+        (bursts + self.replay.partition_point(|t| *t < horizon) as u64) as f64
+    }
+
+    /// Time-averaged offered rate over [0, horizon): the rate's mean plus
+    /// bursts and replayed arrivals spread over the run.
+    pub fn mean_rate(&self, horizon: SimTime) -> f64 {
+        let extra = if horizon.0 == 0 { 0.0 } else { self.scheduled_requests(horizon) / horizon.as_secs_f64() };
+        self.rate.mean(horizon) + extra
+    }
+
+    /// Peak offered rate before `horizon`, as a time series with `bin`-wide
+    /// bins would show it: the rate's peak plus, for the busiest bin, its
+    /// burst and replayed requests spread over the bin.
+    pub fn peak_rate(&self, horizon: SimTime, bin: SimDuration) -> f64 {
+        let peak = self.rate.peak(horizon);
+        if self.bursts.is_empty() && self.replay.is_empty() {
+            return peak;
+        }
+        let width = bin.0.max(1);
+        let mut per_bin: BTreeMap<u64, u64> = BTreeMap::new();
+        for b in self.bursts.iter().filter(|b| b.at < horizon) {
+            *per_bin.entry(b.at.0 / width).or_default() += b.requests as u64;
+        }
+        for t in self.replay.iter().filter(|t| **t < horizon) {
+            *per_bin.entry(t.0 / width).or_default() += 1;
+        }
+        let busiest = per_bin.values().copied().max().unwrap_or(0);
+        peak + busiest as f64 / SimDuration(width).as_secs_f64()
+    }
 }
 
 /// A client-side circuit breaker with resilience4j semantics: a count-based
@@ -351,8 +398,10 @@ pub enum BudgetSpec {
     TokenBucket { capacity: f64, cost: f64, deposit: f64 },
 }
 
-/// Piecewise-constant arrival rate: `steps[i]` holds from its start until the
-/// next step's start. The first step starts at 0. Rates in requests/s.
+/// Piecewise arrival rate: `steps[i]` holds from its start until the next
+/// step's start, constant, or (`ramp`) changing linearly to the next step's
+/// rate. The first step starts at 0; the last one is constant. Rates in
+/// requests/s.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateSchedule {
     pub steps: Vec<RateStep>,
@@ -403,21 +452,62 @@ impl ClosedLoop {
 pub struct RateStep {
     pub from: SimTime,
     pub per_sec: f64,
+    /// The rate goes linearly from `per_sec` to the next step's rate.
+    pub ramp: bool,
 }
 
 impl RateSchedule {
     pub fn constant(per_sec: f64) -> Self {
-        RateSchedule { steps: vec![RateStep { from: SimTime::ZERO, per_sec }] }
+        RateSchedule { steps: vec![RateStep { from: SimTime::ZERO, per_sec, ramp: false }] }
+    }
+
+    /// Whether some step ramps (the arrivals then take the general path).
+    pub fn has_ramps(&self) -> bool {
+        self.steps.iter().any(|s| s.ramp)
+    }
+
+    /// The rate at `t` within step `i` (which must hold at `t`).
+    fn rate_in_step(&self, i: usize, t: SimTime) -> f64 {
+        let step = &self.steps[i];
+        match self.steps.get(i + 1) {
+            Some(next) if step.ramp && next.from > step.from => {
+                let f = (t.0.saturating_sub(step.from.0)) as f64 / (next.from.0 - step.from.0) as f64;
+                step.per_sec + (next.per_sec - step.per_sec) * f.min(1.0)
+            }
+            _ => step.per_sec,
+        }
     }
 
     /// The rate in force just before `t` (the first step's at 0).
     pub fn before(&self, t: SimTime) -> f64 {
-        self.steps.iter().take_while(|s| s.from < t).last().unwrap_or(&self.steps[0]).per_sec
+        let i = self.steps.iter().take_while(|s| s.from < t).count().saturating_sub(1);
+        self.rate_in_step(i, t)
     }
 
     /// Highest rate at any time before `horizon`.
     pub fn peak(&self, horizon: SimTime) -> f64 {
-        self.steps.iter().filter(|s| s.from < horizon).map(|s| s.per_sec).fold(0.0, f64::max)
+        let mut peak = 0.0f64;
+        for (i, step) in self.steps.iter().enumerate().filter(|(_, s)| s.from < horizon) {
+            // A linear step peaks at one of its ends.
+            let end = self.steps.get(i + 1).map_or(horizon, |n| n.from).min(horizon);
+            peak = peak.max(step.per_sec).max(self.rate_in_step(i, end));
+        }
+        peak
+    }
+
+    /// Expected arrivals in [a, b): the integral of the rate.
+    pub fn integral(&self, a: SimTime, b: SimTime) -> f64 {
+        let mut total = 0.0;
+        for (i, step) in self.steps.iter().enumerate() {
+            let end = self.steps.get(i + 1).map_or(b, |n| n.from).min(b);
+            let start = step.from.max(a);
+            if end > start {
+                // Exact for constant and linear steps alike (trapezoid).
+                let mean = (self.rate_in_step(i, start) + self.rate_in_step(i, end)) / 2.0;
+                total += mean * (end - start).as_secs_f64();
+            }
+        }
+        total
     }
 
     /// Time-averaged rate over [0, horizon).
@@ -425,15 +515,28 @@ impl RateSchedule {
         if horizon.0 == 0 {
             return self.steps[0].per_sec;
         }
-        let mut total = 0.0;
-        for (i, step) in self.steps.iter().enumerate() {
-            let end = self.steps.get(i + 1).map_or(horizon, |n| n.from).min(horizon);
-            if end > step.from {
-                total += step.per_sec * (end - step.from).as_secs_f64();
-            }
-        }
-        total / horizon.as_secs_f64()
+        self.integral(SimTime::ZERO, horizon) / horizon.as_secs_f64()
     }
+}
+
+/// Requests that arrive at given instants, on top of a source's rate: one
+/// burst occurrence, or one recorded arrival of a trace replayed exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    pub at: SimTime,
+    pub requests: u32,
+}
+
+/// Where a source's traffic was recorded: a trace replayed from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceInfo {
+    /// The trace file as the scenario names it.
+    pub file: String,
+    /// Replays exact arrival timestamps (`replay`) rather than rates.
+    pub timestamps: bool,
+    /// The first and last row's time.
+    pub first: SimTime,
+    pub last: SimTime,
 }
 
 /// Where a traffic source sends its requests.
@@ -957,7 +1060,18 @@ impl Scenario {
     /// Parses and validates scenario text. `file` labels error messages;
     /// `default_name` is used when the file has no `name` key.
     pub fn from_toml(text: &str, file: &str, default_name: Option<&str>) -> Result<Scenario, ScenarioError> {
-        validate::parse_and_validate(text, file, default_name)
+        Scenario::from_toml_in(text, file, scenario_dir(file), default_name)
+    }
+
+    /// Like [`Scenario::from_toml`], with files the scenario names (traces)
+    /// read relative to `dir` rather than to `file`'s folder.
+    pub fn from_toml_in(
+        text: &str,
+        file: &str,
+        dir: &Path,
+        default_name: Option<&str>,
+    ) -> Result<Scenario, ScenarioError> {
+        validate::parse_and_validate(text, file, dir, default_name)
     }
 
     /// Index of a service by name.

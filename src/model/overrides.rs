@@ -180,7 +180,8 @@ impl Scenario {
             key: String::new(),
             message,
         })?;
-        Scenario::from_toml(&edited, &label, default_name).map_err(|e| ScenarioError { position: None, ..e })
+        Scenario::from_toml_in(&edited, &label, super::scenario_dir(file), default_name)
+            .map_err(|e| ScenarioError { position: None, ..e })
     }
 }
 

@@ -146,6 +146,39 @@ pub struct RawTraffic {
     pub throttling: Option<RawThrottling>,
     /// Request classes and their weights: `{ search = 6, payment = 1 }`.
     pub classes: Option<BTreeMap<String, f64>>,
+    /// Requests at one instant, once or recurring, on top of the rate.
+    pub bursts: Option<Vec<RawBurst>>,
+    /// A CSV file of recorded traffic, relative to the scenario file.
+    pub trace: Option<String>,
+    pub trace_mode: Option<RawTraceMode>,
+    pub trace_shape: Option<RawTraceShape>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBurst {
+    pub at: Option<Duration>,
+    pub requests: Option<i64>,
+    pub every: Option<Duration>,
+    pub until: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawTraceMode {
+    /// Rows of (time, rate): the rate of each interval.
+    Rates,
+    /// One row per request: its arrival time.
+    Timestamps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawTraceShape {
+    /// Each row's rate holds until the next row.
+    Step,
+    /// The rate goes linearly from each row's to the next's.
+    Linear,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +264,8 @@ pub enum RawBudgetKind {
 pub struct RawRateStep {
     pub from: Duration,
     pub rate: Rate,
+    /// The rate changes linearly from this step's to the next step's.
+    pub ramp: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

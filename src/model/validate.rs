@@ -4,6 +4,7 @@
 //! the offending key.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use toml::Spanned;
 use toml::de::DeTable;
@@ -25,6 +26,8 @@ struct Ctx<'a> {
     file: &'a str,
     source: &'a str,
     root: &'a Spanned<DeTable<'a>>,
+    /// The scenario file's folder: trace files are relative to it.
+    dir: &'a Path,
 }
 
 impl Ctx<'_> {
@@ -38,6 +41,7 @@ impl Ctx<'_> {
 pub(super) fn parse_and_validate(
     text: &str,
     file: &str,
+    dir: &Path,
     default_name: Option<&str>,
 ) -> Result<Scenario, ScenarioError> {
     if text.trim().is_empty() {
@@ -63,7 +67,7 @@ pub(super) fn parse_and_validate(
         let position = inner.span().or_else(|| locate(&root, &parse_path(&key))).map(|s| line_col(text, s.start));
         ScenarioError { file: file.to_string(), position, key, message: inner.message().to_string() }
     })?;
-    let ctx = Ctx { file, source: text, root: &root };
+    let ctx = Ctx { file, source: text, root: &root, dir };
     validate(&ctx, raw, default_name)
 }
 
@@ -245,27 +249,51 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         let path = format!("traffic.{tname}");
         check_name(ctx, &path, tname)?;
         let closed_loop = validate_closed_loop(ctx, &path, rt)?;
-        let rate = match (&rt.rate, &rt.schedule) {
-            (None, None) if let Some(c) = &closed_loop => {
+        let bursts = match &rt.bursts {
+            None => Vec::new(),
+            Some(b) => validate_bursts(ctx, &format!("{path}.bursts"), b, simulation.duration)?,
+        };
+        if rt.trace.is_none() {
+            if rt.trace_mode.is_some() {
+                return Err(ctx.err(&format!("{path}.trace_mode"), "applies to a `trace`, and there is none"));
+            }
+            if rt.trace_shape.is_some() {
+                return Err(ctx.err(&format!("{path}.trace_shape"), "applies to a `trace`, and there is none"));
+            }
+        }
+        let (mut replay, mut trace) = (Vec::new(), None);
+        if rt.trace.is_some() && (rt.rate.is_some() || rt.schedule.is_some()) {
+            return Err(ctx.err(&format!("{path}.trace"), "give one of `rate`, `schedule` and `trace`, not several"));
+        }
+        let rate = match (&rt.rate, &rt.schedule, &rt.trace) {
+            (None, None, None) if let Some(c) = &closed_loop => {
                 let most = c.population.iter().map(|s| s.users).max().unwrap_or(1);
                 RateSchedule::constant(most as f64 / c.think_time.mean_secs())
             }
-            (Some(_), Some(_)) => {
+            (Some(_), Some(_), _) => {
                 return Err(ctx.err(&format!("{path}.schedule"), "give either `rate` or `schedule`, not both"));
             }
-            (None, None) => {
+            (None, None, None) if !bursts.is_empty() => RateSchedule::constant(0.0),
+            (None, None, None) => {
                 return Err(ctx.err(
                     &path,
-                    "missing `rate` (e.g. rate = \"450/s\"), `schedule`, or `users` with `think_time` (a closed loop)",
+                    "missing `rate` (e.g. rate = \"450/s\"), `schedule`, `trace`, `bursts`, or `users` with `think_time` (a closed loop)",
                 ));
             }
-            (Some(rate), None) => {
+            (Some(rate), None, None) => {
                 if rate.0 <= 0.0 {
                     return Err(ctx.err(&format!("{path}.rate"), format!("must be > 0, got {}", rate.0)));
                 }
                 RateSchedule::constant(rate.0)
             }
-            (None, Some(steps)) => validate_schedule(ctx, &path, steps)?,
+            (None, Some(steps), None) => validate_schedule(ctx, &path, steps)?,
+            (None, None, Some(file)) => {
+                let (rate, times, info) = validate_trace(ctx, &path, file, rt)?;
+                replay = times;
+                trace = Some(info);
+                rate
+            }
+            (_, _, Some(_)) => unreachable!("a trace with a rate or schedule is refused above"),
         };
         let timeout = optional_duration(ctx, &format!("{path}.timeout"), rt.timeout, "timeout")?;
         let Some(target_name) = &rt.target else {
@@ -308,6 +336,9 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             retry,
             circuit_breaker,
             throttling,
+            bursts,
+            replay,
+            trace,
         });
     }
 
@@ -742,8 +773,13 @@ fn validate_closed_loop(ctx: &Ctx, path: &str, rt: &raw::RawTraffic) -> Result<O
         }
     };
     let key = if rt.users.is_some() { "users" } else { "population" };
-    if rt.rate.is_some() || rt.schedule.is_some() {
-        let open = if rt.rate.is_some() { "rate" } else { "schedule" };
+    let open_loop_keys = [
+        ("rate", rt.rate.is_some()),
+        ("schedule", rt.schedule.is_some()),
+        ("trace", rt.trace.is_some()),
+        ("bursts", rt.bursts.is_some()),
+    ];
+    if let Some((open, _)) = open_loop_keys.iter().find(|(_, given)| *given) {
         return Err(ctx.err(
             &format!("{path}.{key}"),
             format!("a closed loop (`{key}`) takes no `{open}`: its users send when they are done thinking"),
@@ -784,12 +820,113 @@ fn validate_schedule(ctx: &Ctx, path: &str, steps: &[raw::RawRateStep]) -> Resul
                 ctx.err(&format!("{path}.schedule[{i}].from"), "steps must be in strictly increasing order of `from`")
             );
         }
-        out.push(RateStep { from, per_sec: step.rate.0 });
+        let ramp = step.ramp.unwrap_or(false);
+        if ramp && i + 1 == steps.len() {
+            return Err(ctx.err(
+                &format!("{path}.schedule[{i}].ramp"),
+                "the last step cannot ramp: there is no next step whose rate to ramp to",
+            ));
+        }
+        out.push(RateStep { from, per_sec: step.rate.0, ramp });
     }
     if out.iter().all(|s| s.per_sec == 0.0) {
         return Err(ctx.err(&format!("{path}.schedule"), "every step has rate 0; no request would ever arrive"));
     }
     Ok(RateSchedule { steps: out })
+}
+
+/// Most burst occurrences a source may expand to (each is one event).
+const MAX_BURST_OCCURRENCES: u64 = 1_000_000;
+
+/// Bursts, every recurrence expanded up to `until` (inclusive) or the end
+/// of the run, in time order.
+fn validate_bursts(
+    ctx: &Ctx,
+    path: &str,
+    bursts: &[raw::RawBurst],
+    duration: SimDuration,
+) -> Result<Vec<Burst>, ScenarioError> {
+    let mut out = Vec::new();
+    for (i, b) in bursts.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let Some(at) = b.at else {
+            return Err(ctx.err(&p, "missing `at`: when the burst's requests arrive, e.g. at = \"60s\""));
+        };
+        let at = SimTime(at.0.0);
+        let requests = match b.requests {
+            None => return Err(ctx.err(&p, "missing `requests`: how many arrive at once, e.g. requests = 500")),
+            Some(n) if !(1..=10_000_000).contains(&n) => {
+                return Err(ctx.err(&format!("{p}.requests"), format!("must be between 1 and 10000000, got {n}")));
+            }
+            Some(n) => n as u32,
+        };
+        let every = positive_duration(ctx, &format!("{p}.every"), b.every, SimDuration::ZERO)?;
+        let until = match (b.until, every.is_zero()) {
+            (Some(_), true) => {
+                return Err(ctx.err(&format!("{p}.until"), "applies to a recurring burst; add `every`"));
+            }
+            (Some(u), false) if SimTime(u.0.0) < at => {
+                return Err(ctx.err(&format!("{p}.until"), format!("{} is before the burst's `at` ({at})", u.0)));
+            }
+            (Some(u), false) => SimTime(u.0.0),
+            // Recurs until the run ends.
+            (None, _) => SimTime(duration.0.saturating_sub(1)),
+        };
+        if every.is_zero() {
+            out.push(Burst { at, requests });
+            continue;
+        }
+        let occurrences = until.0.saturating_sub(at.0) / every.0 + 1;
+        if occurrences > MAX_BURST_OCCURRENCES {
+            return Err(ctx.err(
+                &format!("{p}.every"),
+                format!("{occurrences} occurrences; at most {MAX_BURST_OCCURRENCES}, use a longer `every`"),
+            ));
+        }
+        out.extend((0..occurrences).map(|k| Burst { at: SimTime(at.0 + k * every.0), requests }));
+    }
+    // Stable: bursts at the same instant keep the file's order.
+    out.sort_by_key(|b| b.at);
+    Ok(out)
+}
+
+/// A source's trace file: the rate schedule it replays (zero for exact
+/// timestamps), the replayed arrival instants, and what to log.
+fn validate_trace(
+    ctx: &Ctx,
+    path: &str,
+    file: &str,
+    rt: &raw::RawTraffic,
+) -> Result<(RateSchedule, Vec<SimTime>, TraceInfo), ScenarioError> {
+    let key = format!("{path}.trace");
+    let resolved = ctx.dir.join(file);
+    let fail = |e: super::trace::TraceError| {
+        let at = e.line.map_or(String::new(), |l| format!(" line {l}:"));
+        ctx.err(&key, format!("trace {}:{at} {}", resolved.display(), e.message))
+    };
+    let text = super::trace::read(&resolved).map_err(fail)?;
+    let timestamps = rt.trace_mode == Some(raw::RawTraceMode::Timestamps);
+    if timestamps {
+        if rt.trace_shape.is_some() {
+            return Err(ctx.err(&format!("{path}.trace_shape"), "applies to a rates trace, not to timestamps"));
+        }
+        let times = super::trace::parse_timestamps(&text).map_err(fail)?;
+        let info = TraceInfo { file: file.to_string(), timestamps, first: times[0], last: times[times.len() - 1] };
+        return Ok((RateSchedule::constant(0.0), times, info));
+    }
+    let rows = super::trace::parse_rates(&text).map_err(fail)?;
+    let linear = rt.trace_shape == Some(raw::RawTraceShape::Linear);
+    let mut steps = Vec::with_capacity(rows.len() + 1);
+    // Before the first row nothing was recorded: no traffic.
+    if rows[0].from > SimTime::ZERO {
+        steps.push(RateStep { from: SimTime::ZERO, per_sec: 0.0, ramp: false });
+    }
+    for (i, row) in rows.iter().enumerate() {
+        // The last row's rate holds until the run ends.
+        steps.push(RateStep { from: row.from, per_sec: row.per_sec, ramp: linear && i + 1 < rows.len() });
+    }
+    let info = TraceInfo { file: file.to_string(), timestamps, first: rows[0].from, last: rows[rows.len() - 1].from };
+    Ok((RateSchedule { steps }, Vec::new(), info))
 }
 
 /// A service's region: `region = "NAME"`, "main" by default.

@@ -700,7 +700,8 @@ pub fn estimate(scenario: &Scenario) -> RunCost {
         .iter()
         .map(|t| {
             let attempts = t.retry.as_ref().map_or(1.0, |r| r.max_attempts.max(1) as f64);
-            t.rate.mean(horizon) * seconds * attempts
+            // Poisson arrivals, bursts and replayed trace requests alike.
+            t.mean_rate(horizon) * seconds * attempts
         })
         .sum();
     let bins = sim.duration.0.div_ceil(sim.bin.0.max(1)) as f64;

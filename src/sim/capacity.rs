@@ -9,7 +9,8 @@
 //! included, error answers excluded); for a serverless pool the mean
 //! duration includes the cold starts' share (observed since the last
 //! sample). A client request brings each service `visits` attempts: the
-//! sources' current traffic split (a disaster-recovery standby counts only
+//! sources' current traffic split (their rates now, plus bursts and
+//! replayed trace arrivals averaged over the run; a disaster-recovery standby counts only
 //! once traffic goes to it), the request classes' mix and the steps they
 //! run, one attempt per call (retries excluded), times the share of cache
 //! lookups that reach a cached callee (its fetch ratio since the last
@@ -36,11 +37,18 @@ pub(super) struct CapacityGauge {
     cache_counts: Vec<(u64, u64)>,
     /// Per serverless service: (cold, warm) starts at the last sample.
     pool_starts: Vec<(u64, u64)>,
+    /// Per source: its requests at given instants (bursts, replayed
+    /// arrivals) a second, averaged over the run.
+    scheduled_rates: Vec<f64>,
 }
 
 impl CapacityGauge {
-    pub(super) fn new(services: usize) -> Self {
-        CapacityGauge { cache_counts: vec![(0, 0); services], pool_starts: vec![(0, 0); services] }
+    pub(super) fn new(scenario: &crate::model::Scenario) -> Self {
+        let services = scenario.services.len();
+        let horizon = crate::time::SimTime::ZERO + scenario.simulation.duration;
+        let secs = scenario.simulation.duration.as_secs_f64().max(1e-9);
+        let scheduled_rates = scenario.traffic.iter().map(|t| t.scheduled_requests(horizon) / secs).collect();
+        CapacityGauge { cache_counts: vec![(0, 0); services], pool_starts: vec![(0, 0); services], scheduled_rates }
     }
 }
 
@@ -95,7 +103,9 @@ impl World<'_> {
         }
         // The sources' shares of the traffic now (just before the sample).
         let now = self.engine.now();
-        let rates: Vec<f64> = self.scenario.traffic.iter().map(|t| t.rate.before(now)).collect();
+        let rates: Vec<f64> = (self.scenario.traffic.iter().zip(&self.capacity.scheduled_rates))
+            .map(|(t, scheduled)| t.rate.before(now) + scheduled)
+            .collect();
         let total: f64 = rates.iter().sum();
         let mut visits = vec![0.0; services];
         for (i, source) in self.sources.iter().enumerate() {

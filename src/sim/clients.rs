@@ -28,6 +28,13 @@ impl World<'_> {
     #[inline]
     pub(super) fn on_arrival(&mut self, now: SimTime, source: usize) {
         self.schedule_next_arrival(source, now);
+        self.admit(now, source);
+    }
+
+    /// A new request from `source` arrives: a Poisson arrival, or one at a
+    /// given instant (a burst's, a replayed trace's).
+    #[inline(always)]
+    pub(super) fn admit(&mut self, now: SimTime, source: usize) {
         self.recorder.arrival(now, source);
         let class = self.draw_class(source);
         if class != NO_CLASS {

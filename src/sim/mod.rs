@@ -18,6 +18,7 @@ mod fleet;
 mod initial;
 mod serverless;
 mod slab;
+mod traffic;
 
 use crate::components::arrivals::PoissonArrivals;
 use crate::components::autoscaler::Autoscaler;
@@ -173,6 +174,14 @@ enum Event {
     DrDetected,
     /// Clients follow the DNS change to the standby region.
     DrShift,
+    /// The requests at given instant `index` of the traffic plan arrive.
+    Scheduled {
+        index: u32,
+    },
+    /// Timeline row `index` of the traffic plan (a schedule change...).
+    TrafficMark {
+        index: u32,
+    },
 }
 
 /// Who is waiting for an attempt's answer.
@@ -476,6 +485,8 @@ struct World<'s> {
     backlog_wait: std::collections::HashMap<u32, (Owner, SimDuration)>,
     /// Counts the capacity's per-bin ratios start from.
     capacity: capacity::CapacityGauge,
+    /// Bursts, replayed timestamps and traffic timeline rows, if any.
+    traffic: Option<Box<traffic::TrafficPlan>>,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed, keeping
@@ -849,8 +860,9 @@ impl<'s> World<'s> {
                 .iter()
                 .any(|s| !s.calls.is_empty())
                 .then(|| Box::new(calls::GraphGauge::new(scenario.services.len()))),
-            capacity: capacity::CapacityGauge::new(scenario.services.len()),
+            capacity: capacity::CapacityGauge::new(scenario),
             backlog_wait: std::collections::HashMap::new(),
+            traffic: traffic::TrafficPlan::new(scenario),
         }
     }
 
@@ -859,6 +871,7 @@ impl<'s> World<'s> {
             self.schedule_next_arrival(i, SimTime::ZERO);
             self.start_users(i);
         }
+        self.start_traffic_plan();
         self.schedule_bin_end();
         let warmup_end = self.recorder.warmup_end();
         if warmup_end > SimTime::ZERO {
@@ -951,6 +964,8 @@ impl<'s> World<'s> {
             Event::FailoverDone { service } => self.on_failover_done(now, service as usize),
             Event::DrDetected => self.on_dr_detected(now),
             Event::DrShift => self.on_dr_shift(now),
+            Event::Scheduled { index } => self.on_scheduled(now, index),
+            Event::TrafficMark { index } => self.on_traffic_mark(now, index),
         }
     }
 
