@@ -104,6 +104,16 @@ pub struct RawCircuitBreaker {
     pub minimum_calls: Option<i64>,
     pub open_duration: Option<Duration>,
     pub half_open_calls: Option<i64>,
+    pub window_type: Option<RawBreakerWindow>,
+    pub slow_call_rate_threshold: Option<f64>,
+    pub slow_call_duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBreakerWindow {
+    Count,
+    Time,
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,6 +412,7 @@ pub struct RawCall {
     pub retry: Option<RawRetry>,
     pub bulkhead: Option<i64>,
     pub write_ratio: Option<f64>,
+    pub circuit_breaker: Option<RawCircuitBreaker>,
 }
 
 /// A service's rate limit: `rate` tokens per second, `burst` at most.

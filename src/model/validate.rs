@@ -493,6 +493,7 @@ fn validate_calls(
                     ("retry", step.retry.is_some()),
                     ("bulkhead", step.bulkhead.is_some()),
                     ("write_ratio", step.write_ratio.is_some()),
+                    ("circuit_breaker", step.circuit_breaker.is_some()),
                 ] {
                     if key.1 {
                         return Err(ctx.err(
@@ -506,7 +507,7 @@ fn validate_calls(
                     let cpath = format!("{path}.parallel[{j}]");
                     if call.parallel.is_some() || call.wait_for.is_some() || call.classes.is_some() {
                         return Err(
-                            ctx.err(&cpath, "a call inside `parallel` takes only target, timeout, retry and bulkhead")
+                            ctx.err(&cpath, "a call inside `parallel` takes only target, timeout, retry, bulkhead and circuit_breaker")
                         );
                     }
                     calls.push(validate_call(ctx, &cpath, call, targets, balancers)?);
@@ -565,7 +566,11 @@ fn validate_call(
         None => None,
         Some(_) => Some(count_at_least(ctx, &format!("{path}.bulkhead"), raw.bulkhead, 1, 1)?),
     };
-    Ok(Call { target, service, timeout, retry, bulkhead, write_ratio })
+    let circuit_breaker = match &raw.circuit_breaker {
+        None => None,
+        Some(b) => Some(validate_breaker(ctx, &format!("{path}.circuit_breaker"), b)?),
+    };
+    Ok(Call { target, service, timeout, retry, bulkhead, write_ratio, circuit_breaker })
 }
 
 /// Calls must not loop back: a request would call itself without end.
@@ -1332,32 +1337,75 @@ fn validate_autoscaling(
     })
 }
 
-/// Circuit-breaker defaults: resilience4j's (failure rate threshold 50%,
-/// sliding window 100 calls, minimum 100 calls, 60 s open, 10 calls half-open).
+/// Circuit-breaker defaults: resilience4j's (`BreakerSpec::resilience4j_defaults`).
+/// A time-based window is `window` seconds, its minimum calls at most 100.
 fn validate_breaker(ctx: &Ctx, path: &str, raw: &raw::RawCircuitBreaker) -> Result<BreakerSpec, ScenarioError> {
-    let threshold = raw.failure_rate_threshold.unwrap_or(0.5);
+    let d = BreakerSpec::resilience4j_defaults();
+    let threshold = raw.failure_rate_threshold.unwrap_or(d.failure_rate_threshold);
     if !(threshold > 0.0 && threshold <= 1.0) {
         return Err(ctx.err(
             &format!("{path}.failure_rate_threshold"),
             format!("must be a fraction above 0 and at most 1, got {threshold}"),
         ));
     }
-    let window = count_at_least(ctx, &format!("{path}.window"), raw.window, 100, 1)?;
-    let minimum_calls = count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, window.min(100), 1)?;
-    if minimum_calls > window {
-        return Err(ctx.err(&format!("{path}.minimum_calls"), format!("must not exceed the window ({window} calls)")));
+    let slow_threshold = raw.slow_call_rate_threshold.unwrap_or(d.slow_call_rate_threshold);
+    if !(slow_threshold > 0.0 && slow_threshold <= 1.0) {
+        return Err(ctx.err(
+            &format!("{path}.slow_call_rate_threshold"),
+            format!("must be a fraction above 0 and at most 1, got {slow_threshold}"),
+        ));
     }
+    let window_type = match raw.window_type {
+        None | Some(raw::RawBreakerWindow::Count) => BreakerWindow::Count,
+        Some(raw::RawBreakerWindow::Time) => BreakerWindow::Time,
+    };
+    let (window, minimum_calls) = match window_type {
+        BreakerWindow::Count => {
+            let window = count_at_least(ctx, &format!("{path}.window"), raw.window, d.window, 1)?;
+            let minimum_default = window.min(d.minimum_calls);
+            let minimum_calls =
+                count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, minimum_default, 1)?;
+            if minimum_calls > window {
+                return Err(
+                    ctx.err(&format!("{path}.minimum_calls"), format!("must not exceed the window ({window} calls)"))
+                );
+            }
+            (window, minimum_calls)
+        }
+        // Seconds: resilience4j's time-based window may hold any number of calls.
+        BreakerWindow::Time => {
+            if raw.window.is_some_and(|w| w > 3600) {
+                return Err(ctx.err(
+                    &format!("{path}.window"),
+                    "a time-based window is in whole seconds, at most 3600".to_string(),
+                ));
+            }
+            let window = count_at_least(ctx, &format!("{path}.window"), raw.window, d.window, 1)?;
+            let minimum_calls =
+                count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, d.minimum_calls, 1)?;
+            (window, minimum_calls)
+        }
+    };
     Ok(BreakerSpec {
         failure_rate_threshold: threshold,
+        window_type,
         window,
         minimum_calls,
-        open_duration: positive_duration(
+        open_duration: positive_duration(ctx, &format!("{path}.open_duration"), raw.open_duration, d.open_duration)?,
+        half_open_calls: count_at_least(
             ctx,
-            &format!("{path}.open_duration"),
-            raw.open_duration,
-            SimDuration::from_secs(60),
+            &format!("{path}.half_open_calls"),
+            raw.half_open_calls,
+            d.half_open_calls,
+            1,
         )?,
-        half_open_calls: count_at_least(ctx, &format!("{path}.half_open_calls"), raw.half_open_calls, 10, 1)?,
+        slow_call_rate_threshold: slow_threshold,
+        slow_call_duration: positive_duration(
+            ctx,
+            &format!("{path}.slow_call_duration"),
+            raw.slow_call_duration,
+            d.slow_call_duration,
+        )?,
     })
 }
 

@@ -321,7 +321,7 @@ impl World<'_> {
             self.extra[node].pool_free = u.pool;
             self.extra[node].pool_waiters.clear();
         }
-        self.reset_bulkheads(node);
+        self.reset_call_defences(node);
         if let Some(pool) = self.services[service].pool.as_mut() {
             pool.stop();
         }

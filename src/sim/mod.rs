@@ -761,6 +761,11 @@ impl<'s> World<'s> {
                         bulkhead: call.bulkhead,
                         write_ratio: call.write_ratio,
                         in_flight: vec![0; services[s].nodes],
+                        breaker: call.circuit_breaker.clone(),
+                        breakers: match &call.circuit_breaker {
+                            Some(spec) => vec![CircuitBreaker::new(spec.clone()); services[s].nodes],
+                            None => Vec::new(),
+                        },
                         counts: calls::EdgeCounts::default(),
                         warm: calls::EdgeCounts::default(),
                     });
