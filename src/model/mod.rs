@@ -433,6 +433,11 @@ pub enum Target {
 pub struct Balancer {
     pub name: String,
     pub policy: BalancePolicy,
+    /// How least-outstanding chooses among equally loaded nodes.
+    pub tie_break: TieBreak,
+    /// Per node (service-local index) from the first; nodes past the list
+    /// weigh 1. Empty: every node weighs 1.
+    pub weights: Vec<u32>,
     pub service: usize,
     /// Below this fraction of available (healthy, not ejected) nodes, route
     /// to all nodes regardless of health; 0 disables.
@@ -463,6 +468,17 @@ pub struct OutlierSpec {
     pub max_ejection_time: SimDuration,
     /// Percent of the nodes that may be ejected at once (at least one may).
     pub max_ejection_percent: f64,
+}
+
+/// Least-outstanding among equally loaded nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TieBreak {
+    /// The first tied node at or after a cursor that moves by one per pick.
+    Rotate,
+    /// A tied node drawn uniformly (the balancer's random stream).
+    Random,
+    /// The tied node with the lowest index.
+    First,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

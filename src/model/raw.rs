@@ -195,6 +195,8 @@ pub struct RawRateStep {
 #[serde(deny_unknown_fields)]
 pub struct RawBalancer {
     pub policy: Option<RawPolicy>,
+    pub tie_break: Option<RawTieBreak>,
+    pub weights: Option<Vec<i64>>,
     pub service: Option<String>,
     pub panic_threshold: Option<f64>,
     pub health_check: Option<RawHealthCheck>,
@@ -330,6 +332,14 @@ impl<'de> Deserialize<'de> for DelaySpec {
         }
         d.deserialize_any(V)
     }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawTieBreak {
+    Rotate,
+    Random,
+    First,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

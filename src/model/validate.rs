@@ -203,9 +203,29 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => None,
             Some(o) => Some(validate_outlier(ctx, &format!("{path}.outlier_detection"), o)?),
         };
+        let tie_break = match rb.tie_break {
+            None | Some(raw::RawTieBreak::Rotate) => TieBreak::Rotate,
+            Some(_) if policy != BalancePolicy::LeastOutstanding => {
+                return Err(ctx.err(&format!("{path}.tie_break"), "only the least-outstanding policy breaks ties"));
+            }
+            Some(raw::RawTieBreak::Random) => TieBreak::Random,
+            Some(raw::RawTieBreak::First) => TieBreak::First,
+        };
+        let mut weights = Vec::new();
+        for (i, &w) in rb.weights.iter().flatten().enumerate() {
+            if !(1..=1_000_000).contains(&w) {
+                return Err(ctx.err(
+                    &format!("{path}.weights[{i}]"),
+                    format!("must be a whole number from 1 to 1000000, got {w}"),
+                ));
+            }
+            weights.push(w as u32);
+        }
         balancers.push(Balancer {
             name: bname.clone(),
             policy,
+            tie_break,
+            weights,
             service,
             panic_threshold,
             health_check,
@@ -351,6 +371,16 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         None => None,
         Some(d) => Some(validate_dr(ctx, d, &balancers, &services)?),
     };
+
+    // Weights name nodes from the first: no more than the service can have.
+    for b in &balancers {
+        let slots = services[b.service].slots() as usize;
+        if b.weights.len() > slots {
+            let at = format!("balancers.{}.weights", b.name);
+            let msg = format!("{} weights for a service of at most {slots} nodes", b.weights.len());
+            return Err(ctx.err(&at, msg));
+        }
+    }
 
     Ok(Scenario {
         name,
