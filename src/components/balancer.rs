@@ -444,4 +444,168 @@ mod tests {
         // Binomial sd = sqrt(40000 * 0.25 * 0.75) ~ 87; allow 5 sd.
         assert!(counts.iter().all(|&c| (c as i64 - 10_000).abs() < 435), "{counts:?}");
     }
+
+    fn set_load(nodes: &mut [Node], local: usize, load: u32) {
+        let mut fresh = Node::new(100, None);
+        for id in 0..load {
+            fresh.admit(id, crate::time::SimTime::ZERO);
+        }
+        nodes[local] = fresh;
+    }
+
+    #[test]
+    fn first_always_picks_the_lowest_index_among_ties() {
+        for slots in [5, 40] {
+            let mut loads = vec![3; slots];
+            loads[2] = 1;
+            loads[4] = 1;
+            let nodes = nodes_with_load(&loads);
+            let mut b = Balancer::with(BalancePolicy::LeastOutstanding, TieBreak::First, &[], slots);
+            b.routing_set_changed(&all(&nodes), &nodes);
+            let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+            for _ in 0..10 {
+                assert_eq!(b.pick(&all(&nodes), &nodes, &mut rng), 2, "{slots} slots");
+            }
+        }
+    }
+
+    #[test]
+    fn rotate_cycles_through_ties() {
+        for slots in [4, 64] {
+            let nodes = nodes_with_load(&vec![0; slots]);
+            let mut b = Balancer::with(BalancePolicy::LeastOutstanding, TieBreak::Rotate, &[], slots);
+            b.routing_set_changed(&all(&nodes), &nodes);
+            let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+            let picks: Vec<u32> = (0..2 * slots).map(|_| b.pick(&all(&nodes), &nodes, &mut rng)).collect();
+            let expected: Vec<u32> = (0..2 * slots as u32).map(|i| i % slots as u32).collect();
+            assert_eq!(picks, expected);
+        }
+    }
+
+    #[test]
+    fn random_tie_break_spreads_evenly_over_the_ties() {
+        for slots in [6, 48] {
+            let mut loads = vec![5; slots];
+            for l in [1, 3, 4, 5] {
+                loads[l] = 0;
+            }
+            let nodes = nodes_with_load(&loads);
+            let mut b = Balancer::with(BalancePolicy::LeastOutstanding, TieBreak::Random, &[], slots);
+            b.routing_set_changed(&all(&nodes), &nodes);
+            let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+            let mut counts = vec![0u32; slots];
+            for _ in 0..40_000 {
+                counts[b.pick(&all(&nodes), &nodes, &mut rng) as usize] += 1;
+            }
+            // Only the four tied nodes, each ~10,000 (binomial sd ~87; 5 sd).
+            for (i, &c) in counts.iter().enumerate() {
+                if [1, 3, 4, 5].contains(&i) {
+                    assert!((c as i64 - 10_000).abs() < 435, "{slots} slots: {counts:?}");
+                } else {
+                    assert_eq!(c, 0, "{slots} slots: node {i} is not tied");
+                }
+            }
+        }
+    }
+
+    /// Picks with weights 3, 1, 1 over idle nodes (each pick's load is
+    /// dropped again at once, so the nodes stay idle): shares 3/5, 1/5, 1/5.
+    #[test]
+    fn weights_give_proportional_shares() {
+        let nodes = nodes_with_load(&[0, 0, 0]);
+        for policy in [BalancePolicy::RoundRobin, BalancePolicy::Random, BalancePolicy::PowerOfTwo] {
+            let mut b = Balancer::with(policy, TieBreak::Rotate, &[3, 1, 1], 3);
+            let mut rng = stream(2, 0, StreamKind::Balancer, 0);
+            let mut counts = [0u32; 3];
+            for _ in 0..50_000 {
+                counts[b.pick(&all(&nodes), &nodes, &mut rng) as usize] += 1;
+            }
+            match policy {
+                // Smooth weighted round-robin is exact per cycle of 5.
+                BalancePolicy::RoundRobin => assert_eq!(counts, [30_000, 10_000, 10_000]),
+                // Random: binomial sd = sqrt(50000 * 0.6 * 0.4) ~ 110; 5 sd.
+                BalancePolicy::Random => {
+                    assert!((counts[0] as i64 - 30_000).abs() < 550, "{counts:?}");
+                    assert!((counts[1] as i64 - 10_000).abs() < 450, "{counts:?}");
+                }
+                // Power of two over idle nodes: pairs drawn by weight, and
+                // node 0's key 1/3 beats 1/1, so it wins whenever drawn:
+                // 3/5 + 2 * 1/5 * 3/4 = 0.9; node 1 only as the first of
+                // (1, 2): 1/5 * 1/4 = 0.05. Binomial sd ~67 and ~49; 5 sd.
+                _ => {
+                    assert!((counts[0] as i64 - 45_000).abs() < 335, "{policy:?}: {counts:?}");
+                    assert!((counts[1] as i64 - 2_500).abs() < 245, "{policy:?}: {counts:?}");
+                }
+            }
+        }
+        // Smooth: 3, 1, 1 interleaves (nginx), never three in a row at the start.
+        let mut b = Balancer::with(BalancePolicy::RoundRobin, TieBreak::Rotate, &[3, 1, 1], 3);
+        let mut rng = stream(2, 0, StreamKind::Balancer, 0);
+        let picks: Vec<u32> = (0..5).map(|_| b.pick(&all(&nodes), &nodes, &mut rng)).collect();
+        assert_eq!(picks, vec![0, 1, 0, 2, 0]);
+    }
+
+    #[test]
+    fn weighted_least_outstanding_follows_load_per_weight() {
+        // (outstanding + 1) / weight: 5/4 beats 2/1 and 3/2.
+        let nodes = nodes_with_load(&[1, 2, 4]);
+        for slots in [3, 40] {
+            let mut nodes = nodes.clone();
+            nodes.resize_with(slots, || Node::new(100, None));
+            let cands = [0, 1, 2];
+            let mut b = Balancer::with(BalancePolicy::LeastOutstanding, TieBreak::First, &[1, 2, 4], slots);
+            b.routing_set_changed(&cands, &nodes);
+            let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+            assert_eq!(b.pick(&cands, &nodes, &mut rng), 2, "{slots} slots");
+        }
+    }
+
+    /// The tree's picks equal a brute-force scan's (the code the tree
+    /// replaces) over random loads, routing sets and weights.
+    #[test]
+    fn the_tree_picks_what_a_scan_picks() {
+        let mut rng = stream(7, 0, StreamKind::Balancer, 0);
+        for round in 0..200 {
+            let slots = rng.random_range(TREE_FROM..200);
+            let weights: Vec<u32> =
+                if round % 2 == 0 { Vec::new() } else { (0..slots).map(|_| rng.random_range(1..5)).collect() };
+            let tie_break = [TieBreak::Rotate, TieBreak::First][round % 4 / 2];
+            let mut nodes = nodes_with_load(&(0..slots).map(|_| rng.random_range(0..4)).collect::<Vec<_>>());
+            let set: Vec<u32> = (0..slots as u32).filter(|_| rng.random::<f64>() < 0.7).collect();
+            if set.len() < 2 {
+                continue;
+            }
+            let mut fast = Balancer::with(BalancePolicy::LeastOutstanding, tie_break, &weights, slots);
+            // The reference: a scan (below TREE_FROM slots no tree is kept).
+            let mut slow = Balancer::with(BalancePolicy::LeastOutstanding, tie_break, &weights, TREE_FROM - 1);
+            slow.weights = fast.weights.clone();
+            slow.tree = None;
+            fast.routing_set_changed(&set, &nodes);
+            let mut draw = stream(8, round as u64, StreamKind::Balancer, 0);
+            for _ in 0..300 {
+                // Change a random node's load, as admissions and completions do.
+                let local = rng.random_range(0..slots);
+                let load = rng.random_range(0..4);
+                set_load(&mut nodes, local, load);
+                fast.load_changed(local as u32, load);
+                let (a, b) = (fast.pick(&set, &nodes, &mut draw), slow.pick(&set, &nodes, &mut draw));
+                assert_eq!(a, b, "round {round}: tree {a}, scan {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_tree_keeps_up_with_routing_set_changes() {
+        let slots = 50;
+        let nodes = nodes_with_load(&(0..slots as u32).map(|i| 10 + i).collect::<Vec<_>>());
+        let mut b = Balancer::with(BalancePolicy::LeastOutstanding, TieBreak::Rotate, &[], slots);
+        b.routing_set_changed(&all(&nodes), &nodes);
+        let mut rng = stream(1, 0, StreamKind::Balancer, 0);
+        assert_eq!(b.pick(&all(&nodes), &nodes, &mut rng), 0);
+        // Node 0 leaves the set (ejected): its load changes no longer matter.
+        let set: Vec<u32> = (1..slots as u32).collect();
+        b.routing_set_changed(&set, &nodes);
+        b.load_changed(0, 0);
+        assert_eq!(b.pick(&set, &nodes, &mut rng), 1);
+    }
 }
