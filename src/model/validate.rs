@@ -12,6 +12,8 @@ use super::error::{ScenarioError, line_col, locate, parse_path};
 use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
+mod initial;
+
 /// The smallest bin the time series accepts: finer bins cost memory without
 /// telling a human anything.
 const MAX_BINS: u64 = 10_000_000;
@@ -382,7 +384,23 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         }
     }
 
+    let known = initial::Known {
+        services: &services,
+        service_names: raw.services.keys().collect(),
+        database_names: raw.databases.keys().collect(),
+        traffic: &traffic,
+        traffic_service: traffic
+            .iter()
+            .map(|t| match t.target {
+                Target::Service(s) => s,
+                Target::Balancer(b) => balancers[b].service,
+            })
+            .collect(),
+    };
+    let initial = initial::validate_initial(ctx, raw.initial.as_ref(), &known)?;
+
     Ok(Scenario {
+        initial,
         name,
         description: raw.description.clone(),
         simulation,

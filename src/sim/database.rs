@@ -61,6 +61,22 @@ impl DbState {
         }
     }
 
+    /// The primary failed `ago` before t = 0 and the failover is under
+    /// way (`[initial]`): nothing was written in the run, so none is lost.
+    pub(super) fn failing_over_since(&mut self, ago: SimDuration) {
+        self.failing_over = true;
+        self.failovers.push(FailoverSummary {
+            primary_failed_at_s: -ago.as_secs_f64(),
+            promoted_at_s: None,
+            lost_writes: 0,
+            rpo_s: 0.0,
+        });
+    }
+
+    pub(super) fn failover_times(&self) -> (SimDuration, SimDuration) {
+        (self.spec.failover_detection, self.spec.failover_promotion)
+    }
+
     /// Forgets writes that have reached a replica by `now`.
     fn settle(&mut self, now: SimTime) {
         while let Some(&(acked, replicated)) = self.unreplicated.front() {
