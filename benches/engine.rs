@@ -101,7 +101,8 @@ fn main() {
     let runs: usize = arg(&args, "--runs", 7);
     let variant: String = arg(&args, "--variant", "both".to_string());
     for name in ["plain", "timeouts", "graph", "lo3", "lo3000"] {
-        let chosen = variant == name || variant == "all" || (variant == "both" && (name == "plain" || name == "timeouts"));
+        let chosen =
+            variant == name || variant == "all" || (variant == "both" && (name == "plain" || name == "timeouts"));
         if !chosen {
             continue;
         }

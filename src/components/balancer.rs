@@ -55,7 +55,14 @@ impl Key {
 
 impl Balancer {
     pub fn new(policy: BalancePolicy) -> Self {
-        Balancer { policy, tie_break: TieBreak::Rotate, cursor: 0, weights: Vec::new(), current: Vec::new(), tree: None }
+        Balancer {
+            policy,
+            tie_break: TieBreak::Rotate,
+            cursor: 0,
+            weights: Vec::new(),
+            current: Vec::new(),
+            tree: None,
+        }
     }
 
     /// A balancer over `slots` nodes; `weights` name nodes from the first

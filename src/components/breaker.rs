@@ -86,7 +86,9 @@ impl CircuitBreaker {
                 let size = spec.window as usize;
                 Window::Count { size, outcomes: VecDeque::with_capacity(size) }
             }
-            BreakerWindow::Time => Window::Time { buckets: vec![(0, Tally::default()); spec.window as usize], latest: 0 },
+            BreakerWindow::Time => {
+                Window::Time { buckets: vec![(0, Tally::default()); spec.window as usize], latest: 0 }
+            }
         };
         CircuitBreaker { spec, state: BreakerState::Closed, window, total: Tally::default() }
     }
@@ -135,8 +137,12 @@ impl CircuitBreaker {
                 let mut trial = Tally { calls, failures, slow: slow_calls };
                 trial.add(failed, slow);
                 if trial.calls < self.spec.half_open_calls {
-                    self.state =
-                        BreakerState::HalfOpen { permitted, calls: trial.calls, failures: trial.failures, slow: trial.slow };
+                    self.state = BreakerState::HalfOpen {
+                        permitted,
+                        calls: trial.calls,
+                        failures: trial.failures,
+                        slow: trial.slow,
+                    };
                     return None;
                 }
                 if self.over_a_threshold(trial) {

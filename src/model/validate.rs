@@ -554,9 +554,10 @@ fn validate_calls(
                 for (j, call) in parallel.iter().enumerate() {
                     let cpath = format!("{path}.parallel[{j}]");
                     if call.parallel.is_some() || call.wait_for.is_some() || call.classes.is_some() {
-                        return Err(
-                            ctx.err(&cpath, "a call inside `parallel` takes only target, timeout, retry, bulkhead and circuit_breaker")
-                        );
+                        return Err(ctx.err(
+                            &cpath,
+                            "a call inside `parallel` takes only target, timeout, retry, bulkhead and circuit_breaker",
+                        ));
                     }
                     calls.push(validate_call(ctx, &cpath, call, targets, balancers)?);
                 }
