@@ -9,17 +9,50 @@
 //! `timeouts` (a 10 s client timeout scheduled for every request and almost
 //! always cancelled, like `limit_generic`), and `graph` (the same M/M/4
 //! behind a front service that calls it with a 10 s call timeout: what a
-//! call between services costs per request).
+//! call between services costs per request), and `lo3` / `lo3000`: a
+//! least-outstanding balancer over 3 or 3,000 single-worker nodes at
+//! rho = 0.9 (what a least-outstanding pick costs as the fleet grows).
 //!
 //! Options after `--`: `--customers N` per run (default 3,000,000),
-//! `--runs R` (default 7), `--variant plain|timeouts|graph|both|all`
+//! `--runs R` (default 7), `--variant plain|timeouts|graph|lo3|lo3000|both|all`
 //! (`both`: plain and timeouts, as `benches/compare.sh` runs it).
 
 use std::time::Instant;
 
 use faultline::Scenario;
 
+/// `nodes` single-worker nodes behind a least-outstanding balancer, rho 0.9.
+fn least_outstanding(customers: u64, nodes: u64) -> Scenario {
+    let rate = 0.9 * nodes as f64;
+    let duration_s = (customers as f64 / rate).ceil() as u64;
+    let text = format!(
+        r#"version = 1
+[simulation]
+duration = "{duration_s}s"
+seed = 42
+bin = "1m"
+[traffic.clients]
+rate = "{rate}/s"
+target = "lb"
+[balancers.lb]
+service = "pool"
+policy = "least-outstanding"
+[services.pool]
+nodes = {nodes}
+workers = 1
+queue_capacity = "unbounded"
+service_time = {{ distribution = "exponential", mean = "1s" }}
+"#
+    );
+    Scenario::from_toml(&text, "bench", Some("lo")).expect("bench scenario")
+}
+
 fn scenario(customers: u64, variant: &str) -> Scenario {
+    match variant {
+        "lo3" => return least_outstanding(customers, 3),
+        "lo3000" => return least_outstanding(customers, 3000),
+        _ => {}
+    }
     let duration_s = (customers as f64 / 3.6).ceil() as u64;
     let (timeout, target, front) = match variant {
         "timeouts" => ("10s", "pool", ""),
@@ -67,8 +100,9 @@ fn main() {
     let customers: u64 = arg(&args, "--customers", 3_000_000);
     let runs: usize = arg(&args, "--runs", 7);
     let variant: String = arg(&args, "--variant", "both".to_string());
-    for name in ["plain", "timeouts", "graph"] {
-        let chosen = variant == name || variant == "all" || (variant == "both" && name != "graph");
+    for name in ["plain", "timeouts", "graph", "lo3", "lo3000"] {
+        let chosen =
+            variant == name || variant == "all" || (variant == "both" && (name == "plain" || name == "timeouts"));
         if !chosen {
             continue;
         }

@@ -42,11 +42,11 @@ impl SimDuration {
         SimDuration(secs_to_nanos(secs))
     }
 
-    pub fn from_millis(ms: u64) -> SimDuration {
+    pub const fn from_millis(ms: u64) -> SimDuration {
         SimDuration(ms * 1_000_000)
     }
 
-    pub fn from_secs(s: u64) -> SimDuration {
+    pub const fn from_secs(s: u64) -> SimDuration {
         SimDuration(s * NANOS_PER_SEC)
     }
 

@@ -640,3 +640,68 @@ fn calls_and_their_outcomes_are_counted_over_the_same_window() {
         }
     }
 }
+
+/// web -> front -> back, `back` 20 times slower (fault `slow`) from 20 s
+/// to 40 s: its answers take ~200 ms but all succeed. `front`'s call
+/// breaker counts calls over 100 ms as slow.
+fn slow_dependency(breaker: &str) -> Scenario {
+    scenario(&format!(
+        r#"version = 1
+[simulation]
+duration = "80s"
+seed = 11
+[traffic.web]
+rate = "50/s"
+target = "front"
+[services.front]
+nodes = 2
+workers = 200
+service_time = {{ distribution = "constant", value = "1ms" }}
+calls = [{{ target = "back", circuit_breaker = {breaker} }}]
+[services.back]
+nodes = 2
+workers = 200
+service_time = {{ distribution = "exponential", mean = "10ms" }}
+[[faults]]
+kind = "slow"
+service = "back"
+nodes = "all"
+factor = 20
+at = "20s"
+duration = "20s"
+"#
+    ))
+}
+
+#[test]
+fn slow_calls_open_a_call_breaker_that_fails_fast_until_the_callee_recovers() {
+    let count = r#"{ slow_call_duration = "100ms", slow_call_rate_threshold = 0.5, window = 20, minimum_calls = 10, open_duration = "5s", half_open_calls = 5 }"#;
+    let time = r#"{ window_type = "time", window = 2, slow_call_duration = "100ms", slow_call_rate_threshold = 0.5, minimum_calls = 10, open_duration = "5s", half_open_calls = 5 }"#;
+    for breaker in [count, time] {
+        let r = run(&slow_dependency(breaker), 0).unwrap();
+        let f = &r.summary.failed;
+        // No call failed: the breaker opened on slow calls alone, and every
+        // failure is the breaker failing fast.
+        assert!(f.circuit_open > 0, "{breaker}: {f:?}");
+        assert_eq!(f.total(), f.circuit_open, "{breaker}: only circuit_open: {f:?}");
+        let opened = |e: &&faultline::metrics::LoggedEvent| e.event == "breaker" && e.detail.ends_with(" open");
+        let first_open = r.events.iter().find(opened).expect("the breaker opened").t.as_secs_f64();
+        assert!((20.0..22.0).contains(&first_open), "{breaker}: opened at {first_open}");
+        assert!(r.events.iter().all(|e| e.service == "front" || e.event != "breaker"), "the caller's breaker");
+        // Before the fault and once the callee recovered (the breaker closed
+        // after a half-open trial), every request succeeds.
+        for b in r.bins.iter().filter(|b| b.start.as_secs_f64() < 20.0 || b.start.as_secs_f64() >= 50.0) {
+            assert_eq!(b.failed.iter().sum::<u64>(), 0, "{breaker}: bin at {:?}", b.start);
+        }
+        let closed = r.events.iter().filter(|e| e.event == "breaker" && e.detail.ends_with(" closed")).count();
+        assert!(closed >= 2, "both front nodes' breakers close again: {closed}");
+        // While open, requests fail at once instead of waiting 200 ms.
+        let during: Vec<_> = r.bins.iter().filter(|b| (25.0..40.0).contains(&b.start.as_secs_f64())).collect();
+        let failed: u64 = during.iter().map(|b| b.failed.iter().sum::<u64>()).sum();
+        let answered: u64 = during.iter().map(|b| b.completed).sum::<u64>() + failed;
+        assert!(failed as f64 > 0.5 * answered as f64, "{breaker}: mostly failing fast: {failed} of {answered}");
+    }
+    // Without the breaker the same run has no failures at all: slow is not failed.
+    let plain = slow_dependency("{ slow_call_rate_threshold = 1.0 }");
+    assert_eq!(run(&plain, 0).unwrap().summary.failed.total(), 0);
+}

@@ -254,20 +254,56 @@ impl TrafficSource {
     }
 }
 
-/// A client-side circuit breaker with resilience4j semantics: a count-based
-/// sliding window of the last `window` attempts; when at least
-/// `minimum_calls` were recorded and the failure rate reaches the threshold,
-/// the breaker opens and refuses attempts for `open_duration`; then it lets
-/// `half_open_calls` trial attempts through and closes if their failure rate
-/// is below the threshold, or opens again.
+/// A circuit breaker (a client's or a call's) with resilience4j semantics:
+/// a sliding window (the last `window` attempts, or the attempts of the
+/// last `window` seconds); when at least `minimum_calls` are in it and the
+/// failure rate or the slow-call rate reaches its threshold, the breaker
+/// opens and refuses attempts for `open_duration`; then it lets
+/// `half_open_calls` trial attempts through and closes if both their rates
+/// are below the thresholds, or opens again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerSpec {
     /// Fraction of failed attempts that opens the breaker.
     pub failure_rate_threshold: f64,
+    pub window_type: BreakerWindow,
+    /// Attempts (count-based) or seconds (time-based) in the window.
     pub window: u32,
     pub minimum_calls: u32,
     pub open_duration: SimDuration,
     pub half_open_calls: u32,
+    /// Fraction of slow attempts that opens the breaker.
+    pub slow_call_rate_threshold: f64,
+    /// An attempt that takes longer than this is slow.
+    pub slow_call_duration: SimDuration,
+}
+
+impl BreakerSpec {
+    /// resilience4j's `CircuitBreakerConfig` defaults: failureRateThreshold
+    /// 50, slidingWindowType COUNT_BASED, slidingWindowSize 100,
+    /// minimumNumberOfCalls 100, waitDurationInOpenState 60 s,
+    /// permittedNumberOfCallsInHalfOpenState 10, slowCallRateThreshold 100,
+    /// slowCallDurationThreshold 60 s.
+    pub fn resilience4j_defaults() -> Self {
+        BreakerSpec {
+            failure_rate_threshold: 0.5,
+            window_type: BreakerWindow::Count,
+            window: 100,
+            minimum_calls: 100,
+            open_duration: SimDuration::from_secs(60),
+            half_open_calls: 10,
+            slow_call_rate_threshold: 1.0,
+            slow_call_duration: SimDuration::from_secs(60),
+        }
+    }
+}
+
+/// How a breaker's sliding window is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerWindow {
+    /// The last `window` attempts.
+    Count,
+    /// The attempts of the last `window` seconds, in 1 s buckets.
+    Time,
 }
 
 /// Client-side adaptive throttling from the Google SRE book ("Handling
@@ -551,6 +587,11 @@ pub enum Target {
 pub struct Balancer {
     pub name: String,
     pub policy: BalancePolicy,
+    /// How least-outstanding chooses among equally loaded nodes.
+    pub tie_break: TieBreak,
+    /// Per node (service-local index) from the first; nodes past the list
+    /// weigh 1. Empty: every node weighs 1.
+    pub weights: Vec<u32>,
     pub service: usize,
     /// Below this fraction of available (healthy, not ejected) nodes, route
     /// to all nodes regardless of health; 0 disables.
@@ -581,6 +622,17 @@ pub struct OutlierSpec {
     pub max_ejection_time: SimDuration,
     /// Percent of the nodes that may be ejected at once (at least one may).
     pub max_ejection_percent: f64,
+}
+
+/// Least-outstanding among equally loaded nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TieBreak {
+    /// The first tied node at or after a cursor that moves by one per pick.
+    Rotate,
+    /// A tied node drawn uniformly (the balancer's random stream).
+    Random,
+    /// The tied node with the lowest index.
+    First,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -724,6 +776,8 @@ pub struct Call {
     /// A call to a database: this fraction are writes (to the primary),
     /// the rest reads (from a replica). 0 for a service.
     pub write_ratio: f64,
+    /// One breaker per caller node (a process's resilience4j instance).
+    pub circuit_breaker: Option<BreakerSpec>,
 }
 
 /// How a service uses a database (by index in `Scenario::services`).

@@ -189,6 +189,16 @@ pub struct RawCircuitBreaker {
     pub minimum_calls: Option<i64>,
     pub open_duration: Option<Duration>,
     pub half_open_calls: Option<i64>,
+    pub window_type: Option<RawBreakerWindow>,
+    pub slow_call_rate_threshold: Option<f64>,
+    pub slow_call_duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBreakerWindow {
+    Count,
+    Time,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +289,8 @@ pub struct RawPopulationStep {
 #[serde(deny_unknown_fields)]
 pub struct RawBalancer {
     pub policy: Option<RawPolicy>,
+    pub tie_break: Option<RawTieBreak>,
+    pub weights: Option<Vec<i64>>,
     pub service: Option<String>,
     pub panic_threshold: Option<f64>,
     pub health_check: Option<RawHealthCheck>,
@@ -418,6 +430,14 @@ impl<'de> Deserialize<'de> for DelaySpec {
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+pub enum RawTieBreak {
+    Rotate,
+    Random,
+    First,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RawPolicy {
     RoundRobin,
     Random,
@@ -496,6 +516,7 @@ pub struct RawCall {
     pub retry: Option<RawRetry>,
     pub bulkhead: Option<i64>,
     pub write_ratio: Option<f64>,
+    pub circuit_breaker: Option<RawCircuitBreaker>,
 }
 
 /// A service's rate limit: `rate` tokens per second, `burst` at most.

@@ -209,9 +209,29 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => None,
             Some(o) => Some(validate_outlier(ctx, &format!("{path}.outlier_detection"), o)?),
         };
+        let tie_break = match rb.tie_break {
+            None | Some(raw::RawTieBreak::Rotate) => TieBreak::Rotate,
+            Some(_) if policy != BalancePolicy::LeastOutstanding => {
+                return Err(ctx.err(&format!("{path}.tie_break"), "only the least-outstanding policy breaks ties"));
+            }
+            Some(raw::RawTieBreak::Random) => TieBreak::Random,
+            Some(raw::RawTieBreak::First) => TieBreak::First,
+        };
+        let mut weights = Vec::new();
+        for (i, &w) in rb.weights.iter().flatten().enumerate() {
+            if !(1..=1_000_000).contains(&w) {
+                return Err(ctx.err(
+                    &format!("{path}.weights[{i}]"),
+                    format!("must be a whole number from 1 to 1000000, got {w}"),
+                ));
+            }
+            weights.push(w as u32);
+        }
         balancers.push(Balancer {
             name: bname.clone(),
             policy,
+            tie_break,
+            weights,
             service,
             panic_threshold,
             health_check,
@@ -394,6 +414,16 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         Some(d) => Some(validate_dr(ctx, d, &balancers, &services)?),
     };
 
+    // Weights name nodes from the first: no more than the service can have.
+    for b in &balancers {
+        let slots = services[b.service].slots() as usize;
+        if b.weights.len() > slots {
+            let at = format!("balancers.{}.weights", b.name);
+            let msg = format!("{} weights for a service of at most {slots} nodes", b.weights.len());
+            return Err(ctx.err(&at, msg));
+        }
+    }
+
     let known = initial::Known {
         services: &services,
         service_names: raw.services.keys().collect(),
@@ -551,6 +581,7 @@ fn validate_calls(
                     ("retry", step.retry.is_some()),
                     ("bulkhead", step.bulkhead.is_some()),
                     ("write_ratio", step.write_ratio.is_some()),
+                    ("circuit_breaker", step.circuit_breaker.is_some()),
                 ] {
                     if key.1 {
                         return Err(ctx.err(
@@ -563,9 +594,10 @@ fn validate_calls(
                 for (j, call) in parallel.iter().enumerate() {
                     let cpath = format!("{path}.parallel[{j}]");
                     if call.parallel.is_some() || call.wait_for.is_some() || call.classes.is_some() {
-                        return Err(
-                            ctx.err(&cpath, "a call inside `parallel` takes only target, timeout, retry and bulkhead")
-                        );
+                        return Err(ctx.err(
+                            &cpath,
+                            "a call inside `parallel` takes only target, timeout, retry, bulkhead and circuit_breaker",
+                        ));
                     }
                     calls.push(validate_call(ctx, &cpath, call, targets, balancers)?);
                 }
@@ -623,7 +655,11 @@ fn validate_call(
         None => None,
         Some(_) => Some(count_at_least(ctx, &format!("{path}.bulkhead"), raw.bulkhead, 1, 1)?),
     };
-    Ok(Call { target, service, timeout, retry, bulkhead, write_ratio })
+    let circuit_breaker = match &raw.circuit_breaker {
+        None => None,
+        Some(b) => Some(validate_breaker(ctx, &format!("{path}.circuit_breaker"), b)?),
+    };
+    Ok(Call { target, service, timeout, retry, bulkhead, write_ratio, circuit_breaker })
 }
 
 /// Calls must not loop back: a request would call itself without end.
@@ -1624,32 +1660,75 @@ fn validate_autoscaling(
     })
 }
 
-/// Circuit-breaker defaults: resilience4j's (failure rate threshold 50%,
-/// sliding window 100 calls, minimum 100 calls, 60 s open, 10 calls half-open).
+/// Circuit-breaker defaults: resilience4j's (`BreakerSpec::resilience4j_defaults`).
+/// A time-based window is `window` seconds, its minimum calls at most 100.
 fn validate_breaker(ctx: &Ctx, path: &str, raw: &raw::RawCircuitBreaker) -> Result<BreakerSpec, ScenarioError> {
-    let threshold = raw.failure_rate_threshold.unwrap_or(0.5);
+    let d = BreakerSpec::resilience4j_defaults();
+    let threshold = raw.failure_rate_threshold.unwrap_or(d.failure_rate_threshold);
     if !(threshold > 0.0 && threshold <= 1.0) {
         return Err(ctx.err(
             &format!("{path}.failure_rate_threshold"),
             format!("must be a fraction above 0 and at most 1, got {threshold}"),
         ));
     }
-    let window = count_at_least(ctx, &format!("{path}.window"), raw.window, 100, 1)?;
-    let minimum_calls = count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, window.min(100), 1)?;
-    if minimum_calls > window {
-        return Err(ctx.err(&format!("{path}.minimum_calls"), format!("must not exceed the window ({window} calls)")));
+    let slow_threshold = raw.slow_call_rate_threshold.unwrap_or(d.slow_call_rate_threshold);
+    if !(slow_threshold > 0.0 && slow_threshold <= 1.0) {
+        return Err(ctx.err(
+            &format!("{path}.slow_call_rate_threshold"),
+            format!("must be a fraction above 0 and at most 1, got {slow_threshold}"),
+        ));
     }
+    let window_type = match raw.window_type {
+        None | Some(raw::RawBreakerWindow::Count) => BreakerWindow::Count,
+        Some(raw::RawBreakerWindow::Time) => BreakerWindow::Time,
+    };
+    let (window, minimum_calls) = match window_type {
+        BreakerWindow::Count => {
+            let window = count_at_least(ctx, &format!("{path}.window"), raw.window, d.window, 1)?;
+            let minimum_default = window.min(d.minimum_calls);
+            let minimum_calls =
+                count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, minimum_default, 1)?;
+            if minimum_calls > window {
+                return Err(
+                    ctx.err(&format!("{path}.minimum_calls"), format!("must not exceed the window ({window} calls)"))
+                );
+            }
+            (window, minimum_calls)
+        }
+        // Seconds: resilience4j's time-based window may hold any number of calls.
+        BreakerWindow::Time => {
+            if raw.window.is_some_and(|w| w > 3600) {
+                return Err(ctx.err(
+                    &format!("{path}.window"),
+                    "a time-based window is in whole seconds, at most 3600".to_string(),
+                ));
+            }
+            let window = count_at_least(ctx, &format!("{path}.window"), raw.window, d.window, 1)?;
+            let minimum_calls =
+                count_at_least(ctx, &format!("{path}.minimum_calls"), raw.minimum_calls, d.minimum_calls, 1)?;
+            (window, minimum_calls)
+        }
+    };
     Ok(BreakerSpec {
         failure_rate_threshold: threshold,
+        window_type,
         window,
         minimum_calls,
-        open_duration: positive_duration(
+        open_duration: positive_duration(ctx, &format!("{path}.open_duration"), raw.open_duration, d.open_duration)?,
+        half_open_calls: count_at_least(
             ctx,
-            &format!("{path}.open_duration"),
-            raw.open_duration,
-            SimDuration::from_secs(60),
+            &format!("{path}.half_open_calls"),
+            raw.half_open_calls,
+            d.half_open_calls,
+            1,
         )?,
-        half_open_calls: count_at_least(ctx, &format!("{path}.half_open_calls"), raw.half_open_calls, 10, 1)?,
+        slow_call_rate_threshold: slow_threshold,
+        slow_call_duration: positive_duration(
+            ctx,
+            &format!("{path}.slow_call_duration"),
+            raw.slow_call_duration,
+            d.slow_call_duration,
+        )?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Balancers: routing each attempt among the nodes a balancer trusts,
 //! active health checks (shallow or deep), passive outlier ejection, and the
-//! panic threshold below which health is ignored.
+//! panic threshold below which health is ignored; and keeping
+//! least-outstanding trees in step with the nodes' outstanding counts.
 
 use super::{Event, Owner, World};
 use crate::components::health::HealthState;
@@ -57,11 +58,33 @@ impl World<'_> {
             .collect();
         // Envoy: below the panic threshold (or with nobody left), route to all.
         let panic = bs.candidates.is_empty() || (bs.candidates.len() as f64) < bs.panic_threshold * n as f64;
+        if bs.balancer.tracks_loads() {
+            let set = if panic { &bs.members } else { &bs.candidates };
+            bs.balancer.routing_set_changed(set, &self.nodes[bs.first_node..bs.first_node + bs.slots]);
+        }
         if panic != bs.panic {
             bs.panic = panic;
             let (service, detail) =
                 (bs.service, format!("balancer {}: {} of {n} nodes available", bs.name, bs.candidates.len()));
             self.log_service(now, service, if panic { "panic-on" } else { "panic-off" }, detail);
+        }
+    }
+
+    /// `node`'s outstanding count changed (an attempt admitted or finished,
+    /// a crash or stop): balancers with a tree over its service learn it.
+    #[inline(always)]
+    pub(super) fn load_changed(&mut self, node: usize) {
+        if self.extra[node].tracked {
+            self.update_trees(node);
+        }
+    }
+
+    #[inline(never)]
+    fn update_trees(&mut self, node: usize) {
+        let (service, local) = (self.extra[node].service, self.extra[node].local);
+        let outstanding = self.nodes[node].outstanding();
+        for bs in self.balancers.iter_mut().filter(|bs| bs.service == service) {
+            bs.balancer.load_changed(local, outstanding);
         }
     }
 

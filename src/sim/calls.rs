@@ -5,6 +5,12 @@
 //! longer succeed fails the request at this node with the cause of the call
 //! that failed it.
 //!
+//! A call step may have a circuit breaker: one per caller node, as
+//! resilience4j's instances live in each process (a node's breaker sees
+//! only its own calls, and a restarted node starts with a closed one). It
+//! guards each attempt; an open breaker fails the call at once as
+//! `circuit_open`, not retried.
+//!
 //! A call outlives its caller lazily: when the caller's attempt is gone (its
 //! node crashed) or the step was decided without it (first-k), the call is
 //! not chased; it carries the step's token, and when its answer or its
@@ -16,10 +22,11 @@ use rand::RngExt;
 
 use super::cache::Lookup;
 use super::{Attempt, Event, NO_SLOT, Owner, SimError, World, counts_against_node};
+use crate::components::breaker::{BreakerState, CircuitBreaker};
 use crate::components::retry::Retrier;
 use crate::engine::TimerId;
 use crate::metrics::{CallSummary, RunSummary};
-use crate::model::{FailureCause, classes_include};
+use crate::model::{BreakerSpec, FailureCause, classes_include};
 use crate::time::{SimDuration, SimTime};
 
 /// A request with no class (its source has none).
@@ -74,6 +81,10 @@ pub(super) struct Edge {
     pub(super) write_ratio: f64,
     /// Calls in flight per caller node (service-local index), for the bulkhead.
     pub(super) in_flight: Vec<u32>,
+    /// The step's circuit breaker, and one per caller node (service-local
+    /// index; empty without a breaker).
+    pub(super) breaker: Option<BreakerSpec>,
+    pub(super) breakers: Vec<CircuitBreaker>,
     pub(super) counts: EdgeCounts,
     /// `counts` when the warm-up ended.
     pub(super) warm: EdgeCounts,
@@ -264,6 +275,12 @@ impl World<'_> {
     }
 
     fn send_call_attempt(&mut self, now: SimTime, call: u32) {
+        if let Some(local) = self.call_breaker(call)
+            && !self.breaker_permits(now, call, local)
+        {
+            self.end_call(now, call, false, FailureCause::CircuitOpen);
+            return;
+        }
         let c = &mut self.calls[call];
         c.attempts += 1;
         let (edge, class) = (c.edge as usize, c.class);
@@ -287,8 +304,51 @@ impl World<'_> {
                 self.launch_attempt(now, node, Owner::Call { call, write }, timeout, class);
             }
             // No node in rotation: the connection fails at once.
-            None => self.retry_or_end_call(now, call, FailureCause::Reset),
+            None => {
+                self.call_breaker_learns(now, call, true, SimDuration::ZERO);
+                self.retry_or_end_call(now, call, FailureCause::Reset);
+            }
         }
+    }
+
+    /// The caller node's breaker for `call` (its service-local index), if
+    /// the step has breakers and the node is still the process that made
+    /// the call (a restart replaced the breaker).
+    #[inline]
+    fn call_breaker(&self, call: u32) -> Option<usize> {
+        let c = &self.calls[call];
+        if self.edges[c.edge as usize].breakers.is_empty() {
+            return None;
+        }
+        let node = c.caller_node as usize;
+        (self.nodes[node].incarnation() == c.caller_incarnation).then(|| self.extra[node].local as usize)
+    }
+
+    /// Asks the caller node's breaker to let `call`'s next attempt out.
+    fn breaker_permits(&mut self, now: SimTime, call: u32, local: usize) -> bool {
+        let edge = self.calls[call].edge as usize;
+        let (permitted, change) = self.edges[edge].breakers[local].try_acquire(now);
+        if let Some(state) = change {
+            self.log_call_breaker(now, call, state);
+        }
+        permitted
+    }
+
+    /// Feeds the outcome of `call`'s attempt, which took `took`, to the
+    /// caller node's breaker.
+    fn call_breaker_learns(&mut self, now: SimTime, call: u32, failed: bool, took: SimDuration) {
+        let Some(local) = self.call_breaker(call) else { return };
+        let edge = self.calls[call].edge as usize;
+        if let Some(state) = self.edges[edge].breakers[local].on_result(now, failed, took) {
+            self.log_call_breaker(now, call, state);
+        }
+    }
+
+    fn log_call_breaker(&mut self, now: SimTime, call: u32, state: BreakerState) {
+        let c = &self.calls[call];
+        let e = &self.edges[c.edge as usize];
+        let detail = format!("call to {}: circuit breaker {}", self.services[e.callee].name, state.name());
+        self.log(now, c.caller_node as usize, "breaker", detail);
     }
 
     pub(super) fn on_call_retry(&mut self, now: SimTime, call: u32) {
@@ -316,12 +376,13 @@ impl World<'_> {
     /// A call's attempt succeeded (the callee answered).
     pub(super) fn call_success(&mut self, now: SimTime, attempt: u32) {
         let a = &self.attempts[attempt];
-        let (timer, node, owner) = (a.timeout, a.node as usize, a.owner);
+        let (timer, node, owner, sent) = (a.timeout, a.node as usize, a.owner, a.sent);
         if let Some(timer) = timer {
             self.engine.cancel(timer);
         }
         let Owner::Call { call, .. } = owner else { unreachable!("not a call") };
         self.calls[call].attempt = None;
+        self.call_breaker_learns(now, call, false, now.since(sent));
         if self.calls[call].write {
             self.record_write(now, node);
         }
@@ -342,6 +403,7 @@ impl World<'_> {
         let Owner::Call { call, .. } = a.owner else { unreachable!("not a call") };
         self.calls[call].attempt = None;
         if counts_against_node(cause) {
+            self.call_breaker_learns(now, call, true, now.since(a.sent));
             let balancer = self.edges[self.calls[call].edge as usize].balancer;
             self.record_outcome(now, balancer, a.node as usize, true);
         }
@@ -422,11 +484,17 @@ impl World<'_> {
         }
     }
 
-    /// The node crashed: its bulkheads start empty with the new process.
-    pub(super) fn reset_bulkheads(&mut self, node: usize) {
+    /// The node crashed: its bulkheads start empty and its breakers closed
+    /// with the new process.
+    pub(super) fn reset_call_defences(&mut self, node: usize) {
         let (service, local) = (self.extra[node].service, self.extra[node].local as usize);
-        for e in self.edges.iter_mut().filter(|e| e.caller == service && e.bulkhead.is_some()) {
-            e.in_flight[local] = 0;
+        for e in self.edges.iter_mut().filter(|e| e.caller == service) {
+            if e.bulkhead.is_some() {
+                e.in_flight[local] = 0;
+            }
+            if let Some(spec) = &e.breaker {
+                e.breakers[local] = CircuitBreaker::new(spec.clone());
+            }
         }
     }
 

@@ -166,9 +166,9 @@ impl World<'_> {
         self.log_service(now, service, "breaker", detail);
     }
 
-    /// Feeds an attempt's outcome to the client's breaker and throttle.
+    /// Feeds an attempt's outcome (sent at `sent`) to the client's breaker and throttle.
     #[inline]
-    fn client_defences_learn(&mut self, now: SimTime, source: usize, failed: bool) {
+    fn client_defences_learn(&mut self, now: SimTime, source: usize, failed: bool, sent: SimTime) {
         let s = &mut self.sources[source];
         if let Some(throttle) = s.throttle.as_mut()
             && !failed
@@ -176,7 +176,7 @@ impl World<'_> {
             throttle.accepted(now);
         }
         if let Some(breaker) = s.breaker.as_mut()
-            && let Some(state) = breaker.on_result(now, failed)
+            && let Some(state) = breaker.on_result(now, failed, now.since(sent))
         {
             self.log_breaker(now, source, state);
         }
@@ -225,7 +225,7 @@ impl World<'_> {
             self.recorder.class_completed(now, arrival, class);
         }
         if self.sources[source].defended {
-            self.client_defences_learn(now, source, false);
+            self.client_defences_learn(now, source, false, sent);
         }
         let balancer = self.sources[source].balancer;
         self.record_outcome(now, balancer, node, false);
@@ -252,7 +252,7 @@ impl World<'_> {
             }
         };
         if counts_against_node(cause) {
-            self.client_defences_learn(now, source, true);
+            self.client_defences_learn(now, source, true, a.sent);
             let balancer = self.sources[source].balancer;
             self.record_outcome(now, balancer, a.node as usize, true);
         }

@@ -38,10 +38,14 @@ impl World<'_> {
         }
         match self.nodes[node].admit(attempt, now) {
             Admission::Started => {
+                self.load_changed(node);
                 self.start_service(now, node, attempt);
                 self.check_memory(now, node);
             }
-            Admission::Queued => self.check_memory(now, node),
+            Admission::Queued => {
+                self.load_changed(node);
+                self.check_memory(now, node);
+            }
             Admission::Rejected => {
                 self.recorder.node_rejected(node);
                 self.node_failed_attempt(now, attempt, FailureCause::Rejected);
@@ -72,7 +76,10 @@ impl World<'_> {
         };
         self.attempts[attempt].cold_start = cold;
         match self.nodes[node].admit(attempt, now) {
-            Admission::Started => self.start_service(now, node, attempt),
+            Admission::Started => {
+                self.load_changed(node);
+                self.start_service(now, node, attempt);
+            }
             // Fewer usable workers than instances (a capacity fault): no room.
             _ => {
                 self.services[service].pool.as_mut().expect("a serverless service").give_back(now);
@@ -176,6 +183,7 @@ impl World<'_> {
             pool.release(now);
         }
         let next = self.nodes[node].finish(now);
+        self.load_changed(node);
         self.take_next(now, node, next);
         if self.extra[node].has_memory {
             let x = &mut self.extra[node];
@@ -209,6 +217,7 @@ impl World<'_> {
             {
                 self.node_failed_attempt(now, id, FailureCause::Shed);
                 next = self.nodes[node].finish(now);
+                self.load_changed(node);
                 continue;
             }
             self.start_service(now, node, id);
@@ -296,6 +305,7 @@ impl World<'_> {
             return;
         }
         self.nodes[node].crash(now);
+        self.load_changed(node);
         self.extra[node].hot_since = None;
         if let Some(drain) = self.extra[node].draining.take() {
             if drain == Drain::Remove {
@@ -322,7 +332,7 @@ impl World<'_> {
             self.extra[node].pool_free = u.pool;
             self.extra[node].pool_waiters.clear();
         }
-        self.reset_bulkheads(node);
+        self.reset_call_defences(node);
         if let Some(pool) = self.services[service].pool.as_mut() {
             pool.stop();
         }
@@ -498,6 +508,7 @@ impl World<'_> {
     fn finish_drain(&mut self, now: SimTime, node: usize) {
         let Some(why) = self.extra[node].draining.take() else { return };
         self.nodes[node].crash(now); // holds nothing: a clean stop
+        self.load_changed(node);
         let service = self.extra[node].service;
         match why {
             Drain::Restart => {

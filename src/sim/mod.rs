@@ -380,6 +380,8 @@ struct NodeExtra {
     uses_db: bool,
     /// After its own work, a request has more to do (calls, a database query).
     more_work: bool,
+    /// A least-outstanding balancer's tree follows this node's outstanding count.
+    tracked: bool,
     queue_timeout: Option<SimDuration>,
     /// The service has a memory model (checked on every request).
     has_memory: bool,
@@ -687,6 +689,7 @@ impl<'s> World<'s> {
                     write_sampler: service.database.as_ref().map(|d| DurationSampler::new(&d.write_time)),
                     uses_db: service.uses_database.is_some(),
                     more_work: service.uses_database.is_some() || !service.calls.is_empty(),
+                    tracked: false,
                 });
                 if i >= service.nodes {
                     // An empty autoscaling slot: no process until provisioned.
@@ -701,6 +704,8 @@ impl<'s> World<'s> {
         let implicit = scenario.services.iter().enumerate().map(|(s, _)| crate::model::Balancer {
             name: scenario.services[s].name.clone(),
             policy: crate::model::BalancePolicy::RoundRobin,
+            tie_break: crate::model::TieBreak::Rotate,
+            weights: Vec::new(),
             service: s,
             panic_threshold: 0.0,
             health_check: None,
@@ -710,7 +715,7 @@ impl<'s> World<'s> {
             let n = services[b.service].nodes;
             balancers.push(BalancerState {
                 name: b.name.clone(),
-                balancer: Balancer::new(b.policy),
+                balancer: Balancer::with(b.policy, b.tie_break, &b.weights, n),
                 service: b.service,
                 first_node: services[b.service].first_node,
                 slots: n,
@@ -723,6 +728,12 @@ impl<'s> World<'s> {
                 members: (0..n as u32).collect(),
                 panic: false,
             });
+            let bs = balancers.last_mut().expect("just pushed");
+            if bs.balancer.tracks_loads() {
+                let first = bs.first_node;
+                bs.balancer.routing_set_changed(&bs.candidates, &nodes[first..first + n]);
+                extra[first..first + n].iter_mut().for_each(|x: &mut NodeExtra| x.tracked = true);
+            }
         }
         let implicit_base = scenario.balancers.len();
         let sources = scenario
@@ -798,6 +809,11 @@ impl<'s> World<'s> {
                         bulkhead: call.bulkhead,
                         write_ratio: call.write_ratio,
                         in_flight: vec![0; services[s].nodes],
+                        breaker: call.circuit_breaker.clone(),
+                        breakers: match &call.circuit_breaker {
+                            Some(spec) => vec![CircuitBreaker::new(spec.clone()); services[s].nodes],
+                            None => Vec::new(),
+                        },
                         counts: calls::EdgeCounts::default(),
                         warm: calls::EdgeCounts::default(),
                     });
