@@ -247,6 +247,13 @@ impl World<'_> {
     #[inline(always)]
     pub(super) fn finish_at_node(&mut self, now: SimTime, node: usize, attempt: u32) {
         let a = self.attempts[attempt];
+        // (One flag first: scenarios without partitions pay a single branch.)
+        if self.partitioned && self.response_cut(attempt).is_some() {
+            // The answer is lost or reset on its way back: the work was done
+            // for nothing (`fail_at_node` applies the cut).
+            self.fail_at_node(now, node, attempt, FailureCause::Reset);
+            return;
+        }
         match (a.state, a.owner) {
             (AttemptState::Abandoned, owner) => {
                 if owner.is_client() {
@@ -269,7 +276,20 @@ impl World<'_> {
 
     /// A node's attempt failed after it had started (a call or its database
     /// query failed): answer with `cause`, free, and take the next.
-    pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, cause: FailureCause) {
+    pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, mut cause: FailureCause) {
+        if self.partitioned
+            && let Some(mode) = self.response_cut(attempt)
+        {
+            match mode {
+                crate::model::partition::PartitionMode::Reset => cause = FailureCause::Reset,
+                crate::model::partition::PartitionMode::BlackHole => {
+                    // The client waits on for an answer that will not come.
+                    self.attempts[attempt].state = AttemptState::Lost;
+                    self.release_worker(now, node);
+                    return;
+                }
+            }
+        }
         let a = self.attempts[attempt];
         self.attempts.remove(attempt);
         match (a.state, a.owner) {
