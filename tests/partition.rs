@@ -28,7 +28,8 @@ fn completed(r: &RunRecord) -> Vec<u64> {
 
 /// Per bin: requests served by the nodes of `service`.
 fn served(r: &RunRecord, service: &str) -> Vec<u64> {
-    let nodes: Vec<u32> = r.nodes.iter().enumerate().filter(|(_, n)| n.service == service).map(|(i, _)| i as u32).collect();
+    let nodes: Vec<u32> =
+        r.nodes.iter().enumerate().filter(|(_, n)| n.service == service).map(|(i, _)| i as u32).collect();
     let mut out = vec![0; r.bins.len()];
     for row in r.node_bins.iter().filter(|row| nodes.contains(&row.node)) {
         out[row.bin as usize] += row.served;
@@ -87,9 +88,16 @@ duration = "10s"
 
 #[test]
 fn a_black_hole_holds_every_attempt_for_exactly_its_timeout() {
-    let r = run(&client_and_web(r#"from = "users"
+    let r = run(
+        &client_and_web(
+            r#"from = "users"
 to = "web"
-mode = "black-hole""#, "", ""), 0)
+mode = "black-hole""#,
+            "",
+            "",
+        ),
+        0,
+    )
     .unwrap();
     let (timeouts, offered, completed) = (failed(&r, FailureCause::Timeout), offered(&r), completed(&r));
     // Each request arriving in the cut fails 2 s later, to the bin.
@@ -125,9 +133,16 @@ mode = "black-hole""#, "", ""), 0)
 
 #[test]
 fn a_reset_fails_every_attempt_at_once() {
-    let r = run(&client_and_web(r#"from = "users"
+    let r = run(
+        &client_and_web(
+            r#"from = "users"
 to = "lb"
-mode = "reset""#, "", ""), 0)
+mode = "reset""#,
+            "",
+            "",
+        ),
+        0,
+    )
     .unwrap();
     let (resets, offered) = (failed(&r, FailureCause::Reset), offered(&r));
     // Refused as it is sent: in the bin it arrived in.
@@ -145,9 +160,16 @@ mode = "reset""#, "", ""), 0)
 #[test]
 fn a_one_way_cut_of_the_answers_wastes_the_callees_work() {
     // Backward: packets from web to users are dropped.
-    let r = run(&client_and_web(r#"from = "users"
+    let r = run(
+        &client_and_web(
+            r#"from = "users"
 to = "web"
-direction = "backward""#, "", ""), 0)
+direction = "backward""#,
+            "",
+            "",
+        ),
+        0,
+    )
     .unwrap();
     let (timeouts, offered, completed) = (failed(&r, FailureCause::Timeout), offered(&r), completed(&r));
     for k in 10..20 {
@@ -160,15 +182,29 @@ direction = "backward""#, "", ""), 0)
     let offered_in_cut: u64 = offered[10..20].iter().sum();
     assert!(served_in_cut + 16 >= offered_in_cut && served_in_cut <= offered_in_cut + 16, "{web:?} vs {offered:?}");
     // The same cut named the other way round, forward.
-    let reversed = run(&client_and_web(r#"from = "web"
+    let reversed = run(
+        &client_and_web(
+            r#"from = "web"
 to = "users"
-direction = "forward""#, "", ""), 0)
+direction = "forward""#,
+            "",
+            "",
+        ),
+        0,
+    )
     .unwrap();
     assert_eq!(reversed.summary, r.summary);
     // Cutting only the requests instead: no work done.
-    let forward = run(&client_and_web(r#"from = "users"
+    let forward = run(
+        &client_and_web(
+            r#"from = "users"
 to = "web"
-direction = "forward""#, "", ""), 0)
+direction = "forward""#,
+            "",
+            "",
+        ),
+        0,
+    )
     .unwrap();
     assert!(served(&forward, "web")[11..20].iter().all(|&n| n == 0));
     assert_eq!(failed(&forward, FailureCause::Timeout)[12..22], offered[10..20]);
@@ -182,10 +218,18 @@ const LIVENESS: &str = r#"liveness = { interval = "1s", timeout = "500ms", failu
 #[test]
 fn health_checks_across_the_cut_fail_and_pass_again_after() {
     for kind in ["shallow", "deep"] {
-        let checks =
-            format!(r#"health_check = {{ interval = "1s", timeout = "500ms", unhealthy_threshold = 2, healthy_threshold = 2, kind = "{kind}" }}"#);
-        let r = run(&client_and_web(r#"from = "lb"
-to = "web""#, &checks, LIVENESS), 0)
+        let checks = format!(
+            r#"health_check = {{ interval = "1s", timeout = "500ms", unhealthy_threshold = 2, healthy_threshold = 2, kind = "{kind}" }}"#
+        );
+        let r = run(
+            &client_and_web(
+                r#"from = "lb"
+to = "web""#,
+                &checks,
+                LIVENESS,
+            ),
+            0,
+        )
         .unwrap();
         let unhealthy = events(&r, "unhealthy");
         let healthy = events(&r, "healthy");
@@ -204,8 +248,15 @@ to = "web""#, &checks, LIVENESS), 0)
     }
     // A cut between the clients and the balancer leaves its checks alone.
     let checks = r#"health_check = { interval = "1s", unhealthy_threshold = 2, healthy_threshold = 2 }"#;
-    let r = run(&client_and_web(r#"from = "users"
-to = "lb""#, checks, ""), 0)
+    let r = run(
+        &client_and_web(
+            r#"from = "users"
+to = "lb""#,
+            checks,
+            "",
+        ),
+        0,
+    )
     .unwrap();
     assert!(events(&r, "unhealthy").is_empty());
 }
@@ -244,8 +295,14 @@ duration = "10s"
 
 #[test]
 fn a_black_holed_call_times_out_and_fails_the_request() {
-    let r = run(&gateway_and_payments(r#", timeout = "500ms""#, r#"from = "gateway"
-to = "payments""#), 0)
+    let r = run(
+        &gateway_and_payments(
+            r#", timeout = "500ms""#,
+            r#"from = "gateway"
+to = "payments""#,
+        ),
+        0,
+    )
     .unwrap();
     let (timeouts, offered, completed) = (failed(&r, FailureCause::Timeout), offered(&r), completed(&r));
     assert!(completed[11..20].iter().all(|&n| n == 0), "{completed:?}");
@@ -268,8 +325,14 @@ to = "payments""#), 0)
     // for good: every worker and queue slot (2 x (32 + 100)) holds a
     // request that hangs until the run ends, the rest are rejected, and
     // the gateway stays down after the cut though no node ever crashed.
-    let hung = run(&gateway_and_payments("", r#"from = "gateway"
-to = "payments""#), 0)
+    let hung = run(
+        &gateway_and_payments(
+            "",
+            r#"from = "gateway"
+to = "payments""#,
+        ),
+        0,
+    )
     .unwrap();
     let c = &hung.summary.conservation;
     assert_eq!(c.in_flight, 2 * (32 + 100), "{c:?}");
@@ -283,9 +346,15 @@ to = "payments""#), 0)
 #[test]
 fn a_region_partition_cuts_calls_between_regions() {
     // gateway runs in the default region ("main"), payments in "west".
-    let r = run(&gateway_and_payments(r#", timeout = "500ms""#, r#"from = "region:main"
+    let r = run(
+        &gateway_and_payments(
+            r#", timeout = "500ms""#,
+            r#"from = "region:main"
 to = "region:west"
-mode = "reset""#), 0);
+mode = "reset""#,
+        ),
+        0,
+    );
     let r = match r {
         Ok(r) => r,
         Err(e) => panic!("{e}"),
@@ -309,8 +378,9 @@ mode = "reset""#), 0);
 
 #[test]
 fn retries_and_deadlines_across_a_black_hole_answer_every_request_once() {
-    let r = run(&scenario(
-        r#"version = 1
+    let r = run(
+        &scenario(
+            r#"version = 1
 [simulation]
 duration = "40s"
 seed = 9
@@ -330,7 +400,9 @@ from = "users"
 to = "web"
 at = "10s"
 "#,
-    ), 0)
+        ),
+        0,
+    )
     .unwrap();
     // A permanent cut: every request from 10 s on runs out of time.
     let s = &r.summary;

@@ -130,9 +130,7 @@ impl PartitionSide {
     pub fn holds_destination(&self, link: &Link, t: Topology) -> bool {
         match self {
             PartitionSide::Service(s) => link.service == *s,
-            PartitionSide::Balancer(b) => {
-                link.balancer == Some(*b) && !matches!(link.origin, LinkOrigin::Balancer(_))
-            }
+            PartitionSide::Balancer(b) => link.balancer == Some(*b) && !matches!(link.origin, LinkOrigin::Balancer(_)),
             PartitionSide::Region(r) => t.services[link.service].region == *r,
             PartitionSide::Traffic(_) => false,
         }

@@ -9,8 +9,8 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::error::{ScenarioError, line_col, locate, parse_path};
-use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::partition::{PartitionDirection, PartitionMode, PartitionSide};
+use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
 /// The smallest bin the time series accepts: finer bins cost memory without
@@ -422,10 +422,9 @@ fn partition_side(
                 let mut regions: Vec<&String> = services.iter().map(|s| &s.region).collect();
                 regions.sort();
                 regions.dedup();
-                return Err(ctx.err(
-                    path,
-                    format!("no service or database in region \"{rest}\" (regions: {})", list(regions)),
-                ));
+                return Err(
+                    ctx.err(path, format!("no service or database in region \"{rest}\" (regions: {})", list(regions)))
+                );
             }
             "traffic" => (find_traffic(rest), "traffic source"),
             "balancer" => (find_balancer(rest), "balancer"),

@@ -13,8 +13,8 @@
 //! path pays one test of `World::partitioned`.
 
 use super::{AttemptState, Owner, World};
-use crate::model::{FailureCause, FaultKind};
 use crate::model::partition::{Link, LinkOrigin, PartitionMode, Topology, cuts};
+use crate::model::{FailureCause, FaultKind};
 use crate::time::SimTime;
 
 impl World<'_> {
@@ -45,12 +45,7 @@ impl World<'_> {
             crate::model::partition::PartitionDirection::Both => "both directions".to_string(),
             d => format!("{} only", d.name()),
         };
-        format!(
-            "{} / {}: {}, {directions}",
-            from.describe(self.scenario),
-            to.describe(self.scenario),
-            mode.name()
-        )
+        format!("{} / {}: {}, {directions}", from.describe(self.scenario), to.describe(self.scenario), mode.name())
     }
 
     /// The mode of the first active partition that cuts the link's
@@ -151,11 +146,7 @@ impl World<'_> {
     #[cold]
     #[inline(never)]
     pub(super) fn check_cut(&self, b: usize, node: usize) -> bool {
-        let link = Link {
-            origin: LinkOrigin::Balancer(b),
-            balancer: Some(b),
-            service: self.extra[node].service,
-        };
+        let link = Link { origin: LinkOrigin::Balancer(b), balancer: Some(b), service: self.extra[node].service };
         self.cut_mode(&link, true).is_some() || self.cut_mode(&link, false).is_some()
     }
 }
