@@ -30,6 +30,8 @@ pub enum StreamKind {
     CallRetry = 14,
     Cache = 15,
     ColdStart = 16,
+    /// Ages of the requests queued at t = 0 (`[initial]`).
+    Initial = 17,
 }
 
 /// SplitMix64 finaliser: a bijective mixer that spreads nearby inputs

@@ -762,7 +762,15 @@ impl Recorder {
     /// A client received a successful response.
     #[inline]
     pub fn completed(&mut self, now: SimTime, arrival: SimTime, source: usize) {
-        let latency = now.0 - arrival.0;
+        self.completed_after(SimDuration(now.0 - arrival.0), arrival, source);
+    }
+
+    /// A client received a successful response `latency` after sending its
+    /// request (which reached the simulation at `arrival`: later, for a
+    /// request already queued at t = 0).
+    #[inline(always)]
+    pub fn completed_after(&mut self, latency: SimDuration, arrival: SimTime, source: usize) {
+        let latency = latency.0;
         self.total_completed += 1;
         self.bin.completed += 1;
         self.settle(arrival, true);

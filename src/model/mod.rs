@@ -7,6 +7,7 @@
 //! needs to re-check user input.
 
 pub mod error;
+pub mod initial;
 pub mod overrides;
 pub mod partition;
 pub mod raw;
@@ -18,6 +19,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::ScenarioError;
+pub use initial::{CacheStart, FailoverPhase, InitialFailover, InitialService, InitialState};
 
 use crate::time::{SimDuration, SimTime};
 
@@ -87,6 +89,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     pub slo: Slo,
     pub disaster_recovery: Option<DrSpec>,
+    /// The state at t = 0 (`[initial]`); empty: an idle system.
+    pub initial: InitialState,
 }
 
 /// Disaster recovery between two regions: when the primary balancer's

@@ -30,6 +30,52 @@ pub struct RawScenario {
     pub faults: Vec<RawFault>,
     pub slo: Option<RawSlo>,
     pub disaster_recovery: Option<RawDr>,
+    pub initial: Option<RawInitial>,
+}
+
+/// `[initial]`: the state at t = 0, by service and database.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInitial {
+    #[serde(default)]
+    pub services: BTreeMap<String, RawInitialService>,
+    #[serde(default)]
+    pub databases: BTreeMap<String, RawInitialDatabase>,
+}
+
+/// `[initial.services.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInitialService {
+    pub backlog: Option<i64>,
+    pub backlog_age: Option<DelaySpec>,
+    pub source: Option<String>,
+    pub down: Option<Vec<i64>>,
+    pub restarting: Option<Vec<i64>>,
+    pub restart_in: Option<Duration>,
+    pub cache: Option<RawCacheStart>,
+    pub cache_hit_ratio: Option<f64>,
+}
+
+/// `[initial.databases.NAME]`: no backlog (clients do not call databases
+/// directly), but a failover may be under way.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInitialDatabase {
+    pub down: Option<Vec<i64>>,
+    pub restarting: Option<Vec<i64>>,
+    pub restart_in: Option<Duration>,
+    pub cache: Option<RawCacheStart>,
+    pub cache_hit_ratio: Option<f64>,
+    pub failover: Option<RawFailoverPhase>,
+    pub failover_remaining: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawFailoverPhase {
+    Detecting,
+    Promoting,
 }
 
 /// `[disaster_recovery]`: how a standby region takes over.

@@ -13,6 +13,8 @@ use super::partition::{PartitionDirection, PartitionMode, PartitionSide};
 use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
+mod initial;
+
 /// The smallest bin the time series accepts: finer bins cost memory without
 /// telling a human anything.
 const MAX_BINS: u64 = 10_000_000;
@@ -358,7 +360,23 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         Some(d) => Some(validate_dr(ctx, d, &balancers, &services)?),
     };
 
+    let known = initial::Known {
+        services: &services,
+        service_names: raw.services.keys().collect(),
+        database_names: raw.databases.keys().collect(),
+        traffic: &traffic,
+        traffic_service: traffic
+            .iter()
+            .map(|t| match t.target {
+                Target::Service(s) => s,
+                Target::Balancer(b) => balancers[b].service,
+            })
+            .collect(),
+    };
+    let initial = initial::validate_initial(ctx, raw.initial.as_ref(), &known)?;
+
     let scenario = Scenario {
+        initial,
         name,
         description: raw.description.clone(),
         simulation,

@@ -44,7 +44,7 @@ impl World<'_> {
 
     /// Rebuilds balancer `b`'s routing set after a health, ejection or
     /// membership change.
-    fn refresh_candidates(&mut self, now: SimTime, b: usize) {
+    pub(super) fn refresh_candidates(&mut self, now: SimTime, b: usize) {
         let bs = &mut self.balancers[b];
         let n = bs.members.len();
         bs.candidates = bs

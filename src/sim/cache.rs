@@ -99,7 +99,9 @@ pub(super) struct CacheState {
 }
 
 impl CacheState {
-    pub(super) fn new(spec: &CacheSpec, rng: SimRng) -> Self {
+    /// A cache holding its `filled` most popular keys (see
+    /// `initial::cache_keys_filled`).
+    pub(super) fn new(spec: &CacheSpec, rng: SimRng, filled: u32) -> Self {
         let keys = spec.keys as usize;
         let mut cache = CacheState {
             spec: spec.clone(),
@@ -113,11 +115,11 @@ impl CacheState {
             counts: CacheCounts::default(),
             warm: CacheCounts::default(),
         };
-        if spec.warm {
-            // The most popular keys the capacity holds, expiring uniformly
-            // over one TTL as in a cache that has run for a while.
+        if filled > 0 {
+            // The most popular keys, expiring uniformly over one TTL as in
+            // a cache that has run for a while.
             let ttl = spec.ttl.0 as f64;
-            for key in (0..spec.capacity).rev() {
+            for key in (0..filled.min(spec.capacity)).rev() {
                 let left = (cache.rng.random::<f64>() * ttl) as u64;
                 cache.insert(key, SimTime(left.max(1)));
             }

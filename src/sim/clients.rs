@@ -56,6 +56,7 @@ impl World<'_> {
             last_backoff: None,
             class,
             key,
+            age: crate::time::SimDuration::ZERO,
             live: true,
             next_free: super::slab::NO_SLOT,
         });
@@ -108,7 +109,7 @@ impl World<'_> {
 
     /// The request's class, drawn from the source's mix (`NO_CLASS` without one).
     #[inline]
-    fn draw_class(&mut self, source: usize) -> u16 {
+    pub(super) fn draw_class(&mut self, source: usize) -> u16 {
         let s = &mut self.sources[source];
         if s.class_mix.is_empty() {
             return NO_CLASS;
@@ -192,11 +193,16 @@ impl World<'_> {
             }
             Owner::Client { request } => {
                 let r = &self.requests[request];
-                let (deadline, arrival, source) = (r.deadline, r.arrival, r.source as usize);
+                let (deadline, arrival, source, age) = (r.deadline, r.arrival, r.source as usize, r.age);
                 if let Some(timer) = deadline {
                     self.engine.cancel(timer);
                 }
-                self.recorder.completed(now, arrival, source);
+                if age.is_zero() {
+                    self.recorder.completed(now, arrival, source);
+                } else {
+                    // Queued before t = 0: its latency counts its wait before then.
+                    self.recorder.completed_after(now.since(arrival) + age, arrival, source);
+                }
                 self.sources[source].retry.budget.on_success();
                 self.requests.remove(request);
                 (source, arrival)
@@ -248,7 +254,7 @@ impl World<'_> {
 
     /// After a failed attempt: back off and retry if the policy, the
     /// budget and the deadline allow; otherwise the request fails.
-    fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
+    pub(super) fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
         let r = self.requests[request];
         let retry = &mut self.sources[r.source as usize].retry;
         if let Some(delay) = retry.next_delay(now, r.attempts, r.last_backoff, cause) {

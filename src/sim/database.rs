@@ -61,6 +61,22 @@ impl DbState {
         }
     }
 
+    /// The primary failed `ago` before t = 0 and the failover is under
+    /// way (`[initial]`): nothing was written in the run, so none is lost.
+    pub(super) fn failing_over_since(&mut self, ago: SimDuration) {
+        self.failing_over = true;
+        self.failovers.push(FailoverSummary {
+            primary_failed_at_s: -ago.as_secs_f64(),
+            promoted_at_s: None,
+            lost_writes: 0,
+            rpo_s: 0.0,
+        });
+    }
+
+    pub(super) fn failover_times(&self) -> (SimDuration, SimDuration) {
+        (self.spec.failover_detection, self.spec.failover_promotion)
+    }
+
     /// Forgets writes that have reached a replica by `now`.
     fn settle(&mut self, now: SimTime) {
         while let Some(&(acked, replicated)) = self.unreplicated.front() {
@@ -248,10 +264,7 @@ impl World<'_> {
     pub(super) fn finish_at_node(&mut self, now: SimTime, node: usize, attempt: u32) {
         let a = self.attempts[attempt];
         // (One flag first: scenarios without partitions pay a single branch.)
-        if self.partitioned && self.response_cut(attempt).is_some() {
-            // The answer is lost or reset on its way back: the work was done
-            // for nothing (`fail_at_node` applies the cut).
-            self.fail_at_node(now, node, attempt, FailureCause::Reset);
+        if self.partitioned && self.cut_success_answer(now, node, attempt) {
             return;
         }
         match (a.state, a.owner) {
@@ -277,17 +290,10 @@ impl World<'_> {
     /// A node's attempt failed after it had started (a call or its database
     /// query failed): answer with `cause`, free, and take the next.
     pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, mut cause: FailureCause) {
-        if self.partitioned
-            && let Some(mode) = self.response_cut(attempt)
-        {
-            match mode {
-                crate::model::partition::PartitionMode::Reset => cause = FailureCause::Reset,
-                crate::model::partition::PartitionMode::BlackHole => {
-                    // The client waits on for an answer that will not come.
-                    self.attempts[attempt].state = AttemptState::Lost;
-                    self.release_worker(now, node);
-                    return;
-                }
+        if self.partitioned {
+            match self.cut_failure_answer(now, node, attempt, cause) {
+                Some(answer) => cause = answer,
+                None => return,
             }
         }
         let a = self.attempts[attempt];

@@ -205,7 +205,7 @@ impl World<'_> {
     fn take_next(&mut self, now: SimTime, node: usize, mut next: Option<u32>) {
         while let Some(id) = next {
             if let Some(limit) = self.extra[node].queue_timeout
-                && now.since(self.attempts[id].sent) > limit
+                && now.since(self.attempts[id].sent) + self.waited_before_start(id) > limit
             {
                 self.node_failed_attempt(now, id, FailureCause::Shed);
                 next = self.nodes[node].finish(now);
@@ -350,7 +350,7 @@ impl World<'_> {
 
     /// Schedules the restart of a node that crashed on its own (overload):
     /// crash-loop back-off, then the start-up delay.
-    fn schedule_restart(&mut self, now: SimTime, node: usize) {
+    pub(super) fn schedule_restart(&mut self, now: SimTime, node: usize) {
         let x = &mut self.extra[node];
         let spec = &self.scenario.services[x.service].restart;
         let backoff = x.crash_loop.on_crash(now, spec);

@@ -14,6 +14,7 @@ mod clients;
 mod database;
 mod dr;
 mod fleet;
+mod initial;
 mod partition;
 mod serverless;
 mod slab;
@@ -269,6 +270,9 @@ struct Request {
     /// Its key seed: every attempt and call of the request looks up the
     /// same keys, so a retry of a miss misses again.
     key: u32,
+    /// How long it had waited before t = 0 (queued in `[initial]`; zero
+    /// for every request that arrives during the run).
+    age: SimDuration,
     live: bool,
     /// Next free slot while this one is free (an intrusive free list).
     next_free: u32,
@@ -462,6 +466,10 @@ struct World<'s> {
     active_partitions: Vec<u32>,
     /// With calls between services: attempts per service and bin.
     graph: Option<Box<calls::GraphGauge>>,
+    /// Attempts queued at t = 0 (`[initial]`), with their owner and how
+    /// long they had waited before t = 0 (for queue-timeout shedding).
+    /// Empty without an initial backlog.
+    backlog_wait: std::collections::HashMap<u32, (Owner, SimDuration)>,
     /// Counts the capacity's per-bin ratios start from.
     capacity: capacity::CapacityGauge,
 }
@@ -481,7 +489,7 @@ pub fn run_logging(scenario: &Scenario, run_index: u64, log: EventLog) -> Result
     let horizon = SimTime::ZERO + sim.duration;
     let mut world = World::new(scenario, run_index, horizon);
     world.recorder.set_event_log(log);
-    world.start();
+    world.start(run_index);
     while let Some((now, event)) = world.engine.next_until(horizon) {
         world.handle(now, event);
     }
@@ -621,10 +629,10 @@ impl<'s> World<'s> {
                 db: service.database.as_ref().map(|d| Box::new(database::DbState::new(d, nodes.len()))),
                 rate_limit: service.rate_limit.as_ref().map(crate::components::rate_limit::TokenBucket::new),
                 steps: Vec::new(),
-                cache: service
-                    .cache
-                    .as_ref()
-                    .map(|c| Box::new(cache::CacheState::new(c, stream(seed, run_index, StreamKind::Cache, s as u64)))),
+                cache: service.cache.as_ref().map(|c| {
+                    let filled = initial::cache_keys_filled(scenario, s, c);
+                    Box::new(cache::CacheState::new(c, stream(seed, run_index, StreamKind::Cache, s as u64), filled))
+                }),
                 pool: service.serverless.as_ref().map(|p| {
                     Box::new(serverless::Pool::new(p, stream(seed, run_index, StreamKind::ColdStart, s as u64)))
                 }),
@@ -834,10 +842,11 @@ impl<'s> World<'s> {
                 .any(|s| !s.calls.is_empty())
                 .then(|| Box::new(calls::GraphGauge::new(scenario.services.len()))),
             capacity: capacity::CapacityGauge::new(scenario.services.len()),
+            backlog_wait: std::collections::HashMap::new(),
         }
     }
 
-    fn start(&mut self) {
+    fn start(&mut self, run_index: u64) {
         for i in 0..self.sources.len() {
             self.schedule_next_arrival(i, SimTime::ZERO);
         }
@@ -871,6 +880,9 @@ impl<'s> World<'s> {
                 self.engine.schedule_at(first, Event::ScaleTick { service: s as u32 });
             }
             self.refresh_membership(SimTime::ZERO, s);
+        }
+        if !self.scenario.initial.is_empty() {
+            self.apply_initial_state(run_index);
         }
     }
 

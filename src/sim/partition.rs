@@ -141,6 +141,42 @@ impl World<'_> {
         self.cut_mode(&link, false)
     }
 
+    /// The node is about to answer `attempt` with a success: `true` when a
+    /// partition cuts the answer, which is then lost or reset on its way
+    /// back (the work was done for nothing).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn cut_success_answer(&mut self, now: SimTime, node: usize, attempt: u32) -> bool {
+        if self.response_cut(attempt).is_none() {
+            return false;
+        }
+        self.fail_at_node(now, node, attempt, FailureCause::Reset);
+        true
+    }
+
+    /// The node is about to answer `attempt` with a failure: the cause the
+    /// client gets (`reset` across a reset), or `None` when a black hole
+    /// swallowed the answer (the client waits on; the worker is free).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn cut_failure_answer(
+        &mut self,
+        now: SimTime,
+        node: usize,
+        attempt: u32,
+        cause: FailureCause,
+    ) -> Option<FailureCause> {
+        match self.response_cut(attempt) {
+            None => Some(cause),
+            Some(PartitionMode::Reset) => Some(FailureCause::Reset),
+            Some(PartitionMode::BlackHole) => {
+                self.attempts[attempt].state = AttemptState::Lost;
+                self.release_worker(now, node);
+                None
+            }
+        }
+    }
+
     /// A shallow health check of `node` by balancer `b` crosses the
     /// network too: a cut either way fails it.
     #[cold]
