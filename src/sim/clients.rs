@@ -284,8 +284,7 @@ impl World<'_> {
         a.state = AttemptState::Abandoned;
         let copy = *a;
         if lost {
-            // Black-holed by a partition: no node will ever free it.
-            self.attempts.remove(attempt);
+            self.free_lost(attempt);
         }
         match copy.owner {
             Owner::Client { .. } | Owner::Single { .. } => self.client_attempt_failed(now, copy, FailureCause::Timeout),

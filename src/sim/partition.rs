@@ -141,6 +141,14 @@ impl World<'_> {
         self.cut_mode(&link, false)
     }
 
+    /// A black-holed attempt's client stopped waiting: no node will ever
+    /// free it, so this does.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_lost(&mut self, attempt: u32) {
+        self.attempts.remove(attempt);
+    }
+
     /// The node is about to answer `attempt` with a success: `true` when a
     /// partition cuts the answer, which is then lost or reset on its way
     /// back (the work was done for nothing).
