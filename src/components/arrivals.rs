@@ -52,11 +52,11 @@ impl PoissonArrivals {
     /// zero from here on.
     #[inline]
     pub fn next_after(&self, now: SimTime, rng: &mut SimRng) -> Option<SimTime> {
-        if !self.ramps.is_empty() {
-            return self.next_after_ramped(now, rng);
-        }
+        // A single step is never a ramp (a ramp needs a next step), so a
+        // constant rate skips the ramp check.
         let mut step = match self.steps.len() {
             1 => 0,
+            _ if !self.ramps.is_empty() => return self.next_after_ramped(now, rng),
             _ => self.steps.partition_point(|(from, _)| *from <= now).saturating_sub(1),
         };
         let mut from = now;

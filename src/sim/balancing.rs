@@ -74,7 +74,8 @@ impl World<'_> {
     /// a crash or stop): balancers with a tree over its service learn it.
     #[inline(always)]
     pub(super) fn load_changed(&mut self, node: usize) {
-        if self.extra[node].tracked {
+        // (One flag first: scenarios without trees pay a single branch.)
+        if self.load_trees && self.extra[node].tracked {
             self.update_trees(node);
         }
     }

@@ -262,11 +262,12 @@ impl World<'_> {
     /// database query, if any): answer, free, and take the next.
     #[inline(always)]
     pub(super) fn finish_at_node(&mut self, now: SimTime, node: usize, attempt: u32) {
-        let a = self.attempts[attempt];
-        // (One flag first: scenarios without partitions pay a single branch.)
+        // (One flag first: scenarios without partitions pay a single branch.
+        // Before the copy below, which would otherwise live across the call.)
         if self.partitioned && self.cut_success_answer(now, node, attempt) {
             return;
         }
+        let a = self.attempts[attempt];
         match (a.state, a.owner) {
             (AttemptState::Abandoned, owner) => {
                 if owner.is_client() {

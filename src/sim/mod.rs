@@ -485,6 +485,8 @@ struct World<'s> {
     serverless_services: bool,
     /// The scenario has a partition fault: attempts check the active ones.
     partitioned: bool,
+    /// Some balancer keeps a tree over its nodes' loads (see `load_changed`).
+    load_trees: bool,
     /// Partition faults in force now, by fault index.
     active_partitions: Vec<u32>,
     /// With calls between services: attempts per service and bin.
@@ -743,6 +745,7 @@ impl<'s> World<'s> {
                 extra[first..first + n].iter_mut().for_each(|x: &mut NodeExtra| x.tracked = true);
             }
         }
+        let load_trees = extra.iter().any(|x: &NodeExtra| x.tracked);
         let implicit_base = scenario.balancers.len();
         let sources = scenario
             .traffic
@@ -879,6 +882,7 @@ impl<'s> World<'s> {
             horizon,
             rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
             serverless_services: scenario.services.iter().any(|s| s.serverless.is_some()),
+            load_trees,
             partitioned: scenario.faults.iter().any(|f| matches!(f.kind, crate::model::FaultKind::Partition { .. })),
             active_partitions: Vec::new(),
             graph: scenario
