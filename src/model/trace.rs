@@ -78,10 +78,16 @@ fn split(text: &str) -> Result<Table<'_>, TraceError> {
     for (line, l) in lines {
         let fields: Vec<&str> = l.split(',').map(|f| f.trim().trim_matches('"')).collect();
         if fields.len() != columns.len() {
+            // With a `class` column, a row one field short most likely has no class.
+            let hint = if columns.contains(&"class") && fields.len() + 1 == columns.len() {
+                "; every row names its class (rows with and without a class cannot mix)"
+            } else {
+                ""
+            };
             return Err(at_line(
                 line,
                 format!(
-                    "{} fields, but the header has {} columns ({})",
+                    "{} fields, but the header has {} columns ({}){hint}",
                     fields.len(),
                     columns.len(),
                     columns.join(",")
@@ -267,6 +273,21 @@ mod tests {
     }
 
     #[test]
+    fn a_class_column_gives_each_class_its_own_series() {
+        // Grouped by class, so not sorted overall: each class's rows are.
+        let trace = parse_rates("time,rate,class\n0,100,search\n60,50,search\n30,10,pay\n90,0,pay\n").unwrap();
+        let RatesTrace::ByClass(classes) = &trace else { panic!("a class column") };
+        let got: Vec<(&str, Vec<(u64, f64, usize)>)> = classes
+            .iter()
+            .map(|c| (c.class.as_str(), c.rows.iter().map(|r| (r.from.0 / NANOS_PER_SEC, r.per_sec, r.line)).collect()))
+            .collect();
+        assert_eq!(got, [("search", vec![(0, 100.0, 2), (60, 50.0, 3)]), ("pay", vec![(30, 10.0, 4), (90, 0.0, 5)])]);
+        assert_eq!(trace.span(), (SimTime::ZERO, SimTime(90 * NANOS_PER_SEC)));
+        assert_eq!(trace.row_count(), 4);
+        assert!(parse_rates("time,rate,class\n0,0,a\n5,0,b\n").unwrap_err().message.contains("every row has rate 0"));
+    }
+
+    #[test]
     fn errors_name_their_line() {
         let line = |text: &str| parse_rates(text).unwrap_err().line;
         assert_eq!(line("time,rate\n0,1\n20,2\n10,3\n"), Some(4));
@@ -276,6 +297,12 @@ mod tests {
         assert_eq!(line("time,rate\n0,1,2\n"), Some(2));
         assert_eq!(line("when,rate\n0,1\n"), Some(1));
         assert_eq!(parse_rates("").unwrap_err().line, None);
+        // With a class column: sorted per class, every row with a class.
+        assert_eq!(line("time,rate,class\n0,1,a\n0,2,b\n10,1,a\n5,1,a\n"), Some(5));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2,\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,-2,b\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2,a b\n"), Some(3));
         assert_eq!(parse_timestamps("time\n1\n0.5\n").unwrap_err().line, Some(3));
         assert_eq!(
             parse_timestamps("time\n1\n1\n2s\n").unwrap(),

@@ -263,16 +263,13 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             Some((tname.as_str(), read_rates_trace(ctx, &format!("traffic.{tname}"), file)))
         })
         .collect();
-    // Class names the scenario gives outside class traces: sources'
-    // `classes` and calls' `classes`. A class trace must keep to them.
-    let named_elsewhere: std::collections::BTreeSet<String> = raw
-        .traffic
-        .values()
-        .flat_map(|t| t.classes.iter().flat_map(|c| c.keys().cloned()))
-        .chain(raw.services.values().flat_map(|s| {
-            s.calls.iter().flatten().flat_map(|step| step.classes.iter().flatten().cloned())
-        }))
-        .collect();
+    // Classes that sources declare with `classes` tables: where there are
+    // some, a class trace keeps to them (a name outside them is most likely
+    // a typo, and would quietly become a class of its own). Calls'
+    // `classes` are checked the other way: each must be a class some source
+    // sends, by a table or a trace.
+    let declared: std::collections::BTreeSet<String> =
+        raw.traffic.values().flat_map(|t| t.classes.iter().flat_map(|c| c.keys().cloned())).collect();
     // Request classes: every name any source uses, in name order.
     let classes: Vec<String> = raw
         .traffic
@@ -334,7 +331,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             }
             (None, Some(steps), None) => validate_schedule(ctx, &path, steps)?,
             (None, None, Some(file)) => {
-                let known = Known { classes: &classes, named_elsewhere: &named_elsewhere };
+                let known = Known { classes: &classes, declared: &declared };
                 let parsed = rates_traces.get(tname.as_str());
                 let replayed = validate_trace(ctx, &path, file, rt, parsed, &known, simulation.duration)?;
                 replay = replayed.times;
@@ -961,8 +958,8 @@ fn validate_bursts(
 struct Known<'a> {
     /// The scenario's request classes (`Scenario::classes`).
     classes: &'a [String],
-    /// The names sources' `classes` and calls' `classes` give.
-    named_elsewhere: &'a std::collections::BTreeSet<String>,
+    /// The names sources' `classes` tables declare.
+    declared: &'a std::collections::BTreeSet<String>,
 }
 
 /// What a source replays from its trace file.
@@ -1034,15 +1031,15 @@ fn validate_trace(
         ));
     }
     // Classes in file order: the first unknown one is the earliest row's.
-    if !known.named_elsewhere.is_empty()
-        && let Some(c) = by_class.iter().find(|c| !known.named_elsewhere.contains(&c.class))
+    if !known.declared.is_empty()
+        && let Some(c) = by_class.iter().find(|c| !known.declared.contains(&c.class))
     {
         return Err(fail(super::trace::TraceError {
             line: Some(c.rows[0].line),
             message: format!(
-                "class \"{}\" is not one of the request classes the scenario names in `classes` and `calls` ({})",
+                "class \"{}\" is not one of the request classes the sources' `classes` declare ({})",
                 c.class,
-                list(known.named_elsewhere)
+                list(known.declared)
             ),
         }));
     }
