@@ -45,7 +45,9 @@ impl EventDigest {
     pub fn add(&mut self, e: &LoggedEvent) {
         let row = self.logged;
         self.logged += 1;
-        if self.first_disruption.is_none() && (e.event == "crash" || e.event == "fault-start") {
+        if self.first_disruption.is_none()
+            && (e.event == "crash" || e.event == "fault-start" || e.event == "partition-start")
+        {
             self.first_disruption = Some(e.t);
         }
         if e.event == "crash" {

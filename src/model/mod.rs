@@ -9,6 +9,7 @@
 pub mod error;
 pub mod initial;
 pub mod overrides;
+pub mod partition;
 pub mod raw;
 pub mod trace;
 mod validate;
@@ -1036,6 +1037,14 @@ pub enum FaultKind {
     RegionOutage { region: String },
     /// An operation: the service's cache loses every entry.
     CacheFlush,
+    /// The network between `from` and `to` drops packets in `direction`
+    /// (see `partition`); the nodes stay up.
+    Partition {
+        from: partition::PartitionSide,
+        to: partition::PartitionSide,
+        mode: partition::PartitionMode,
+        direction: partition::PartitionDirection,
+    },
 }
 
 impl FaultKind {
@@ -1051,6 +1060,7 @@ impl FaultKind {
             FaultKind::Redeploy => "redeploy",
             FaultKind::RegionOutage { .. } => "region-outage",
             FaultKind::CacheFlush => "cache-flush",
+            FaultKind::Partition { .. } => "partition",
         }
     }
 }

@@ -341,6 +341,25 @@ pub struct RawFault {
     pub mttr: Option<DelaySpec>,
     pub interval: Option<Duration>,
     pub region: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub mode: Option<RawPartitionMode>,
+    pub direction: Option<RawPartitionDirection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawPartitionMode {
+    BlackHole,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawPartitionDirection {
+    Both,
+    Forward,
+    Backward,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -356,6 +375,7 @@ pub enum RawFaultKind {
     Redeploy,
     RegionOutage,
     CacheFlush,
+    Partition,
 }
 
 /// `nodes = [0, 2]` or `nodes = "all"`.

@@ -10,6 +10,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::error::{ScenarioError, line_col, locate, parse_path};
+use super::partition::{PartitionDirection, PartitionMode, PartitionSide};
 use super::raw::{self, DistributionKind, QueueCapacity, RawDistribution, RawPolicy, RawScenario};
 use super::*;
 
@@ -407,7 +408,12 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
 
     let mut faults = Vec::new();
     for (i, rf) in raw.faults.iter().enumerate() {
-        faults.push(validate_fault(ctx, &format!("faults[{i}]"), rf, &services, &simulation)?);
+        let path = format!("faults[{i}]");
+        faults.push(if rf.kind == Some(raw::RawFaultKind::Partition) {
+            validate_partition(ctx, &path, rf, &traffic, &balancers, &services, &simulation)?
+        } else {
+            validate_fault(ctx, &path, rf, &services, &simulation)?
+        });
     }
 
     // nodes.csv holds a row per bin and node: keep it to a size a laptop holds.
@@ -467,7 +473,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
     };
     let initial = initial::validate_initial(ctx, raw.initial.as_ref(), &known)?;
 
-    Ok(Scenario {
+    let scenario = Scenario {
         initial,
         name,
         description: raw.description.clone(),
@@ -479,6 +485,190 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         faults,
         slo,
         disaster_recovery,
+    };
+    check_partitions_cut(ctx, &scenario)?;
+    Ok(scenario)
+}
+
+/// A partition must cut some link of the scenario (requests or responses),
+/// or it is a mistake: a source and a service it never sends to, say.
+fn check_partitions_cut(ctx: &Ctx, scenario: &Scenario) -> Result<(), ScenarioError> {
+    use crate::model::partition::{PartitionDirection, Topology, cuts, links};
+    let links = links(scenario);
+    let t = Topology { services: &scenario.services, balancers: &scenario.balancers };
+    for (i, fault) in scenario.faults.iter().enumerate() {
+        let FaultKind::Partition { from, to, .. } = &fault.kind else { continue };
+        let cut = links.iter().any(|l| cuts(from, to, PartitionDirection::Both, l, true, t));
+        if !cut {
+            return Err(ctx.err(
+                &format!("faults[{i}].to"),
+                format!(
+                    "no request goes between {} and {}, so the partition would cut nothing \
+                     (it cuts clients' requests to the balancer or service they target, calls \
+                     between services, and balancers' health checks)",
+                    from.describe(scenario),
+                    to.describe(scenario)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves one side of a partition: `region:NAME`, a name with a kind
+/// prefix (`traffic:`, `balancer:`, `service:`, `database:`), or a bare name
+/// that names exactly one traffic source, balancer, service or database.
+fn partition_side(
+    ctx: &Ctx,
+    path: &str,
+    name: &str,
+    traffic: &[TrafficSource],
+    balancers: &[Balancer],
+    services: &[Service],
+) -> Result<PartitionSide, ScenarioError> {
+    let find_traffic = |n: &str| traffic.iter().position(|t| t.name == n).map(PartitionSide::Traffic);
+    let find_balancer = |n: &str| balancers.iter().position(|b| b.name == n).map(PartitionSide::Balancer);
+    let find_service = |n: &str| services.iter().position(|s| s.name == n).map(PartitionSide::Service);
+    if let Some((prefix, rest)) = name.split_once(':') {
+        let (found, what) = match prefix {
+            "region" => {
+                if services.iter().any(|s| s.region == rest) {
+                    return Ok(PartitionSide::Region(rest.to_string()));
+                }
+                let mut regions: Vec<&String> = services.iter().map(|s| &s.region).collect();
+                regions.sort();
+                regions.dedup();
+                return Err(
+                    ctx.err(path, format!("no service or database in region \"{rest}\" (regions: {})", list(regions)))
+                );
+            }
+            "traffic" => (find_traffic(rest), "traffic source"),
+            "balancer" => (find_balancer(rest), "balancer"),
+            "service" | "database" => (find_service(rest), "service or database"),
+            _ => {
+                return Err(ctx.err(
+                    path,
+                    format!(
+                        "unknown prefix \"{prefix}:\"; write region:NAME, traffic:NAME, balancer:NAME, \
+                         service:NAME or database:NAME (or a bare name)"
+                    ),
+                ));
+            }
+        };
+        return found.ok_or_else(|| ctx.err(path, format!("no {what} named \"{rest}\"")));
+    }
+    let found: Vec<(PartitionSide, &str)> = [
+        (find_traffic(name), "traffic source"),
+        (find_balancer(name), "balancer"),
+        (find_service(name), "service or database"),
+    ]
+    .into_iter()
+    .filter_map(|(side, what)| side.map(|s| (s, what)))
+    .collect();
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one").0),
+        0 => {
+            let known: Vec<&String> = traffic
+                .iter()
+                .map(|t| &t.name)
+                .chain(balancers.iter().map(|b| &b.name))
+                .chain(services.iter().map(|s| &s.name))
+                .collect();
+            Err(ctx.err(
+                path,
+                format!(
+                    "no traffic source, balancer, service or database named \"{name}\" \
+                     (defined: {}; a region is region:NAME)",
+                    list(known)
+                ),
+            ))
+        }
+        _ => {
+            let kinds: Vec<&str> = found.iter().map(|(_, what)| *what).collect();
+            Err(ctx.err(
+                path,
+                format!(
+                    "\"{name}\" names a {}; say which with a prefix, e.g. traffic:{name} or service:{name}",
+                    kinds.join(" and a ")
+                ),
+            ))
+        }
+    }
+}
+
+/// A `partition` fault: two sides, a mode (default black-hole: packets
+/// are dropped, the quiet and worse failure) and a direction (default
+/// both).
+fn validate_partition(
+    ctx: &Ctx,
+    path: &str,
+    raw: &raw::RawFault,
+    traffic: &[TrafficSource],
+    balancers: &[Balancer],
+    services: &[Service],
+    simulation: &Simulation,
+) -> Result<Fault, ScenarioError> {
+    let others = [
+        ("service", raw.service.is_some()),
+        ("nodes", raw.nodes.is_some()),
+        ("count", raw.count.is_some()),
+        ("factor", raw.factor.is_some()),
+        ("fraction", raw.fraction.is_some()),
+        ("workers", raw.workers.is_some()),
+        ("delay", raw.delay.is_some()),
+        ("mtbf", raw.mtbf.is_some()),
+        ("mttr", raw.mttr.is_some()),
+        ("interval", raw.interval.is_some()),
+        ("region", raw.region.is_some()),
+    ];
+    if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+        return Err(ctx.err(
+            &format!("{path}.{key}"),
+            format!("`{key}` does not apply to a partition (it takes: from, to, mode, direction)"),
+        ));
+    }
+    let (Some(from_name), Some(to_name)) = (&raw.from, &raw.to) else {
+        let missing = if raw.from.is_none() { "from" } else { "to" };
+        return Err(ctx.err(
+            path,
+            format!(
+                "missing `{missing}`: a partition needs both sides, e.g. from = \"gateway\", to = \"payments\" \
+                 (a traffic source, balancer, service, database or region:NAME)"
+            ),
+        ));
+    };
+    let from = partition_side(ctx, &format!("{path}.from"), from_name, traffic, balancers, services)?;
+    let to = partition_side(ctx, &format!("{path}.to"), to_name, traffic, balancers, services)?;
+    if from == to {
+        return Err(ctx.err(&format!("{path}.to"), "is the same as `from`; a partition separates two different sides"));
+    }
+    let mode = match raw.mode.unwrap_or(raw::RawPartitionMode::BlackHole) {
+        raw::RawPartitionMode::BlackHole => PartitionMode::BlackHole,
+        raw::RawPartitionMode::Reset => PartitionMode::Reset,
+    };
+    let direction = match raw.direction.unwrap_or(raw::RawPartitionDirection::Both) {
+        raw::RawPartitionDirection::Both => PartitionDirection::Both,
+        raw::RawPartitionDirection::Forward => PartitionDirection::Forward,
+        raw::RawPartitionDirection::Backward => PartitionDirection::Backward,
+    };
+    let (at, duration) =
+        fault_timing(ctx, path, raw, simulation, "when the network splits, e.g. at = \"60s\"", "partition")?;
+    // The service whose rows in events.csv carry the partition: the `to` side's.
+    let service_of = |side: &PartitionSide| match side {
+        PartitionSide::Service(s) => *s,
+        PartitionSide::Balancer(b) => balancers[*b].service,
+        PartitionSide::Traffic(t) => match traffic[*t].target {
+            Target::Balancer(b) => balancers[b].service,
+            Target::Service(s) => s,
+        },
+        PartitionSide::Region(r) => services.iter().position(|s| &s.region == r).expect("a region in use"),
+    };
+    Ok(Fault {
+        kind: FaultKind::Partition { from, to: to.clone(), mode, direction },
+        service: service_of(&to),
+        nodes: NodeSelection::All,
+        at: SimTime(at.0.0),
+        duration,
     })
 }
 
@@ -2061,6 +2251,10 @@ fn validate_region_outage(
         ("mtbf", raw.mtbf.is_some()),
         ("mttr", raw.mttr.is_some()),
         ("interval", raw.interval.is_some()),
+        ("from", raw.from.is_some()),
+        ("to", raw.to.is_some()),
+        ("mode", raw.mode.is_some()),
+        ("direction", raw.direction.is_some()),
     ];
     if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
         return Err(
@@ -2185,7 +2379,7 @@ fn validate_fault(
     let Some(kind) = raw.kind else {
         return Err(ctx.err(
             path,
-            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart, redeploy, region-outage or cache-flush",
+            "missing `kind`: crash, slow, errors, capacity, latency, random-crashes, rolling-restart, redeploy, region-outage, cache-flush or partition",
         ));
     };
     if kind == K::RegionOutage {
@@ -2252,7 +2446,11 @@ fn validate_fault(
     };
     let (at, duration) = fault_timing(ctx, path, raw, simulation, "when the fault starts, e.g. at = \"60s\"", "fault")?;
     // Parameters belong to one kind each; refuse the others so a typo'd kind is caught.
-    let params: [(&str, bool, &[K]); 7] = [
+    let params: [(&str, bool, &[K]); 11] = [
+        ("from", raw.from.is_some(), &[K::Partition]),
+        ("to", raw.to.is_some(), &[K::Partition]),
+        ("mode", raw.mode.is_some(), &[K::Partition]),
+        ("direction", raw.direction.is_some(), &[K::Partition]),
         ("interval", raw.interval.is_some(), &[K::RollingRestart]),
         ("factor", raw.factor.is_some(), &[K::Slow]),
         ("fraction", raw.fraction.is_some(), &[K::Errors]),
@@ -2272,6 +2470,7 @@ fn validate_fault(
         K::Redeploy => "redeploy",
         K::RegionOutage => "region-outage",
         K::CacheFlush => "cache-flush",
+        K::Partition => "partition",
     };
     let takes: Vec<&str> = params.iter().filter(|(_, _, kinds)| kinds.contains(&kind)).map(|(k, _, _)| *k).collect();
     for (key, set, kinds) in params {
@@ -2317,7 +2516,7 @@ fn validate_fault(
         },
         K::Redeploy => FaultKind::Redeploy,
         K::CacheFlush => FaultKind::CacheFlush,
-        K::RegionOutage => unreachable!("handled above"),
+        K::RegionOutage | K::Partition => unreachable!("handled above"),
         K::RandomCrashes => FaultKind::RandomCrashes {
             mtbf: mean_period(ctx, &format!("{path}.mtbf"), raw.mtbf.as_ref().ok_or_else(|| need("mtbf"))?)?,
             mttr: mean_period(ctx, &format!("{path}.mttr"), raw.mttr.as_ref().ok_or_else(|| need("mttr"))?)?,

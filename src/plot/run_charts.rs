@@ -126,7 +126,8 @@ where
 
     // Faults: a dashed vertical line and a label beside its top.
     let in_time = |e: &&Event| e.t >= win.from && e.t <= win.to;
-    let faults: Vec<&Event> = r.events.iter().filter(in_time).filter(|e| e.event == "fault-start").collect();
+    let is_fault = |e: &&Event| e.event == "fault-start" || e.event == "partition-start";
+    let faults: Vec<&Event> = r.events.iter().filter(in_time).filter(is_fault).collect();
     for (k, e) in one_per_slot(&faults, win).into_iter().enumerate() {
         chart.draw_series(DashedLineSeries::new(vec![(e.t, 0.0), (e.t, ymax)], 8, 6, style::BLACK.stroke_width(1)))?;
         if k >= MAX_FAULT_LABELS {
@@ -151,7 +152,7 @@ where
     } else {
         (name.to_string(), Mark::Line(series::CAPACITY))
     });
-    if r.events.iter().any(|e| e.event == "fault-start") {
+    if r.events.iter().any(|e| e.event == "fault-start" || e.event == "partition-start") {
         entries.push(("fault injected".to_string(), Mark::Dashed(style::BLACK)));
     }
     for (label, kinds, mark, lane) in MARKERS {

@@ -128,7 +128,7 @@ impl World<'_> {
                 continue;
             }
             if !spec.deep {
-                let up = self.nodes[node].is_up();
+                let up = self.nodes[node].is_up() && !(self.partitioned && self.check_cut(b, node));
                 self.probe_result(now, b, node, up);
                 continue;
             }

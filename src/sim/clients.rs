@@ -298,12 +298,16 @@ impl World<'_> {
         let a = &mut self.attempts[attempt];
         debug_assert!(a.live && a.state != AttemptState::Abandoned);
         a.timeout = None;
+        let lost = a.state == AttemptState::Lost;
         a.state = AttemptState::Abandoned;
         let copy = *a;
-        match a.owner {
+        if lost {
+            self.free_lost(attempt);
+        }
+        match copy.owner {
             Owner::Client { .. } | Owner::Single { .. } => self.client_attempt_failed(now, copy, FailureCause::Timeout),
             Owner::Probe { .. } | Owner::Liveness => {
-                let (owner, node) = (a.owner, a.node as usize);
+                let (owner, node) = (copy.owner, copy.node as usize);
                 self.check_result(now, owner, node, false);
             }
             Owner::Call { .. } => self.call_attempt_failed(now, copy, FailureCause::Timeout),
@@ -319,9 +323,14 @@ impl World<'_> {
         }
         if let Some(attempt) = r.attempt.take() {
             let a = &mut self.attempts[attempt];
+            let lost = a.state == AttemptState::Lost;
             a.state = AttemptState::Abandoned;
             if let Some(timer) = a.timeout.take() {
                 self.engine.cancel(timer);
+            }
+            if lost {
+                // Black-holed by a partition: no node will ever free it.
+                self.attempts.remove(attempt);
             }
         }
         self.fail_request(now, request, FailureCause::Deadline);

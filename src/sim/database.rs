@@ -263,6 +263,10 @@ impl World<'_> {
     #[inline(always)]
     pub(super) fn finish_at_node(&mut self, now: SimTime, node: usize, attempt: u32) {
         let a = self.attempts[attempt];
+        // (One flag first: scenarios without partitions pay a single branch.)
+        if self.partitioned && self.cut_success_answer(now, node, attempt) {
+            return;
+        }
         match (a.state, a.owner) {
             (AttemptState::Abandoned, owner) => {
                 if owner.is_client() {
@@ -285,7 +289,13 @@ impl World<'_> {
 
     /// A node's attempt failed after it had started (a call or its database
     /// query failed): answer with `cause`, free, and take the next.
-    pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, cause: FailureCause) {
+    pub(super) fn fail_at_node(&mut self, now: SimTime, node: usize, attempt: u32, mut cause: FailureCause) {
+        if self.partitioned {
+            match self.cut_failure_answer(now, node, attempt, cause) {
+                Some(answer) => cause = answer,
+                None => return,
+            }
+        }
         let a = self.attempts[attempt];
         self.attempts.remove(attempt);
         match (a.state, a.owner) {

@@ -9,6 +9,7 @@ use super::{AttemptState, Drain, Event, FaultState, Owner, World};
 use crate::components::autoscaler::PodCounts;
 use crate::components::distribution::DurationSampler;
 use crate::components::node::{Admission, Degradation};
+use crate::model::partition::PartitionMode;
 use crate::model::{AutoscaleMetric, FailureCause, FaultKind, NodeSelection};
 use crate::time::{SimDuration, SimTime};
 
@@ -261,7 +262,24 @@ impl World<'_> {
     /// attempt is over and freed.
     #[cold]
     #[inline(never)]
-    pub(super) fn node_failed_attempt(&mut self, now: SimTime, attempt: u32, cause: FailureCause) {
+    pub(super) fn node_failed_attempt(&mut self, now: SimTime, attempt: u32, mut cause: FailureCause) {
+        // The failure is an answer too: a partition may lose or reset it.
+        if self.partitioned
+            && let Some(mode) = self.response_cut(attempt)
+        {
+            match mode {
+                PartitionMode::Reset => cause = FailureCause::Reset,
+                PartitionMode::BlackHole => {
+                    let a = self.attempts[attempt];
+                    if a.db_phase {
+                        self.abandon_db_phase(attempt, &a);
+                        self.attempts[attempt].db_phase = false;
+                    }
+                    self.attempts[attempt].state = AttemptState::Lost;
+                    return;
+                }
+            }
+        }
         // Free first: what follows can crash this very node (a failed
         // liveness probe), and the crash must not find the attempt again.
         let a = self.attempts[attempt];
@@ -318,7 +336,8 @@ impl World<'_> {
         let held: Vec<u32> = (0..self.attempts.slots().len() as u32)
             .filter(|&i| {
                 let a = &self.attempts[i];
-                a.live && a.node as usize == node
+                // A black-holed attempt is in the network, not at the node.
+                a.live && a.node as usize == node && a.state != AttemptState::Lost
             })
             .collect();
         for attempt in held {
@@ -709,6 +728,13 @@ impl World<'_> {
 
     pub(super) fn on_fault_start(&mut self, now: SimTime, fault: usize) {
         let spec = &self.scenario.faults[fault];
+        if let FaultKind::Partition { .. } = spec.kind {
+            if let Some(d) = spec.duration {
+                self.engine.schedule_at(now + d, Event::FaultEnd { fault: fault as u32 });
+            }
+            self.start_partition(now, fault);
+            return;
+        }
         let service = &self.services[spec.service];
         let first = service.first_node as u32;
         let nodes: Vec<u32> = match (&spec.kind, &spec.nodes) {
@@ -789,6 +815,10 @@ impl World<'_> {
 
     pub(super) fn on_fault_end(&mut self, now: SimTime, fault: usize) {
         let spec = &self.scenario.faults[fault];
+        if let FaultKind::Partition { .. } = spec.kind {
+            self.end_partition(now, fault);
+            return;
+        }
         self.log_service(now, spec.service, "fault-end", spec.kind.name().to_string());
         let nodes = self.faults[fault].nodes.clone();
         match spec.kind {
@@ -862,7 +892,8 @@ impl World<'_> {
                 | FaultKind::RollingRestart { .. }
                 | FaultKind::Redeploy
                 | FaultKind::CacheFlush
-                | FaultKind::RegionOutage { .. } => {}
+                | FaultKind::RegionOutage { .. }
+                | FaultKind::Partition { .. } => {}
             }
         }
         self.nodes[node].degradation = d;

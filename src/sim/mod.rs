@@ -16,6 +16,7 @@ mod database;
 mod dr;
 mod fleet;
 mod initial;
+mod partition;
 mod serverless;
 mod slab;
 mod traffic;
@@ -233,6 +234,9 @@ enum AttemptState {
     InService,
     /// The client gave up; the node may still be working on it.
     Abandoned,
+    /// A partition black-holed its request or its answer: no node holds
+    /// it, and only its timeout or deadline ends it (see `partition`).
+    Lost,
 }
 
 /// One try at a node.
@@ -482,6 +486,10 @@ struct World<'s> {
     rate_limited_services: bool,
     /// Some service is a serverless pool.
     serverless_services: bool,
+    /// The scenario has a partition fault: attempts check the active ones.
+    partitioned: bool,
+    /// Partition faults in force now, by fault index.
+    active_partitions: Vec<u32>,
     /// With calls between services: attempts per service and bin.
     graph: Option<Box<calls::GraphGauge>>,
     /// Attempts queued at t = 0 (`[initial]`), with their owner and how
@@ -875,6 +883,8 @@ impl<'s> World<'s> {
             horizon,
             rate_limited_services: scenario.services.iter().any(|s| s.rate_limit.is_some()),
             serverless_services: scenario.services.iter().any(|s| s.serverless.is_some()),
+            partitioned: scenario.faults.iter().any(|f| matches!(f.kind, crate::model::FaultKind::Partition { .. })),
+            active_partitions: Vec::new(),
             graph: scenario
                 .services
                 .iter()
@@ -1133,6 +1143,10 @@ impl<'s> World<'s> {
             Owner::Client { request } => self.requests[request].attempt = Some(id),
             Owner::Call { call, .. } => self.calls[call].attempt = Some(id),
             _ => {}
+        }
+        // (One flag first: scenarios without partitions pay a single branch.)
+        if self.partitioned && self.request_cut(now, id) {
+            return id;
         }
         self.offer(now, node, id);
         id
