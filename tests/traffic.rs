@@ -260,7 +260,8 @@ fn a_class_trace_replays_each_class_at_its_own_rate() {
     // 30 s, so drawing every request from one fixed mix (the run's average
     // shares, 1:3:3) misses search in [0, 20) (8,000 vs ~4,300) by far more
     // than 4 sd (~90).
-    let csv = "time,rate,class\n0,400,search\n20,100,search\n40,400,search\n0,100,payment\n20,400,payment\n30s,200/s,admin\n";
+    let csv =
+        "time,rate,class\n0,400,search\n20,100,search\n40,400,search\n0,100,payment\n20,400,payment\n30s,200/s,admin\n";
     let dir = trace_dir("classes", csv);
     let s = from_dir(&dir, &with_traffic(r#"trace = "trace.csv""#));
     assert_eq!(s.classes, ["admin", "payment", "search"]);
@@ -361,8 +362,11 @@ service_time = {{ distribution = "exponential", mean = "1ms" }}
     );
     // And a source gives its classes by a table or by its trace, not both.
     let e = load(r#""buy""#, "").map(|_| ()).and_then(|_| {
-        std::fs::write(&path, scenario(r#""buy""#, "").replace("target = \"front\"\n", "target = \"front\"\nclasses = { buy = 1 }\n"))
-            .unwrap();
+        std::fs::write(
+            &path,
+            scenario(r#""buy""#, "").replace("target = \"front\"\n", "target = \"front\"\nclasses = { buy = 1 }\n"),
+        )
+        .unwrap();
         Scenario::from_file(&path).map(|_| ())
     });
     assert!(e.unwrap_err().to_string().contains("traffic.web.classes: the trace's `class` column"));

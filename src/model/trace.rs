@@ -192,7 +192,10 @@ pub fn parse_rates(text: &str) -> Result<RatesTrace, TraceError> {
                     ));
                 }
                 if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-                    return Err(at_line(*line, format!("class name \"{name}\" may use only letters, digits, '-' and '_'")));
+                    return Err(at_line(
+                        *line,
+                        format!("class name \"{name}\" may use only letters, digits, '-' and '_'"),
+                    ));
                 }
                 let i = match classes.iter().position(|k| k.class == name) {
                     Some(i) => i,
@@ -207,7 +210,11 @@ pub fn parse_rates(text: &str) -> Result<RatesTrace, TraceError> {
         if let Some(prev) = series.last()
             && from <= prev.from
         {
-            let sorted = if whose.is_empty() { "rows must be sorted by time" } else { "each class's rows must be sorted by time" };
+            let sorted = if whose.is_empty() {
+                "rows must be sorted by time"
+            } else {
+                "each class's rows must be sorted by time"
+            };
             return Err(at_line(
                 *line,
                 format!(

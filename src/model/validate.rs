@@ -372,7 +372,8 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => Vec::new(),
             Some(weights) => validate_class_mix(ctx, &format!("{path}.classes"), weights, &classes)?,
         };
-        let class_mix = if class_rates.is_empty() { class_mix } else { class_shares(&class_rates, &rate, simulation.duration) };
+        let class_mix =
+            if class_rates.is_empty() { class_mix } else { class_shares(&class_rates, &rate, simulation.duration) };
         traffic.push(TrafficSource {
             class_mix,
             class_rates,
@@ -1275,13 +1276,15 @@ fn summed_schedule(rates: &[&RateSchedule]) -> RateSchedule {
     starts.sort_unstable();
     starts.dedup();
     let total = |t: SimTime| rates.iter().map(|r| r.at(t)).sum::<f64>();
-    let ramps_at = |t: SimTime| {
-        rates.iter().any(|r| r.steps[r.steps.partition_point(|s| s.from <= t).saturating_sub(1)].ramp)
-    };
+    let ramps_at =
+        |t: SimTime| rates.iter().any(|r| r.steps[r.steps.partition_point(|s| s.from <= t).saturating_sub(1)].ramp);
     let jumps_at = |t: SimTime| {
         rates.iter().any(|r| {
             let i = r.steps.partition_point(|s| s.from < t);
-            i > 0 && r.steps.get(i).is_some_and(|s| s.from == t && !r.steps[i - 1].ramp && r.steps[i - 1].per_sec != s.per_sec)
+            i > 0
+                && r.steps
+                    .get(i)
+                    .is_some_and(|s| s.from == t && !r.steps[i - 1].ramp && r.steps[i - 1].per_sec != s.per_sec)
         })
     };
     let mut steps = Vec::with_capacity(starts.len());
