@@ -284,7 +284,8 @@ mod tests {
         // Grouped by class, so not sorted overall: each class's rows are.
         let trace = parse_rates("time,rate,class\n0,100,search\n60,50,search\n30,10,pay\n90,0,pay\n").unwrap();
         let RatesTrace::ByClass(classes) = &trace else { panic!("a class column") };
-        let got: Vec<(&str, Vec<(u64, f64, usize)>)> = classes
+        type Series<'a> = (&'a str, Vec<(u64, f64, usize)>);
+        let got: Vec<Series> = classes
             .iter()
             .map(|c| (c.class.as_str(), c.rows.iter().map(|r| (r.from.0 / NANOS_PER_SEC, r.per_sec, r.line)).collect()))
             .collect();

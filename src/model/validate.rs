@@ -1314,11 +1314,12 @@ fn summed_schedule(rates: &[&RateSchedule]) -> RateSchedule {
 fn class_shares(class_rates: &[(u16, RateSchedule)], total: &RateSchedule, duration: SimDuration) -> Vec<(u16, f64)> {
     let last = total.steps.last().expect("a step").from;
     let horizon = SimTime(duration.0.max(last.0));
+    // Rates are finite and >= 0: a sum that is not positive is 0.
     let mut weights: Vec<f64> = class_rates.iter().map(|(_, r)| r.integral(SimTime::ZERO, horizon)).collect();
-    if !(weights.iter().sum::<f64>() > 0.0) {
+    if weights.iter().sum::<f64>() <= 0.0 {
         weights = class_rates.iter().map(|(_, r)| r.at(last)).collect();
     }
-    if !(weights.iter().sum::<f64>() > 0.0) {
+    if weights.iter().sum::<f64>() <= 0.0 {
         weights = vec![1.0; class_rates.len()];
     }
     let sum: f64 = weights.iter().sum();
