@@ -197,9 +197,15 @@ fn offered_by_class(
             load[s][none].0 += mean;
             load[s][none].1 += peak;
         }
-        for &(class, p) in &t.class_mix {
+        for (k, &(class, p)) in t.class_mix.iter().enumerate() {
             load[s][class as usize].0 += mean * p;
-            load[s][class as usize].1 += peak * p;
+            // A class trace: each class peaks at its own rate's peak (not at
+            // its share of the sum's), plus its share of bursts.
+            let class_peak = match t.class_rates.get(k) {
+                Some((_, rate)) => rate.peak(horizon) + (peak - t.rate.peak(horizon)).max(0.0) * p,
+                None => peak * p,
+            };
+            load[s][class as usize].1 += class_peak;
         }
     }
     for &s in order {

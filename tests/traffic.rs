@@ -196,3 +196,178 @@ bursts = [{ at = "30s", requests = 600 }]"#,
     let c = &analysis::capacity(&s)[0];
     assert!((c.mean_offered_rps - 210.0).abs() < 1e-9 && (c.peak_offered_rps - 900.0).abs() < 1e-6, "{c:?}");
 }
+
+/// Per class, the requests offered in each `[from, to)` window (seconds),
+/// read from the run's classes.csv: (class, counts per window).
+fn class_counts(r: &faultline::metrics::RunRecord, windows: &[(f64, f64)]) -> Vec<(String, Vec<f64>)> {
+    let csv = String::from_utf8(faultline::report::classes_csv(r)).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (start, class, offered) = (col("t_start_s"), col("class"), col("offered"));
+    let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let t: f64 = f[start].parse().unwrap();
+        let i = match out.iter().position(|(c, _)| c == f[class]) {
+            Some(i) => i,
+            None => {
+                out.push((f[class].to_string(), vec![0.0; windows.len()]));
+                out.len() - 1
+            }
+        };
+        for (n, w) in out[i].1.iter_mut().zip(windows) {
+            if t >= w.0 && t < w.1 {
+                *n += f[offered].parse::<f64>().unwrap();
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Runs `s` over seeds 1..=6 and checks each class's offered requests per
+/// window against `expected` (class, per-window integral of its rate).
+fn assert_class_counts(s: &Scenario, windows: &[(f64, f64)], expected: &[(&str, Vec<f64>)]) {
+    for seed in 1..=6 {
+        let mut s = s.clone();
+        s.simulation.seed = seed;
+        let r = run(&s, 0).unwrap();
+        let got = class_counts(&r, windows);
+        let names: Vec<&str> = got.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, expected.iter().map(|(c, _)| *c).collect::<Vec<_>>(), "seed {seed}");
+        for ((class, counts), (_, want)) in got.iter().zip(expected) {
+            for ((n, e), w) in counts.iter().zip(want).zip(windows) {
+                if *e == 0.0 {
+                    assert_eq!(*n, 0.0, "seed {seed}: class {class} in {w:?}");
+                } else {
+                    assert_poisson(*n, *e, &format!("seed {seed}: class {class} in {w:?}"));
+                }
+            }
+        }
+        // Every request has a class, and is answered once.
+        let c = &r.summary.conservation;
+        assert_eq!(c.arrivals, c.completed + c.failed + c.in_flight);
+        let by_class: u64 = r.summary.classes.iter().map(|k| k.offered).sum();
+        assert_eq!(by_class, c.arrivals, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_class_trace_replays_each_class_at_its_own_rate() {
+    // Rows grouped by class (not sorted overall). The mix changes between
+    // intervals: search dominates [0, 20), payment [20, 40), admin joins at
+    // 30 s, so drawing every request from one fixed mix (the run's average
+    // shares, 1:3:3) misses search in [0, 20) (8,000 vs ~4,300) by far more
+    // than 4 sd (~90).
+    let csv =
+        "time,rate,class\n0,400,search\n20,100,search\n40,400,search\n0,100,payment\n20,400,payment\n30s,200/s,admin\n";
+    let dir = trace_dir("classes", csv);
+    let s = from_dir(&dir, &with_traffic(r#"trace = "trace.csv""#));
+    assert_eq!(s.classes, ["admin", "payment", "search"]);
+    let t = &s.traffic[0];
+    // The source's rate is the classes' sum.
+    let rates: Vec<(u64, f64)> = t.rate.steps.iter().map(|x| (x.from.0 / 1_000_000_000, x.per_sec)).collect();
+    assert_eq!(rates, [(0, 500.0), (20, 500.0), (30, 700.0), (40, 1000.0)]);
+    let windows = [(0.0, 20.0), (20.0, 30.0), (30.0, 40.0), (40.0, 60.0)];
+    assert_class_counts(
+        &s,
+        &windows,
+        &[
+            ("admin", vec![0.0, 0.0, 2000.0, 4000.0]),
+            ("payment", vec![2000.0, 4000.0, 4000.0, 8000.0]),
+            ("search", vec![8000.0, 1000.0, 1000.0, 8000.0]),
+        ],
+    );
+    let r = run(&s, 0).unwrap();
+    let start = r.events.iter().find(|e| e.event == "trace-start").unwrap();
+    assert_eq!(start.detail, "trace.csv: 6 rows of 3 classes");
+    // `check` shares each class's load by its part of the run's traffic.
+    let shares: Vec<(u16, f64)> = t.class_mix.clone();
+    assert_eq!(shares.len(), 3);
+    assert!((shares[0].1 - 1.0 / 7.0).abs() < 1e-12 && (shares[2].1 - 3.0 / 7.0).abs() < 1e-12, "{shares:?}");
+}
+
+#[test]
+fn a_linear_class_trace_follows_each_class_ramp() {
+    // search ramps 0 -> 600/s over [0, 30) and holds; payment holds 300/s;
+    // admin starts at 15 s (a jump in the middle of search's ramp) and
+    // falls linearly to 0 at 45 s.
+    let csv = "time,rate,class\n0,0,search\n0,300,payment\n15,200,admin\n30,600,search\n45,0,admin\n";
+    let dir = trace_dir("classes-linear", csv);
+    let s = from_dir(&dir, &with_traffic("trace = \"trace.csv\"\ntrace_shape = \"linear\""));
+    let windows = [(0.0, 15.0), (15.0, 30.0), (30.0, 45.0), (45.0, 60.0)];
+    let expected = [
+        ("admin", vec![0.0, 2250.0, 750.0, 0.0]),
+        ("payment", vec![4500.0, 4500.0, 4500.0, 4500.0]),
+        ("search", vec![2250.0, 6750.0, 9000.0, 9000.0]),
+    ];
+    // The summed rate integrates to the classes' totals, window by window.
+    let t = &s.traffic[0];
+    for (k, w) in windows.iter().enumerate() {
+        let at = |x: f64| faultline::time::SimTime((x * 1e9) as u64);
+        let want: f64 = expected.iter().map(|(_, e)| e[k]).sum();
+        assert!((t.rate.integral(at(w.0), at(w.1)) - want).abs() < 1e-3, "{w:?}");
+    }
+    assert_class_counts(&s, &windows, &expected);
+}
+
+#[test]
+fn class_trace_classes_reach_calls_and_must_be_known() {
+    let csv = "time,rate,class\n0,100,search\n0,50,buy\n";
+    let dir = trace_dir("classes-calls", csv);
+    let scenario = |classes: &str, other: &str| {
+        format!(
+            r#"
+version = 1
+[simulation]
+duration = "10s"
+[traffic.web]
+trace = "trace.csv"
+target = "front"
+{other}
+[services.front]
+workers = 64
+service_time = {{ distribution = "exponential", mean = "1ms" }}
+calls = [{{ target = "pay", classes = [{classes}] }}]
+[services.pay]
+workers = 64
+service_time = {{ distribution = "exponential", mean = "1ms" }}
+"#
+        )
+    };
+    let path = dir.join("scenario.toml");
+    let load = |classes: &str, other: &str| {
+        std::fs::write(&path, scenario(classes, other)).unwrap();
+        Scenario::from_file(&path)
+    };
+    // The trace's classes are the scenario's: calls may name them.
+    let s = load(r#""buy""#, "").expect("calls may name a trace's classes");
+    let r = run(&s, 0).unwrap();
+    // Only buy requests call pay: a third of the front's.
+    let pay = r.summary.calls.iter().find(|c| c.callee == "pay").map(|c| c.attempts as f64).unwrap();
+    assert_poisson(pay, 500.0, "calls to pay");
+    // Calls naming a class no source sends are refused, as before.
+    let e = load(r#""payment""#, "").unwrap_err().to_string();
+    assert!(e.contains("no request class \"payment\" (defined: buy, search)"), "{e}");
+    // Where other sources declare classes, a trace keeps to them: the
+    // first row of a class they do not declare is named.
+    let other = "[traffic.bots]\nrate = \"10/s\"\ntarget = \"front\"\nclasses = { search = 1, purchase = 1 }";
+    let e = load(r#""search""#, other).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "trace.csv: line 3: class \"buy\" is not one of the request classes the sources' `classes` declare (purchase, search)"
+        ),
+        "{e}"
+    );
+    // And a source gives its classes by a table or by its trace, not both.
+    let e = load(r#""buy""#, "").map(|_| ()).and_then(|_| {
+        std::fs::write(
+            &path,
+            scenario(r#""buy""#, "").replace("target = \"front\"\n", "target = \"front\"\nclasses = { buy = 1 }\n"),
+        )
+        .unwrap();
+        Scenario::from_file(&path).map(|_| ())
+    });
+    assert!(e.unwrap_err().to_string().contains("traffic.web.classes: the trace's `class` column"));
+}

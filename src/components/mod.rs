@@ -7,6 +7,7 @@ pub mod arrivals;
 pub mod autoscaler;
 pub mod balancer;
 pub mod breaker;
+pub mod class_rates;
 pub mod distribution;
 pub mod health;
 pub mod node;

@@ -211,8 +211,14 @@ pub struct TrafficSource {
     pub circuit_breaker: Option<BreakerSpec>,
     pub throttling: Option<ThrottleSpec>,
     /// Request classes as (index in `Scenario::classes`, probability);
-    /// empty when the source's requests have no class.
+    /// empty when the source's requests have no class. For a trace with a
+    /// `class` column: each class's share of the traffic over the run (for
+    /// estimates; requests draw their class from `class_rates`).
     pub class_mix: Vec<(u16, f64)>,
+    /// A trace with a `class` column: each class's own rate, in the same
+    /// order as `class_mix`, `rate` being their sum. A request arriving at
+    /// t is of class k with probability rate_k(t) / rate(t). Empty otherwise.
+    pub class_rates: Vec<(u16, RateSchedule)>,
     /// Burst occurrences, every recurrence expanded, in time order.
     pub bursts: Vec<Burst>,
     /// A trace's exact arrival instants (`trace_mode = "timestamps"`), sorted.
@@ -515,6 +521,12 @@ impl RateSchedule {
         }
     }
 
+    /// The rate in force at `t` (a step starting at `t` included).
+    pub fn at(&self, t: SimTime) -> f64 {
+        let i = self.steps.partition_point(|s| s.from <= t).saturating_sub(1);
+        self.rate_in_step(i, t)
+    }
+
     /// The rate in force just before `t` (the first step's at 0).
     pub fn before(&self, t: SimTime) -> f64 {
         let i = self.steps.iter().take_while(|s| s.from < t).count().saturating_sub(1);
@@ -574,6 +586,10 @@ pub struct TraceInfo {
     /// The first and last row's time.
     pub first: SimTime,
     pub last: SimTime,
+    /// Rows (or recorded arrivals) in the file.
+    pub rows: usize,
+    /// Request classes named by a `class` column (0 without one).
+    pub classes: usize,
 }
 
 /// Where a traffic source sends its requests.

@@ -6,7 +6,9 @@
 //! The first non-blank line is the header; blank lines are skipped and
 //! columns other than the ones read are ignored. Times are seconds (`90`,
 //! `1.5`) or durations (`"90s"`, `1m30s`); rates are requests per second or
-//! rates with a unit (`300/s`, `18000/m`).
+//! rates with a unit (`300/s`, `18000/m`). A rates trace may name each
+//! row's request class (`time,rate,class`): each class is then its own
+//! series of rows, sorted by time within the class.
 
 use std::io::Read;
 use std::path::Path;
@@ -76,10 +78,16 @@ fn split(text: &str) -> Result<Table<'_>, TraceError> {
     for (line, l) in lines {
         let fields: Vec<&str> = l.split(',').map(|f| f.trim().trim_matches('"')).collect();
         if fields.len() != columns.len() {
+            // With a `class` column, a row one field short most likely has no class.
+            let hint = if columns.contains(&"class") && fields.len() + 1 == columns.len() {
+                "; every row names its class (rows with and without a class cannot mix)"
+            } else {
+                ""
+            };
             return Err(at_line(
                 line,
                 format!(
-                    "{} fields, but the header has {} columns ({})",
+                    "{} fields, but the header has {} columns ({}){hint}",
                     fields.len(),
                     columns.len(),
                     columns.join(",")
@@ -122,37 +130,114 @@ fn parse_time(field: &str, line: usize) -> Result<SimTime, TraceError> {
         .map_err(|e| at_line(line, format!("malformed time \"{field}\": {e} (or seconds as a number)")))
 }
 
-/// A rates trace: rows strictly increasing in time, rates >= 0, not all 0.
-pub fn parse_rates(text: &str) -> Result<Vec<TraceRow>, TraceError> {
+/// One request class's rows in a rates trace with a `class` column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassRows {
+    pub class: String,
+    /// Strictly increasing in time; never empty.
+    pub rows: Vec<TraceRow>,
+}
+
+/// A rates trace: one rate per row, or (with a `class` column) one rate
+/// per row and class, each class's rows being its own series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RatesTrace {
+    Total(Vec<TraceRow>),
+    /// Classes in the order of their first row.
+    ByClass(Vec<ClassRows>),
+}
+
+impl RatesTrace {
+    /// The earliest and latest row's time.
+    pub fn span(&self) -> (SimTime, SimTime) {
+        match self {
+            RatesTrace::Total(rows) => (rows[0].from, rows[rows.len() - 1].from),
+            RatesTrace::ByClass(classes) => (
+                classes.iter().map(|c| c.rows[0].from).min().expect("a class"),
+                classes.iter().map(|c| c.rows[c.rows.len() - 1].from).max().expect("a class"),
+            ),
+        }
+    }
+
+    pub fn row_count(&self) -> usize {
+        match self {
+            RatesTrace::Total(rows) => rows.len(),
+            RatesTrace::ByClass(classes) => classes.iter().map(|c| c.rows.len()).sum(),
+        }
+    }
+}
+
+/// A rates trace: rows strictly increasing in time (per class, with a
+/// `class` column: rows of different classes may interleave in any order),
+/// rates >= 0, not all 0.
+pub fn parse_rates(text: &str) -> Result<RatesTrace, TraceError> {
     let table = split(text)?;
     let example = "time,rate";
     let (t, r) = (column(&table, "time", example)?, column(&table, "rate", example)?);
-    if table.columns.contains(&"class") {
-        return Err(at_line(1, "a `class` column is not supported yet; give one trace per source"));
-    }
-    let mut out: Vec<TraceRow> = Vec::with_capacity(table.rows.len());
+    let class_column = table.columns.iter().position(|c| *c == "class");
+    let mut classes: Vec<ClassRows> = Vec::new();
+    // Rows of the trace without a class column: its one series.
+    let mut total: Vec<TraceRow> = Vec::with_capacity(if class_column.is_none() { table.rows.len() } else { 0 });
     for (line, fields) in &table.rows {
         let from = parse_time(fields[t], *line)?;
         let per_sec = parse_rate(fields[r]).map_err(|e| at_line(*line, e))?;
-        if let Some(prev) = out.last()
+        let (series, whose) = match class_column {
+            None => (&mut total, String::new()),
+            Some(c) => {
+                let name = fields[c];
+                if name.is_empty() {
+                    return Err(at_line(
+                        *line,
+                        "no class; the header has a `class` column, so every row names its class (rows with and without a class cannot mix)",
+                    ));
+                }
+                if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+                    return Err(at_line(
+                        *line,
+                        format!("class name \"{name}\" may use only letters, digits, '-' and '_'"),
+                    ));
+                }
+                let i = match classes.iter().position(|k| k.class == name) {
+                    Some(i) => i,
+                    None => {
+                        classes.push(ClassRows { class: name.to_string(), rows: Vec::new() });
+                        classes.len() - 1
+                    }
+                };
+                (&mut classes[i].rows, format!(" `{name}`"))
+            }
+        };
+        if let Some(prev) = series.last()
             && from <= prev.from
         {
+            let sorted = if whose.is_empty() {
+                "rows must be sorted by time"
+            } else {
+                "each class's rows must be sorted by time"
+            };
             return Err(at_line(
                 *line,
                 format!(
-                    "time {} is not after the previous row's ({}, line {}); rows must be sorted by time",
+                    "time {} is not after the previous{whose} row's ({}, line {}); {sorted}",
                     fields[t],
                     SimDuration(prev.from.0),
                     prev.line
                 ),
             ));
         }
-        out.push(TraceRow { from, per_sec, line: *line });
+        series.push(TraceRow { from, per_sec, line: *line });
     }
-    if out.iter().all(|row| row.per_sec == 0.0) {
+    let all_zero = match class_column {
+        None => total.iter().all(|row| row.per_sec == 0.0),
+        Some(_) => classes.iter().all(|c| c.rows.iter().all(|row| row.per_sec == 0.0)),
+    };
+    if all_zero {
         return Err(whole_file("every row has rate 0; no request would ever arrive"));
     }
-    Ok(out)
+    Ok(match class_column {
+        None => RatesTrace::Total(total),
+        Some(_) => RatesTrace::ByClass(classes),
+    })
 }
 
 /// A timestamps trace: one arrival per row, in non-decreasing time order.
@@ -187,9 +272,27 @@ mod tests {
 
     #[test]
     fn rates_read_seconds_durations_and_rate_units() {
-        let rows = parse_rates("time,rate\n0,100\n\n30s,6000/m\n1m30s, 0\n").unwrap();
+        let RatesTrace::Total(rows) = parse_rates("time,rate\n0,100\n\n30s,6000/m\n1m30s, 0\n").unwrap() else {
+            panic!("no class column")
+        };
         let got: Vec<(u64, f64, usize)> = rows.iter().map(|r| (r.from.0 / NANOS_PER_SEC, r.per_sec, r.line)).collect();
         assert_eq!(got, [(0, 100.0, 2), (30, 100.0, 4), (90, 0.0, 5)]);
+    }
+
+    #[test]
+    fn a_class_column_gives_each_class_its_own_series() {
+        // Grouped by class, so not sorted overall: each class's rows are.
+        let trace = parse_rates("time,rate,class\n0,100,search\n60,50,search\n30,10,pay\n90,0,pay\n").unwrap();
+        let RatesTrace::ByClass(classes) = &trace else { panic!("a class column") };
+        type Series<'a> = (&'a str, Vec<(u64, f64, usize)>);
+        let got: Vec<Series> = classes
+            .iter()
+            .map(|c| (c.class.as_str(), c.rows.iter().map(|r| (r.from.0 / NANOS_PER_SEC, r.per_sec, r.line)).collect()))
+            .collect();
+        assert_eq!(got, [("search", vec![(0, 100.0, 2), (60, 50.0, 3)]), ("pay", vec![(30, 10.0, 4), (90, 0.0, 5)])]);
+        assert_eq!(trace.span(), (SimTime::ZERO, SimTime(90 * NANOS_PER_SEC)));
+        assert_eq!(trace.row_count(), 4);
+        assert!(parse_rates("time,rate,class\n0,0,a\n5,0,b\n").unwrap_err().message.contains("every row has rate 0"));
     }
 
     #[test]
@@ -202,6 +305,12 @@ mod tests {
         assert_eq!(line("time,rate\n0,1,2\n"), Some(2));
         assert_eq!(line("when,rate\n0,1\n"), Some(1));
         assert_eq!(parse_rates("").unwrap_err().line, None);
+        // With a class column: sorted per class, every row with a class.
+        assert_eq!(line("time,rate,class\n0,1,a\n0,2,b\n10,1,a\n5,1,a\n"), Some(5));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2,\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,-2,b\n"), Some(3));
+        assert_eq!(line("time,rate,class\n0,1,a\n10,2,a b\n"), Some(3));
         assert_eq!(parse_timestamps("time\n1\n0.5\n").unwrap_err().line, Some(3));
         assert_eq!(
             parse_timestamps("time\n1\n1\n2s\n").unwrap(),

@@ -252,11 +252,34 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         balancer_names: &raw.balancers,
         service_names: &raw.services,
     };
+    // Rates traces are read before the sources are validated, since a
+    // `class` column adds request classes; a problem with one is reported
+    // where its source's trace is validated, in the usual order.
+    let rates_traces: BTreeMap<&str, Result<super::trace::RatesTrace, ScenarioError>> = raw
+        .traffic
+        .iter()
+        .filter(|(_, rt)| rt.trace_mode != Some(raw::RawTraceMode::Timestamps))
+        .filter_map(|(tname, rt)| {
+            let file = rt.trace.as_ref()?;
+            Some((tname.as_str(), read_rates_trace(ctx, &format!("traffic.{tname}"), file)))
+        })
+        .collect();
+    // Classes that sources declare with `classes` tables: where there are
+    // some, a class trace keeps to them (a name outside them is most likely
+    // a typo, and would quietly become a class of its own). Calls'
+    // `classes` are checked the other way: each must be a class some source
+    // sends, by a table or a trace.
+    let declared: std::collections::BTreeSet<String> =
+        raw.traffic.values().flat_map(|t| t.classes.iter().flat_map(|c| c.keys().cloned())).collect();
     // Request classes: every name any source uses, in name order.
     let classes: Vec<String> = raw
         .traffic
         .values()
         .flat_map(|t| t.classes.iter().flat_map(|c| c.keys().cloned()))
+        .chain(rates_traces.values().flat_map(|t| match t {
+            Ok(super::trace::RatesTrace::ByClass(by_class)) => by_class.iter().map(|c| c.class.clone()).collect(),
+            _ => Vec::new(),
+        }))
         .collect::<std::collections::BTreeSet<String>>()
         .into_iter()
         .collect();
@@ -282,7 +305,7 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
                 return Err(ctx.err(&format!("{path}.trace_shape"), "applies to a `trace`, and there is none"));
             }
         }
-        let (mut replay, mut trace) = (Vec::new(), None);
+        let (mut replay, mut trace, mut class_rates) = (Vec::new(), None, Vec::new());
         if rt.trace.is_some() && (rt.rate.is_some() || rt.schedule.is_some()) {
             return Err(ctx.err(&format!("{path}.trace"), "give one of `rate`, `schedule` and `trace`, not several"));
         }
@@ -309,10 +332,13 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             }
             (None, Some(steps), None) => validate_schedule(ctx, &path, steps)?,
             (None, None, Some(file)) => {
-                let (rate, times, info) = validate_trace(ctx, &path, file, rt)?;
-                replay = times;
-                trace = Some(info);
-                rate
+                let known = Known { classes: &classes, declared: &declared };
+                let parsed = rates_traces.get(tname.as_str());
+                let replayed = validate_trace(ctx, &path, file, rt, parsed, &known, simulation.duration)?;
+                replay = replayed.times;
+                trace = Some(replayed.info);
+                class_rates = replayed.class_rates;
+                replayed.rate
             }
             (_, _, Some(_)) => unreachable!("a trace with a rate or schedule is refused above"),
         };
@@ -346,8 +372,11 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
             None => Vec::new(),
             Some(weights) => validate_class_mix(ctx, &format!("{path}.classes"), weights, &classes)?,
         };
+        let class_mix =
+            if class_rates.is_empty() { class_mix } else { class_shares(&class_rates, &rate, simulation.duration) };
         traffic.push(TrafficSource {
             class_mix,
+            class_rates,
             name: tname.clone(),
             rate,
             closed_loop,
@@ -731,7 +760,7 @@ fn validate_calls(
                 for (j, name) in names.iter().enumerate() {
                     let Some(c) = classes.iter().position(|c| c == name) else {
                         let known = if classes.is_empty() {
-                            "no source has `classes`".to_string()
+                            "no source has `classes` or a trace with a `class` column".to_string()
                         } else {
                             format!("defined: {}", list(classes))
                         };
@@ -1116,32 +1145,114 @@ fn validate_bursts(
     Ok(out)
 }
 
+/// Request classes, for checking a trace's `class` column.
+struct Known<'a> {
+    /// The scenario's request classes (`Scenario::classes`).
+    classes: &'a [String],
+    /// The names sources' `classes` tables declare.
+    declared: &'a std::collections::BTreeSet<String>,
+}
+
+/// What a source replays from its trace file.
+struct Replayed {
+    /// The rate (zero for exact timestamps; with a `class` column, the sum
+    /// of the classes' rates).
+    rate: RateSchedule,
+    /// Exact arrival instants (timestamps mode).
+    times: Vec<SimTime>,
+    info: TraceInfo,
+    /// Each class's own rate (a `class` column), in class order.
+    class_rates: Vec<(u16, RateSchedule)>,
+}
+
+/// An error about the trace file `file` of the source at `path`, at its line.
+fn trace_error(ctx: &Ctx, path: &str, file: &str, e: super::trace::TraceError) -> ScenarioError {
+    let at = e.line.map_or(String::new(), |l| format!(" line {l}:"));
+    ctx.err(&format!("{path}.trace"), format!("trace {}:{at} {}", ctx.dir.join(file).display(), e.message))
+}
+
+/// Reads and parses the rates trace `file` of the source at `path`.
+fn read_rates_trace(ctx: &Ctx, path: &str, file: &str) -> Result<super::trace::RatesTrace, ScenarioError> {
+    let text = super::trace::read(&ctx.dir.join(file)).map_err(|e| trace_error(ctx, path, file, e))?;
+    super::trace::parse_rates(&text).map_err(|e| trace_error(ctx, path, file, e))
+}
+
 /// A source's trace file: the rate schedule it replays (zero for exact
-/// timestamps), the replayed arrival instants, and what to log.
+/// timestamps), the replayed arrival instants, per-class rates, and what
+/// to log. `parsed` is the rates trace read beforehand (none in timestamps mode).
 fn validate_trace(
     ctx: &Ctx,
     path: &str,
     file: &str,
     rt: &raw::RawTraffic,
-) -> Result<(RateSchedule, Vec<SimTime>, TraceInfo), ScenarioError> {
-    let key = format!("{path}.trace");
-    let resolved = ctx.dir.join(file);
-    let fail = |e: super::trace::TraceError| {
-        let at = e.line.map_or(String::new(), |l| format!(" line {l}:"));
-        ctx.err(&key, format!("trace {}:{at} {}", resolved.display(), e.message))
-    };
-    let text = super::trace::read(&resolved).map_err(fail)?;
+    parsed: Option<&Result<super::trace::RatesTrace, ScenarioError>>,
+    known: &Known,
+    duration: SimDuration,
+) -> Result<Replayed, ScenarioError> {
+    let fail = |e: super::trace::TraceError| trace_error(ctx, path, file, e);
     let timestamps = rt.trace_mode == Some(raw::RawTraceMode::Timestamps);
     if timestamps {
+        let text = super::trace::read(&ctx.dir.join(file)).map_err(fail)?;
         if rt.trace_shape.is_some() {
             return Err(ctx.err(&format!("{path}.trace_shape"), "applies to a rates trace, not to timestamps"));
         }
         let times = super::trace::parse_timestamps(&text).map_err(fail)?;
-        let info = TraceInfo { file: file.to_string(), timestamps, first: times[0], last: times[times.len() - 1] };
-        return Ok((RateSchedule::constant(0.0), times, info));
+        let (first, last, rows) = (times[0], times[times.len() - 1], times.len());
+        let info = TraceInfo { file: file.to_string(), timestamps, first, last, rows, classes: 0 };
+        return Ok(Replayed { rate: RateSchedule::constant(0.0), times, info, class_rates: Vec::new() });
     }
-    let rows = super::trace::parse_rates(&text).map_err(fail)?;
+    let trace = match parsed.expect("every rates trace was read") {
+        Ok(trace) => trace,
+        Err(e) => return Err(e.clone()),
+    };
     let linear = rt.trace_shape == Some(raw::RawTraceShape::Linear);
+    let (first, last) = trace.span();
+    let mut info = TraceInfo { file: file.to_string(), timestamps, first, last, rows: trace.row_count(), classes: 0 };
+    let by_class = match trace {
+        super::trace::RatesTrace::Total(rows) => {
+            let rate = trace_schedule(rows, linear);
+            return Ok(Replayed { rate, times: Vec::new(), info, class_rates: Vec::new() });
+        }
+        super::trace::RatesTrace::ByClass(by_class) => by_class,
+    };
+    if rt.classes.is_some() {
+        return Err(ctx.err(
+            &format!("{path}.classes"),
+            "the trace's `class` column gives this source's classes and their rates; drop `classes` (or the column)",
+        ));
+    }
+    // Classes in file order: the first unknown one is the earliest row's.
+    if !known.declared.is_empty()
+        && let Some(c) = by_class.iter().find(|c| !known.declared.contains(&c.class))
+    {
+        return Err(fail(super::trace::TraceError {
+            line: Some(c.rows[0].line),
+            message: format!(
+                "class \"{}\" is not one of the request classes the sources' `classes` declare ({})",
+                c.class,
+                list(known.declared)
+            ),
+        }));
+    }
+    let mut class_rates: Vec<(u16, RateSchedule)> = by_class
+        .iter()
+        .map(|c| {
+            let index = known.classes.iter().position(|k| *k == c.class).expect("every trace class was collected");
+            (index as u16, trace_schedule(&c.rows, linear))
+        })
+        .collect();
+    class_rates.sort_by_key(|(class, _)| *class);
+    info.classes = class_rates.len();
+    let schedules: Vec<&RateSchedule> = class_rates.iter().map(|(_, s)| s).collect();
+    let rate = summed_schedule(&schedules);
+    debug_assert!(rate.integral(SimTime::ZERO, SimTime(duration.0)).is_finite());
+    Ok(Replayed { rate, times: Vec::new(), info, class_rates })
+}
+
+/// The rate a series of trace rows gives: 0 before the first row, each
+/// row's rate until the next (or, `linear`, changing linearly to the
+/// next's), the last row's until the run ends.
+fn trace_schedule(rows: &[super::trace::TraceRow], linear: bool) -> RateSchedule {
     let mut steps = Vec::with_capacity(rows.len() + 1);
     // Before the first row nothing was recorded: no traffic.
     if rows[0].from > SimTime::ZERO {
@@ -1151,8 +1262,68 @@ fn validate_trace(
         // The last row's rate holds until the run ends.
         steps.push(RateStep { from: row.from, per_sec: row.per_sec, ramp: linear && i + 1 < rows.len() });
     }
-    let info = TraceInfo { file: file.to_string(), timestamps, first: rows[0].from, last: rows[rows.len() - 1].from };
-    Ok((RateSchedule { steps }, Vec::new(), info))
+    RateSchedule { steps }
+}
+
+/// The sum of several rates, each piecewise constant or linear: a step at
+/// every instant where one of them has a step, ramping where one of them
+/// ramps (a sum of linear pieces is linear). A ramp ends at the next step's
+/// rate, so where a rate jumps at the end of a ramp (a class whose rows
+/// start there) the sum's ramp ends 1 ns early and holds its value for that
+/// nanosecond: exact to the simulator's clock.
+fn summed_schedule(rates: &[&RateSchedule]) -> RateSchedule {
+    let mut starts: Vec<SimTime> = rates.iter().flat_map(|r| r.steps.iter().map(|s| s.from)).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let total = |t: SimTime| rates.iter().map(|r| r.at(t)).sum::<f64>();
+    let ramps_at =
+        |t: SimTime| rates.iter().any(|r| r.steps[r.steps.partition_point(|s| s.from <= t).saturating_sub(1)].ramp);
+    let jumps_at = |t: SimTime| {
+        rates.iter().any(|r| {
+            let i = r.steps.partition_point(|s| s.from < t);
+            i > 0
+                && r.steps
+                    .get(i)
+                    .is_some_and(|s| s.from == t && !r.steps[i - 1].ramp && r.steps[i - 1].per_sec != s.per_sec)
+        })
+    };
+    let mut steps = Vec::with_capacity(starts.len());
+    for (k, &from) in starts.iter().enumerate() {
+        let ramp = ramps_at(from);
+        steps.push(RateStep { from, per_sec: total(from), ramp });
+        if let Some(&next) = starts.get(k + 1)
+            && ramp
+            && jumps_at(next)
+        {
+            let end = SimTime(next.0 - 1);
+            if end > from {
+                steps.push(RateStep { from: end, per_sec: total(end), ramp: false });
+            } else {
+                steps.last_mut().expect("just pushed").ramp = false;
+            }
+        }
+    }
+    RateSchedule { steps }
+}
+
+/// Each class's share of a class trace's traffic over the run (for
+/// estimates, and for requests that arrive while every class's rate is 0,
+/// such as a burst before the trace's first row). A trace whose traffic
+/// starts after the run ends shares as it would over its rows, else as its
+/// last rows' rates (which hold from then on).
+fn class_shares(class_rates: &[(u16, RateSchedule)], total: &RateSchedule, duration: SimDuration) -> Vec<(u16, f64)> {
+    let last = total.steps.last().expect("a step").from;
+    let horizon = SimTime(duration.0.max(last.0));
+    // Rates are finite and >= 0: a sum that is not positive is 0.
+    let mut weights: Vec<f64> = class_rates.iter().map(|(_, r)| r.integral(SimTime::ZERO, horizon)).collect();
+    if weights.iter().sum::<f64>() <= 0.0 {
+        weights = class_rates.iter().map(|(_, r)| r.at(last)).collect();
+    }
+    if weights.iter().sum::<f64>() <= 0.0 {
+        weights = vec![1.0; class_rates.len()];
+    }
+    let sum: f64 = weights.iter().sum();
+    class_rates.iter().zip(weights).map(|((class, _), w)| (*class, w / sum)).collect()
 }
 
 /// A service's region: `region = "NAME"`, "main" by default.

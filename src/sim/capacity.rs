@@ -114,7 +114,15 @@ impl World<'_> {
             if let Some((other, split)) = source.split {
                 targets = vec![(source.balancer, 1.0 - split), (other, split)];
             }
-            let mix = &self.scenario.traffic[i].class_mix;
+            let t = &self.scenario.traffic[i];
+            // A class trace's mix is the classes' rates now, while there is traffic.
+            let now_mix: Vec<(u16, f64)>;
+            let mut mix = &t.class_mix;
+            let class_total: f64 = t.class_rates.iter().map(|(_, r)| r.before(now)).sum();
+            if class_total > 0.0 {
+                now_mix = t.class_rates.iter().map(|(class, r)| (*class, r.before(now) / class_total)).collect();
+                mix = &now_mix;
+            }
             for (balancer, part) in targets {
                 let service = self.balancers[balancer].service;
                 if mix.is_empty() {

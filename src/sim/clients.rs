@@ -36,7 +36,7 @@ impl World<'_> {
     #[inline(always)]
     pub(super) fn admit(&mut self, now: SimTime, source: usize) {
         self.recorder.arrival(now, source);
-        let class = self.draw_class(source);
+        let class = self.draw_class(source, now);
         if class != NO_CLASS {
             self.recorder.class_arrival(now, class);
         }
@@ -114,12 +114,17 @@ impl World<'_> {
         Some(self.launch_attempt(now, node, owner, timeout, class))
     }
 
-    /// The request's class, drawn from the source's mix (`NO_CLASS` without one).
+    /// The class of a request arriving at `now`, drawn from the source's
+    /// mix, or its trace's per-class rates then (`NO_CLASS` without classes).
     #[inline]
-    pub(super) fn draw_class(&mut self, source: usize) -> u16 {
+    pub(super) fn draw_class(&mut self, source: usize, now: SimTime) -> u16 {
         let s = &mut self.sources[source];
         if s.class_mix.is_empty() {
             return NO_CLASS;
+        }
+        if s.class_by_rates {
+            let rates = &self.scenario.traffic[source].class_rates;
+            return crate::components::class_rates::draw(rates, &s.class_mix, now, &mut s.class_rng);
         }
         let u = s.class_rng.random::<f64>();
         s.class_mix.iter().find(|&&(_, cumulative)| u < cumulative).unwrap_or(s.class_mix.last().expect("a class")).0

@@ -141,7 +141,7 @@ impl World<'_> {
         for i in 0..init.backlog as usize {
             let age = age_sampler.sample(ages);
             self.recorder.arrival(now, source);
-            let class = self.draw_class(source);
+            let class = self.draw_class(source, now);
             if class != NO_CLASS {
                 self.recorder.class_arrival(now, class);
             }

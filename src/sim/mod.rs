@@ -322,6 +322,9 @@ struct Source {
     name: String,
     /// Request classes as (class, cumulative probability); empty without.
     class_mix: Vec<(u16, f64)>,
+    /// The classes come from a trace's per-class rates
+    /// (`TrafficSource::class_rates`), `class_mix` being only their fallback.
+    class_by_rates: bool,
     class_rng: SimRng,
     /// Requests given a key seed so far (with caches only).
     keyed: u64,
@@ -787,6 +790,7 @@ impl<'s> World<'s> {
                         Some((class, *cumulative))
                     })
                     .collect(),
+                class_by_rates: !t.class_rates.is_empty(),
                 class_rng: stream(seed, run_index, StreamKind::Classes, i as u64),
                 keyed: 0,
                 closed: t.closed_loop.as_ref().map(|c| {

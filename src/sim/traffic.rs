@@ -91,12 +91,13 @@ impl TrafficPlan {
                         )
                     } else {
                         let last = t.rate.steps.last().map_or(0.0, |s| s.per_sec);
+                        let classes = match trace.classes {
+                            0 => String::new(),
+                            1 => " of 1 class".to_string(),
+                            n => format!(" of {n} classes"),
+                        };
                         (
-                            format!(
-                                "{}: {} rows",
-                                trace.file,
-                                t.rate.steps.iter().filter(|s| s.from >= trace.first).count()
-                            ),
+                            format!("{}: {} rows{classes}", trace.file, trace.rows),
                             format!("{}: last row, {} holds until the end", trace.file, rate(last)),
                         )
                     };
