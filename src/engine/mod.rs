@@ -20,8 +20,9 @@
 //!   it: memory stays within twice the live timers, and each rebuild costs
 //!   O(1) per cancellation it clears.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+mod heap;
+
+use heap::{Keyed, MinHeap};
 
 use crate::time::{SimDuration, SimTime};
 
@@ -46,6 +47,7 @@ impl TimerId {
 /// One scheduled event. `key` packs (time << 64 | order) so a single
 /// integer comparison orders the queue; `order` is the sequence number,
 /// with [`ORDINARY`] set except for events scheduled first at their instant.
+#[derive(Clone, Copy)]
 struct Entry<E> {
     key: u128,
     event: E,
@@ -54,6 +56,7 @@ struct Entry<E> {
 /// A cancellable event: the entry plus the timer slot and generation it
 /// was scheduled under. Timers live in their own heap so that ordinary
 /// entries stay small (key + event) and fast to move.
+#[derive(Clone, Copy)]
 struct TimerEntry<E> {
     key: u128,
     slot: u32,
@@ -61,29 +64,19 @@ struct TimerEntry<E> {
     event: E,
 }
 
-macro_rules! min_heap_order {
-    ($t:ident) => {
-        impl<E> PartialEq for $t<E> {
-            fn eq(&self, other: &Self) -> bool {
-                self.key == other.key
-            }
-        }
-        impl<E> Eq for $t<E> {}
-        impl<E> PartialOrd for $t<E> {
-            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-        impl<E> Ord for $t<E> {
-            /// Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
-            fn cmp(&self, other: &Self) -> Ordering {
-                other.key.cmp(&self.key)
-            }
-        }
-    };
+impl<E: Copy> Keyed for Entry<E> {
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        self.key
+    }
 }
-min_heap_order!(Entry);
-min_heap_order!(TimerEntry);
+
+impl<E: Copy> Keyed for TimerEntry<E> {
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        self.key
+    }
+}
 
 /// Which heap holds the event most recently handed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,8 +104,8 @@ fn time_of(key: u128) -> SimTime {
 /// as with plain pop and push because keys are unique.
 pub struct Engine<E> {
     now: SimTime,
-    queue: BinaryHeap<Entry<E>>,
-    timers: BinaryHeap<TimerEntry<E>>,
+    queue: MinHeap<Entry<E>>,
+    timers: MinHeap<TimerEntry<E>>,
     /// The delivered event still physically at the top of a heap, if any.
     delivered_head: Option<Head>,
     next_seq: u64,
@@ -139,8 +132,8 @@ impl<E: Copy> Engine<E> {
     pub fn new() -> Self {
         Engine {
             now: SimTime::ZERO,
-            queue: BinaryHeap::with_capacity(1024),
-            timers: BinaryHeap::new(),
+            queue: MinHeap::with_capacity(1024),
+            timers: MinHeap::with_capacity(0),
             delivered_head: None,
             next_seq: 0,
             timer_generations: Vec::new(),
@@ -170,12 +163,8 @@ impl<E: Copy> Engine<E> {
     #[inline]
     fn drop_delivered_head(&mut self) {
         match self.delivered_head.take() {
-            Some(Head::Queue) => {
-                self.queue.pop();
-            }
-            Some(Head::Timers) => {
-                self.timers.pop();
-            }
+            Some(Head::Queue) => self.queue.remove_top(),
+            Some(Head::Timers) => self.timers.remove_top(),
             None => {}
         }
     }
@@ -216,8 +205,8 @@ impl<E: Copy> Engine<E> {
     fn push_entry(&mut self, entry: Entry<E>) {
         if self.delivered_head == Some(Head::Queue) {
             self.delivered_head = None;
-            // Overwrite the delivered head; PeekMut restores heap order on drop.
-            *self.queue.peek_mut().expect("delivered head is present") = entry;
+            // Overwrite the delivered head and restore the heap order.
+            self.queue.replace_top(entry);
         } else {
             self.queue.push(entry);
         }
@@ -245,7 +234,7 @@ impl<E: Copy> Engine<E> {
         let entry = TimerEntry { key, slot, generation, event };
         if self.delivered_head == Some(Head::Timers) {
             self.delivered_head = None;
-            *self.timers.peek_mut().expect("delivered head is present") = entry;
+            self.timers.replace_top(entry);
         } else {
             self.timers.push(entry);
         }
@@ -318,7 +307,7 @@ impl<E: Copy> Engine<E> {
             let (slot, generation, event) = (head.slot, head.generation, head.event);
             let current = &mut self.timer_generations[slot as usize];
             if *current != generation {
-                self.timers.pop(); // cancelled: drop it and look again
+                self.timers.remove_top(); // cancelled: drop it and look again
                 self.cancelled_timers -= 1;
                 continue;
             }
