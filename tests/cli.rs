@@ -367,6 +367,45 @@ mttr = "100ms"
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An `[initial]` backlog is held all at once from t = 0: ten million queued
+/// requests take about 2.4 GB, and the guard counts them (it did not).
+#[test]
+fn an_initial_backlog_too_large_for_the_process_memory_is_refused_before_it_starts() {
+    let (dir, scenario) = scenario_file(
+        "memory-guard-backlog",
+        "backlog.toml",
+        r#"version = 1
+[simulation]
+duration = "30s"
+[traffic.web]
+rate = "10/s"
+timeout = "1s"
+target = "app"
+[services.app]
+nodes = 2
+workers = 4
+queue_capacity = "unbounded"
+service_time = { distribution = "exponential", mean = "10ms" }
+[initial.services.app]
+backlog = 10000000
+"#,
+    );
+    let out_dir = dir.join("out");
+    let script = format!(
+        "ulimit -v 1500000 && exec {} run {} --out {} --no-charts",
+        env!("CARGO_BIN_EXE_faultline"),
+        scenario.display(),
+        out_dir.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().expect("sh starts");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("GiB of memory") && err.contains("--force"), "{err}");
+    assert!(!out_dir.exists(), "a refused run writes nothing");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `check` on a large fleet lists the first losses and then only where the
 /// verdict changes, not one line per node (it printed 1,999 lines for 2,000).
 #[test]
