@@ -322,6 +322,22 @@ fn any_run_of_a_batch_replays_alone_from_its_runs_csv_row() {
     assert_ne!(first[column("offered")], row[column("offered")]);
 }
 
+/// Runs `scenario` under `ulimit -v kib` and checks it was refused in one
+/// line with exit code 2; returns that line.
+fn refused_under_memory_limit(scenario: &std::path::Path, out_dir: &std::path::Path, kib: u64) -> String {
+    let script = format!(
+        "ulimit -v {kib} && exec {} run {} --out {} --no-charts",
+        env!("CARGO_BIN_EXE_faultline"),
+        scenario.display(),
+        out_dir.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().expect("sh starts");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 /// Memory the work really needs is refused before starting where the
 /// process may not have it (here an address-space limit, as a container's
 /// would be): random crashes every 100 ms on 2,000 nodes for ten minutes
@@ -352,16 +368,7 @@ mttr = "100ms"
 "#,
     );
     let out_dir = dir.join("out");
-    let script = format!(
-        "ulimit -v 1000000 && exec {} run {} --out {} --no-charts",
-        env!("CARGO_BIN_EXE_faultline"),
-        scenario.display(),
-        out_dir.display()
-    );
-    let out = Command::new("sh").args(["-c", &script]).output().expect("sh starts");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = refused_under_memory_limit(&scenario, &out_dir, 1_000_000);
     assert!(err.contains("needs roughly 1.") && err.contains("GiB of memory") && err.contains("--force"), "{err}");
     assert!(!out_dir.exists(), "a refused run writes nothing");
     let _ = std::fs::remove_dir_all(dir);
@@ -391,16 +398,7 @@ backlog = 10000000
 "#,
     );
     let out_dir = dir.join("out");
-    let script = format!(
-        "ulimit -v 1500000 && exec {} run {} --out {} --no-charts",
-        env!("CARGO_BIN_EXE_faultline"),
-        scenario.display(),
-        out_dir.display()
-    );
-    let out = Command::new("sh").args(["-c", &script]).output().expect("sh starts");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = refused_under_memory_limit(&scenario, &out_dir, 1_500_000);
     assert!(err.contains("GiB of memory") && err.contains("--force"), "{err}");
     assert!(!out_dir.exists(), "a refused run writes nothing");
     let _ = std::fs::remove_dir_all(dir);

@@ -597,6 +597,32 @@ fn partition_side(
     }
 }
 
+/// The first of a fault's optional keys that is given but not among
+/// `takes`: region outages and partitions name no service or nodes, and
+/// take none of the other kinds' parameters.
+fn foreign_fault_key(raw: &raw::RawFault, takes: &[&str]) -> Option<&'static str> {
+    [
+        ("service", raw.service.is_some()),
+        ("nodes", raw.nodes.is_some()),
+        ("count", raw.count.is_some()),
+        ("factor", raw.factor.is_some()),
+        ("fraction", raw.fraction.is_some()),
+        ("workers", raw.workers.is_some()),
+        ("delay", raw.delay.is_some()),
+        ("mtbf", raw.mtbf.is_some()),
+        ("mttr", raw.mttr.is_some()),
+        ("interval", raw.interval.is_some()),
+        ("region", raw.region.is_some()),
+        ("from", raw.from.is_some()),
+        ("to", raw.to.is_some()),
+        ("mode", raw.mode.is_some()),
+        ("direction", raw.direction.is_some()),
+    ]
+    .into_iter()
+    .find(|&(key, given)| given && !takes.contains(&key))
+    .map(|(key, _)| key)
+}
+
 /// A `partition` fault: two sides, a mode (default black-hole: packets
 /// are dropped, the quiet and worse failure) and a direction (default
 /// both).
@@ -609,20 +635,7 @@ fn validate_partition(
     services: &[Service],
     simulation: &Simulation,
 ) -> Result<Fault, ScenarioError> {
-    let others = [
-        ("service", raw.service.is_some()),
-        ("nodes", raw.nodes.is_some()),
-        ("count", raw.count.is_some()),
-        ("factor", raw.factor.is_some()),
-        ("fraction", raw.fraction.is_some()),
-        ("workers", raw.workers.is_some()),
-        ("delay", raw.delay.is_some()),
-        ("mtbf", raw.mtbf.is_some()),
-        ("mttr", raw.mttr.is_some()),
-        ("interval", raw.interval.is_some()),
-        ("region", raw.region.is_some()),
-    ];
-    if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+    if let Some(key) = foreign_fault_key(raw, &["from", "to", "mode", "direction"]) {
         return Err(ctx.err(
             &format!("{path}.{key}"),
             format!("`{key}` does not apply to a partition (it takes: from, to, mode, direction)"),
@@ -2244,23 +2257,7 @@ fn validate_region_outage(
             format!("no service or database in region \"{region}\" (regions: {})", list(regions)),
         ));
     };
-    let others = [
-        ("service", raw.service.is_some()),
-        ("nodes", raw.nodes.is_some()),
-        ("count", raw.count.is_some()),
-        ("factor", raw.factor.is_some()),
-        ("fraction", raw.fraction.is_some()),
-        ("workers", raw.workers.is_some()),
-        ("delay", raw.delay.is_some()),
-        ("mtbf", raw.mtbf.is_some()),
-        ("mttr", raw.mttr.is_some()),
-        ("interval", raw.interval.is_some()),
-        ("from", raw.from.is_some()),
-        ("to", raw.to.is_some()),
-        ("mode", raw.mode.is_some()),
-        ("direction", raw.direction.is_some()),
-    ];
-    if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+    if let Some(key) = foreign_fault_key(raw, &["region"]) {
         return Err(
             ctx.err(&format!("{path}.{key}"), format!("`{key}` does not apply to a region-outage (it takes: region)"))
         );
