@@ -65,10 +65,13 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Re-render the charts of an output folder from its files
     ///
-    /// Works on the folder of a single run, a batch (run --runs) or a sweep,
-    /// without simulating anything. Writes NAME.png and NAME.svg into the
-    /// folder. Exit code 0 on success, 2 when the folder holds no complete
-    /// output or the chart does not exist.
+    /// Works on the folder of a single run, a batch (run --runs), a sweep or
+    /// a plan, without simulating anything. Writes NAME.png and NAME.svg
+    /// into the folder; a redraw with --from, --to, --title or a y option
+    /// goes to NAME.<options>.png/.svg beside them (the folder's own charts
+    /// stay) unless --in-place, or to the one file --out names. Exit code 0
+    /// on success, 2 (one line, nothing written) when the folder holds no
+    /// complete output, the chart does not exist or an option is bad.
     Plot(PlotArgs),
 }
 
@@ -89,6 +92,27 @@ struct PlotArgs {
     /// Title to use instead of the scenario name.
     #[arg(long, value_name = "TEXT")]
     title: Option<String>,
+    /// Bottom of the y axis, in the chart's units (shares of 1 for success
+    /// and percentages shown as %; seconds for RTO/RPO).
+    #[arg(long, value_name = "Y", allow_hyphen_values = true)]
+    y_min: Option<String>,
+    /// Top of the y axis.
+    #[arg(long, value_name = "Y", allow_hyphen_values = true)]
+    y_max: Option<String>,
+    /// Logarithmic y axis (labels at 1, 10, 100, ...); needs a positive range.
+    #[arg(long)]
+    log_y: bool,
+    /// Write only this format: png or svg [default: both].
+    #[arg(long, value_name = "F")]
+    format: Option<String>,
+    /// Write the one chart (--chart, unless the folder has one) to FILE,
+    /// .png or .svg, and nothing else.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Let a customised redraw (--from/--to/--title/--y-*) replace the
+    /// folder's own NAME.png/.svg instead of writing NAME.<options>.png/.svg.
+    #[arg(long)]
+    in_place: bool,
     /// Print nothing on success.
     #[arg(long, short)]
     quiet: bool,
@@ -277,19 +301,43 @@ fn seconds(flag: &str, text: &str) -> Result<f64> {
     parse_duration(text).map(|d| d.as_secs_f64()).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
+/// A number for --y-min/--y-max.
+fn y_value(flag: &str, text: &str) -> Result<f64> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => bail!("{flag} {text}: not a number"),
+    }
+}
+
 fn plot(args: PlotArgs) -> Result<ExitCode> {
+    use faultline::plot::Format;
+    let format = match args.format.as_deref() {
+        None => None,
+        Some("png") => Some(Format::Png),
+        Some("svg") => Some(Format::Svg),
+        Some(other) => bail!("--format {other}: use png or svg (without --format both are written)"),
+    };
     let opts = faultline::plot::PlotOptions {
         only: args.chart.clone(),
         from: args.from.as_deref().map(|t| seconds("--from", t)).transpose()?,
         to: args.to.as_deref().map(|t| seconds("--to", t)).transpose()?,
         title: args.title.clone(),
+        y: faultline::plot::axis::YOptions {
+            min: args.y_min.as_deref().map(|t| y_value("--y-min", t)).transpose()?,
+            max: args.y_max.as_deref().map(|t| y_value("--y-max", t)).transpose()?,
+            log: args.log_y,
+        },
+        format,
+        out: args.out.clone(),
+        in_place: args.in_place,
     };
     let files = faultline::plot::render(&args.dir, &opts)?;
     if !args.quiet {
         if files.is_empty() {
             println!("{}: no charts apply to this folder", args.dir.display());
         } else {
-            println!("wrote {}{}", args.dir.display(), chart_list(&files).replacen(" and charts", "", 1));
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            println!("wrote {}", names.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)

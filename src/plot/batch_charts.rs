@@ -8,7 +8,8 @@ use plotters::prelude::*;
 
 use super::data::{Band, BandBin, BatchData};
 use super::style::{self, Mark, number_label, series};
-use super::{DrawResult, Window, chart_with_axes, with_legend_column};
+use super::axis::{Axis, Scale, YOptions};
+use super::{DrawResult, Window, axes_chart, axis, chart_with_axes, with_legend_column};
 
 /// Picks one metric's band out of a bin.
 type BandOf = fn(&BandBin) -> Option<Band>;
@@ -25,7 +26,7 @@ where
     // As on the herd chart: capacity far above the load is clipped.
     let off_scale = capacity > 2.5 * load;
     let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"))?;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"), &win.y)?;
     let mut entries = Vec::new();
     let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),
@@ -98,51 +99,47 @@ struct Cdf<'a> {
     entries: Vec<(String, Mark)>,
 }
 
-fn cdf_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, cdf: Cdf) -> DrawResult
+fn cdf_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, cdf: Cdf, y_options: &YOptions) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
-    let Cdf { title, x_desc, y_desc, curve, censored, objective, colour, mut entries } = cdf;
+    let Cdf { title, x_desc, y_desc, curve, censored, objective, colour, entries } = cdf;
     let (plot, side) = with_legend_column(root);
-    let right =
-        curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max) * 1.08;
+    let longest = curve.iter().map(|p| p.0).chain(censored.iter().map(|p| p.0)).chain(objective).fold(1.0, f64::max);
+    // Recovery times of a backup restore run to hours: the axis says
+    // minutes or hours then, not thousands of seconds.
+    let (unit, unit_name) = axis::time_unit(longest);
+    let x_axis = Axis::time(longest * 1.05, unit);
+    let right = x_axis.range().end;
     let last = curve.last().map_or(0.0, |p| p.1);
     let mut curve = curve;
     curve.push((right, last));
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0.0..right, 0.0..1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc(style::clip(x_desc, style::TEXT_CHARS))
-        .y_desc(style::clip(y_desc, style::TEXT_CHARS))
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&|v| number_label(*v))
-        .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-        .light_line_style(style::LIGHT_GREY.mix(0.5))
-        .draw()?;
+    let y_axis = y_options.apply(0.0..1.0, Scale::Linear)?.in_percent();
+    let (top, label_height) = (y_axis.range().end, y_axis.at(0.95));
+    let x_desc = format!("{x_desc} [{unit_name}]");
+    let mut chart = axes_chart(&plot, title, (x_axis, y_axis), (&x_desc, &format!("{y_desc} [%]")))?;
     chart.draw_series(LineSeries::new(curve, colour.stroke_width(3)))?;
     if !censored.is_empty() {
         chart.draw_series(censored.iter().map(|&(t, y)| Cross::new((t, y), 7, style::BLACK.stroke_width(2))))?;
     }
     if let Some(o) = objective {
-        chart.draw_series(DashedLineSeries::new(
-            vec![(o, 0.0), (o, 1.05)],
-            10,
-            6,
-            series::OBJECTIVE.stroke_width(2),
-        ))?;
-        entries.push((format!("objective {}s", number_label(o)), Mark::Dashed(series::OBJECTIVE)));
+        let bottom = chart.y_range().start;
+        chart.draw_series(DashedLineSeries::new(vec![(o, bottom), (o, top)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+        // Labelled at the line, inside the plot, so the legend holds only
+        // the data.
+        let label = format!("objective {} {unit_name}", number_label(o / unit));
+        chart.draw_series(std::iter::once(Text::new(label, (o, label_height), style::small_style())))?;
     }
     style::legend(&side, &entries)?;
     Ok(())
 }
 
-pub fn rto<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, title: &str) -> DrawResult
+pub fn rto<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    b: &BatchData,
+    y_options: &YOptions,
+    title: &str,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -152,17 +149,17 @@ where
     let censored: Vec<(f64, f64)> = b.rto.iter().filter(|o| !o.1).map(|o| (o.0, level(o.0))).collect();
     let recovered = b.rto.iter().filter(|o| o.1).count();
     let mut entries = vec![(
-        format!("recovered: {recovered} of {} disrupted runs (Kaplan–Meier)", b.rto.len()),
+        format!("recovered: {recovered} of {} (Kaplan–Meier)", b.rto.len()),
         Mark::Line(series::RTO),
     )];
     if !censored.is_empty() {
-        entries.push((format!("censored: {} never recovered", censored.len()), Mark::Cross(style::BLACK)));
+        entries.push((format!("never recovered: {}", censored.len()), Mark::Cross(style::BLACK)));
     }
     cdf_chart(
         root,
         Cdf {
             title,
-            x_desc: "time from disruption to restored SLO [s]",
+            x_desc: "time from disruption to restored SLO",
             y_desc: "disrupted runs recovered",
             curve,
             censored,
@@ -170,10 +167,16 @@ where
             colour: series::RTO,
             entries,
         },
+        y_options,
     )
 }
 
-pub fn rpo<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BatchData, title: &str) -> DrawResult
+pub fn rpo<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    b: &BatchData,
+    y_options: &YOptions,
+    title: &str,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -185,12 +188,12 @@ where
         curve.push((*v, i as f64 / n));
         curve.push((*v, (i + 1) as f64 / n));
     }
-    let entries = vec![(format!("runs with data loss measured: {}", values.len()), Mark::Line(series::RPO))];
+    let entries = vec![(format!("runs with data loss: {}", values.len()), Mark::Line(series::RPO))];
     cdf_chart(
         root,
         Cdf {
             title,
-            x_desc: "data-loss window (RPO) [s]",
+            x_desc: "data-loss window (RPO)",
             y_desc: "runs with RPO at most x",
             curve,
             censored: Vec::new(),
@@ -198,5 +201,6 @@ where
             colour: series::RPO,
             entries,
         },
+        y_options,
     )
 }

@@ -4,7 +4,6 @@
 //! utilization strip) and latency (p50 and p99 per bin with the SLO).
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use std::collections::HashMap;
@@ -38,7 +37,7 @@ fn segments(points: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64)>> {
 /// A line with gaps where values are missing; a lone value between gaps is
 /// a dot, since a line needs two points.
 fn draw_broken_line<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    chart: &mut ChartContext<'_, DB, super::Plot2d>,
     points: &[Option<(f64, f64)>],
     colour: RGBColor,
     width: u32,
@@ -105,7 +104,7 @@ where
     let top = if off_scale { load } else { load.max(capacity) };
     // Headroom above the data for the marker lanes.
     let ymax = top * 1.3;
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..ymax), ("time [s]", "requests per second"))?;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..ymax), ("time [s]", "requests per second"), &win.y)?;
     // Retries stacked on top of first attempts: the attempts area first,
     // then the first attempts over it.
     chart.draw_series(AreaSeries::new(
@@ -602,6 +601,7 @@ where
         title,
         (win.from..win.to, 0.0..top),
         ("time [s]", "latency of successful requests [ms]"),
+        &win.y,
     )?;
     for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
         draw_broken_line(&mut chart, points, colour, 2)?;
@@ -639,6 +639,7 @@ where
         title,
         (win.from..win.to, 0.0..105.0),
         ("time [s]", "requests finishing in the bin that succeeded [%]"),
+        &win.y,
     )?;
     let mut entries = Vec::new();
     let n = r.classes.len();
@@ -677,7 +678,7 @@ where
         .flat_map(|s| s.bins.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"))?;
+    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"), &win.y)?;
     let mut entries = Vec::new();
     for (i, service) in r.services.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];

@@ -1,15 +1,18 @@
 //! Charts of a sweep: a headline metric against the first parameter with
 //! 95% confidence-interval error bars (one line per combination of the
-//! other parameters), the success of each request class the same way, a
-//! heatmap of P(cascade) over two numeric parameters, and RTO and RPO side
-//! by side per disaster-recovery tier.
+//! other parameters; points without joining lines when the parameter is a
+//! category such as a DR tier), success on a "nines" axis so 99.86% and
+//! 99.91% are apart, the success of each request class the same way, a
+//! heatmap of P(cascade) over two numeric parameters, RTO and RPO side by
+//! side per disaster-recovery tier, and a capacity plan's P(SLO met).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::data::SweepData;
+use super::axis::{Axis, Scale, YOptions, time_unit};
 use super::style::{self, Mark, number_label, series};
-use super::{Chart, DrawResult, with_legend_column};
+use super::{Chart, DrawResult, axes_chart, with_legend_column};
 
 /// Headline metrics drawn against the swept parameter: (metric, axis title).
 const METRICS: [(&str, &str); 5] = [
@@ -85,6 +88,7 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &SweepData,
     chart: &Chart,
+    y_options: &YOptions,
     title: &dyn Fn(&str) -> String,
 ) -> DrawResult
 where
@@ -105,22 +109,23 @@ where
                 root,
                 s,
                 lines,
-                desc,
+                (desc, Scale::Nines, y_options),
                 &title(&format!("{desc} vs {}", style::clip(&s.parameters[0].path, style::NAME_CHARS))),
             )
         }
         Chart::SweepMetric(metric) => {
             let desc = METRICS.iter().find(|m| m.0 == *metric).map_or(*metric, |m| m.1);
+            let scale = if *metric == "success_fraction" { Scale::Nines } else { Scale::Linear };
             metric_chart(
                 root,
                 s,
                 lines_of(s, metric, None),
-                desc,
+                (desc, scale, y_options),
                 &title(&format!("{desc} vs {}", style::clip(&s.parameters[0].path, style::NAME_CHARS))),
             )
         }
         Chart::Heatmap => heatmap(root, s, &title("P(cascade)")),
-        Chart::Dr => dr(root, s, &title("RTO and RPO per disaster-recovery tier")),
+        Chart::Dr => dr(root, s, y_options, &title("RTO and RPO per disaster-recovery tier")),
         _ => Err("not a sweep chart".into()),
     }
 }
@@ -130,8 +135,8 @@ where
 fn x_positions(s: &SweepData) -> (Vec<f64>, bool) {
     let values = &s.parameters[0].values;
     match numeric(values) {
-        Some(xs) => (xs, true),
-        None => ((0..values.len()).map(|i| i as f64).collect(), false),
+        Some(xs) if s.parameters[0].path != DR_PATH => (xs, true),
+        _ => ((0..values.len()).map(|i| i as f64).collect(), false),
     }
 }
 
@@ -182,7 +187,7 @@ fn metric_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &SweepData,
     lines: Vec<Line>,
-    desc: &str,
+    (desc, scale, y_options): (&str, Scale, &YOptions),
     title: &str,
 ) -> DrawResult
 where
@@ -193,48 +198,35 @@ where
     let first = &s.parameters[0];
     let (xmin, xmax) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let pad = if xmax > xmin { (xmax - xmin) * 0.05 } else { 0.5 };
+    // Text values (a DR tier, a policy) are categories: one tick each, by
+    // name; whole numbers (nodes, replicas, retries) get whole ticks only.
+    let x_axis = if !is_numeric {
+        Axis::categories(&first.values)
+    } else if xs.iter().all(|x| x.fract() == 0.0) {
+        Axis::integers(xmin, xmax).padded(pad)
+    } else {
+        Axis::exact(xmin, xmax, Scale::Linear).padded(pad)
+    };
     let all = lines.iter().flat_map(|l| l.1.iter());
     let (ylo, yhi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.2), b.max(p.3)));
     let (ylo, yhi) = if ylo.is_finite() { (ylo, yhi) } else { (0.0, 1.0) };
-    let ypad = if yhi > ylo { (yhi - ylo) * 0.08 } else { ylo.abs().max(1.0) * 0.1 };
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(100)
-        .build_cartesian_2d((xmin - pad)..(xmax + pad), (ylo - ypad)..(yhi + ypad))?;
-    let names = first.values.clone();
-    let integers = is_numeric && xs.iter().all(|x| x.fract() == 0.0);
-    let x_label = move |v: &f64| {
-        if integers && v.fract().abs() > 1e-9 {
-            String::new()
-        } else if is_numeric {
-            number_label(*v)
-        } else {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).map(|n| style::clip(n, style::NAME_CHARS)).unwrap_or_default()
-            } else {
-                String::new()
-            }
+    let (ylo, yhi) = match scale {
+        Scale::Linear => {
+            let ypad = if yhi > ylo { (yhi - ylo) * 0.08 } else { ylo.abs().max(1.0) * 0.1 };
+            (ylo - ypad, yhi + ypad)
         }
+        _ => (ylo, yhi),
     };
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(style::clip(&first.path, style::TEXT_CHARS))
-        .y_desc(format!("{desc} (mean, 95% CI)"))
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&x_label)
-        .y_label_formatter(&|v| number_label(*v))
-        .light_line_style(style::LIGHT_GREY.mix(0.5));
-    if !is_numeric {
-        mesh.x_labels(first.values.len() * 4 + 1);
-    }
-    mesh.draw()?;
+    let y_axis = y_options.apply(ylo..yhi, scale)?;
+    let y_desc = match y_axis.scale() {
+        Scale::Nines => format!("{desc} (mean, 95% CI; nines scale)"),
+        _ => format!("{desc} (mean, 95% CI)"),
+    };
+    let mut chart = axes_chart(&plot, title, (x_axis, y_axis), (&style::clip(&first.path, style::TEXT_CHARS), &y_desc))?;
     let mut entries = Vec::new();
     // Lines are nudged apart a little so equal values do not hide each other.
     let count = lines.len() as f64;
-    let nudge = (xmax - xmin).max(1.0) * 0.006;
+    let nudge = if is_numeric { (xmax - xmin).max(1.0) * 0.006 } else { 0.06f64.min(0.6 / count) };
     for (i, (label, mut points)) in lines.into_iter().enumerate() {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let shift = (i as f64 - (count - 1.0) / 2.0) * nudge;
@@ -242,13 +234,16 @@ where
             p.0 += shift;
         }
         let colour = series::CYCLE[i % series::CYCLE.len()];
-        chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), colour.stroke_width(2)))?;
+        // A line between categories would claim values between them.
+        if is_numeric {
+            chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), colour.stroke_width(2)))?;
+        }
         chart.draw_series(
             points.iter().map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, colour.stroke_width(2), 12)),
         )?;
         chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 5, colour.filled())))?;
         let name = if label.is_empty() { desc.to_string() } else { label };
-        entries.push((name, Mark::Line(colour)));
+        entries.push((name, if is_numeric { Mark::Line(colour) } else { Mark::Dot(colour) }));
     }
     entries.push((format!("{} runs per point", s.runs), Mark::Dot(style::WHITE_ISH)));
     style::legend(&side, &entries)?;
@@ -275,33 +270,14 @@ where
     let (plot, side) = with_legend_column(root);
     let (px, py) = (&s.parameters[0], &s.parameters[1]);
     let (nx, ny) = (px.values.len(), py.values.len());
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(100)
-        .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)?;
-    let (xv, yv) = (px.values.clone(), py.values.clone());
-    let cell_label = |values: &Vec<String>, v: f64| {
-        let i = v - 0.5;
-        if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
-            values.get(i.round() as usize).map(|v| style::clip(v, style::NAME_CHARS)).unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_labels(nx * 2 + 1)
-        .y_labels(ny * 2 + 1)
-        .x_label_formatter(&|v| cell_label(&xv, *v))
-        .y_label_formatter(&|v| cell_label(&yv, *v))
-        .x_desc(style::clip(&px.path, style::TEXT_CHARS))
-        .y_desc(style::clip(&py.path, style::TEXT_CHARS))
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .draw()?;
+    // Each cell sits on its category's tick, named by its value.
+    let axes = (Axis::categories(&px.values), Axis::categories(&py.values));
+    let mut chart = axes_chart(
+        &plot,
+        title,
+        axes,
+        (&style::clip(&px.path, style::TEXT_CHARS), &style::clip(&py.path, style::TEXT_CHARS)),
+    )?;
     let annotate = nx * ny <= 400;
     for (k, values) in s.points.iter().enumerate() {
         let (Some(i), Some(j)) =
@@ -310,7 +286,7 @@ where
             continue;
         };
         let Some(stat) = s.stat(k, "p_cascade") else { continue };
-        let (x, y) = (i as f64, j as f64);
+        let (x, y) = (i as f64 - 0.5, j as f64 - 0.5);
         chart
             .draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(stat.mean).filled())))?;
         if annotate {
@@ -334,7 +310,7 @@ where
     Ok(())
 }
 
-fn dr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &SweepData, title: &str) -> DrawResult
+fn dr<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &SweepData, y_options: &YOptions, title: &str) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -353,8 +329,8 @@ where
     let (left, right) = titled.split_horizontally((WIDTH_HALF) as i32);
     let mut entries = Vec::new();
     for (area, metric, desc, colour, objective) in [
-        (&left, "rto_s", "RTO [s]", series::RTO, s.slo.rto_objective_s),
-        (&right, "rpo_s", "RPO [s]", series::RPO, s.slo.rpo_objective_s),
+        (&left, "rto_s", "RTO", series::RTO, s.slo.rto_objective_s),
+        (&right, "rpo_s", "RPO", series::RPO, s.slo.rpo_objective_s),
     ] {
         let bars: Vec<(usize, f64, f64, f64)> = tiers
             .iter()
@@ -365,33 +341,37 @@ where
                     .map(|x| (i, x.mean, x.low.unwrap_or(x.mean), x.high.unwrap_or(x.mean)))
             })
             .collect();
-        let top = bars.iter().map(|b| b.3).chain(objective).fold(1.0, f64::max) * 1.15;
-        let names = tiers.clone();
+        let longest = bars.iter().map(|b| b.3).chain(objective).fold(1.0, f64::max);
+        // Times of a backup restore run to an hour: minutes or hours then.
+        let (unit, unit_name) = time_unit(longest);
+        let y_axis = if y_options.is_default() {
+            Axis::time(longest * 1.1, unit)
+        } else {
+            y_options.apply(0.0..longest * 1.1, Scale::Linear)?.in_unit(unit)
+        };
+        let (bottom, top) = (y_axis.range().start, y_axis.range().end);
+        let y_labels = y_axis.clone();
+        let x_axis = Axis::categories(&tiers);
+        let x_labels = x_axis.clone();
         let mut chart = ChartBuilder::on(area)
             .margin(15)
             .x_label_area_size(60)
             .y_label_area_size(80)
-            .build_cartesian_2d(-0.5..(tiers.len() as f64 - 0.5), 0.0..top)?;
+            .build_cartesian_2d(x_axis, y_axis)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(tiers.len() * 2 + 1)
-            .x_label_formatter(&|v| {
-                let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).map(|n| style::clip(n, style::NAME_CHARS)).unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|v| number_label(*v))
-            .y_desc(format!("{desc} (mean, 95% CI)"))
+            .x_labels(100)
+            .y_labels(100)
+            .x_label_formatter(&|v| x_labels.label(*v))
+            .y_label_formatter(&|v| y_labels.label(*v))
+            .y_desc(format!("{desc} [{unit_name}] (mean, 95% CI)"))
             .axis_desc_style(style::label_style())
             .label_style(style::small_style())
             .light_line_style(style::LIGHT_GREY.mix(0.5))
             .draw()?;
         chart.draw_series(
-            bars.iter().map(|b| Rectangle::new([(b.0 as f64 - 0.3, 0.0), (b.0 as f64 + 0.3, b.1)], colour.filled())),
+            bars.iter().map(|b| Rectangle::new([(b.0 as f64 - 0.3, bottom), (b.0 as f64 + 0.3, b.1)], colour.filled())),
         )?;
         chart.draw_series(
             bars.iter().map(|b| ErrorBar::new_vertical(b.0 as f64, b.2, b.1, b.3, style::BLACK.stroke_width(2), 14)),
@@ -403,7 +383,8 @@ where
                 6,
                 series::OBJECTIVE.stroke_width(2),
             ))?;
-            entries.push((format!("{} objective {}s", &desc[..3], number_label(o)), Mark::Dashed(series::OBJECTIVE)));
+            let label = format!("{desc} objective {} {unit_name}", number_label(o / unit));
+            entries.push((label, Mark::Dashed(series::OBJECTIVE)));
         }
         if bars.is_empty() {
             chart.draw_series(std::iter::once(Text::new(
@@ -412,7 +393,7 @@ where
                 style::label_style(),
             )))?;
         }
-        entries.push((desc.to_string(), Mark::Fill(colour)));
+        entries.push((format!("{desc} (mean, 95% CI)"), Mark::Fill(colour)));
     }
     entries.push((format!("{} runs per tier", s.runs), Mark::Dot(style::WHITE_ISH)));
     style::legend(&side, &entries)?;
@@ -423,7 +404,12 @@ const WIDTH_HALF: u32 = (super::WIDTH - 240) / 2;
 
 /// A capacity plan: P(SLO met) with its Wilson interval per candidate, the
 /// confidence target, and the recommendation marked.
-pub fn plan<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &super::data::PlanData, title: &str) -> DrawResult
+pub fn plan<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    p: &super::data::PlanData,
+    y_options: &YOptions,
+    title: &str,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -434,22 +420,11 @@ where
     let (xmin, xmax) = if xmin.is_finite() { (xmin, xmax) } else { (0.0, 1.0) };
     let pad = if xmax > xmin { (xmax - xmin) * 0.08 } else { 1.0 };
     let nodes = p.vary != "rate";
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(style::clip(title, style::TEXT_CHARS), style::title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d((xmin - pad)..(xmax + pad), 0.0..1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc(if nodes { "nodes" } else { "peak offered load [req/s]" })
-        .y_desc("P(SLO met) (95% Wilson CI)")
-        .axis_desc_style(style::label_style())
-        .label_style(style::small_style())
-        .x_label_formatter(&|v| if nodes && v.fract().abs() > 1e-9 { String::new() } else { number_label(*v) })
-        .y_label_formatter(&|v| number_label(*v))
-        .light_line_style(style::LIGHT_GREY.mix(0.5))
-        .draw()?;
+    // Node counts are whole: no 4.5 ticks between candidates.
+    let x_axis = if nodes { Axis::integers(xmin, xmax) } else { Axis::exact(xmin, xmax, Scale::Linear) }.padded(pad);
+    let y_axis = y_options.apply(0.0..1.0, Scale::Linear)?;
+    let x_desc = if nodes { "nodes" } else { "peak offered load [req/s]" };
+    let mut chart = axes_chart(&plot, title, (x_axis, y_axis), (x_desc, "P(SLO met) (95% Wilson CI)"))?;
     chart.draw_series(LineSeries::new(points.iter().map(|c| (c.0, c.1)), series::RTO.stroke_width(2)))?;
     chart.draw_series(
         points.iter().map(|c| ErrorBar::new_vertical(c.0, c.2, c.1, c.3, series::RTO.stroke_width(2), 12)),
