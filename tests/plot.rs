@@ -163,7 +163,7 @@ fn a_sweep_writes_metric_heatmap_and_dr_charts() {
     check_chart(
         &f.dr,
         "dr",
-        &["RTO and RPO per disaster-recovery tier", "active-active", "backup-restore", "RTO [s]", "RPO [s]"],
+        &["RTO and RPO per disaster-recovery tier", "active-active", "backup-restore", "RTO [", "RPO ["],
     );
 }
 
@@ -196,9 +196,10 @@ fn plot_redraws_each_kind_of_folder_without_simulating() {
         "Postmortem 42",
     ]);
     ok(&out);
-    let svg = std::fs::read_to_string(copy.join("latency.svg")).unwrap();
+    // A customised chart goes beside the folder's own, named by the options.
+    let svg = std::fs::read_to_string(copy.join("latency.from60s-to150s-titled.svg")).unwrap();
     assert!(svg.contains("Postmortem 42: latency"));
-    assert!(!copy.join("herd.svg").exists(), "--chart draws only that chart");
+    assert!(!copy.join("latency.svg").exists() && !copy.join("herd.svg").exists(), "--chart draws only that chart");
 }
 
 #[test]
@@ -352,7 +353,7 @@ fn a_100000_character_service_name_is_clipped_on_every_chart() {
     let s = |p: &Path| p.to_str().unwrap().to_string();
     ok(&faultline(&["run", &s(&scenario), "--out", &s(&run), "-q"]));
     // A long --title, and a sweep whose parameter path holds the name.
-    ok(&faultline(&["plot", &s(&run), "--title", &"t".repeat(100_000), "--chart", "herd", "-q"]));
+    ok(&faultline(&["plot", &s(&run), "--title", &"t".repeat(100_000), "--chart", "herd", "--in-place", "-q"]));
     let set = format!("services.{name}.nodes=2,3");
     ok(&faultline(&["sweep", &s(&scenario), "--set", &set, "--runs", "2", "--out", &s(&sweep), "-q"]));
     for dir in [&run, &sweep] {
@@ -392,4 +393,139 @@ fn a_100000_node_fleet_draws_a_bounded_summarised_timeline() {
     let rows = std::fs::read_to_string(run.join("nodes.csv")).unwrap().lines().count();
     assert_eq!(rows, 1 + 100_000 * 5);
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// The text labels of an SVG chart (what `<text>` elements hold).
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>'))
+        .map(|(_, rest)| rest.split("</text>").next().unwrap_or("").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn sweep_axes_label_their_ends_whole_numbers_and_categories() {
+    let f = fixtures();
+    // services.app.nodes = 3..4: ticks on whole nodes only, the last labelled.
+    let svg = std::fs::read_to_string(f.sweep.join("sweep-cascade.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(texts.iter().any(|t| t == "4"), "the last node count is labelled: {texts:?}");
+    assert!(!texts.iter().any(|t| t == "3.5" || t == "3.2"), "no fractional node ticks: {texts:?}");
+    // A DR sweep: tiers are categories, every one named (the last too), and
+    // no line joins them.
+    let svg = std::fs::read_to_string(f.dr.join("sweep-success.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    for tier in ["active-active", "warm-standby", "pilot-light", "backup-restore"] {
+        assert!(texts.iter().any(|t| t == tier), "{tier} labelled: {texts:?}");
+    }
+    // A line of the series colour through three or more points joins tiers.
+    let joining = svg
+        .lines()
+        .filter(|l| l.contains("<polyline") && l.contains("stroke=\"#0072B2\""))
+        .filter(|l| l.split("points=\"").nth(1).is_some_and(|p| p.split_whitespace().count() >= 3))
+        .count();
+    assert_eq!(joining, 0, "no line joins the DR tiers");
+    // RTO in minutes once it runs past ten (a backup restore takes ~20).
+    check_chart(&f.dr, "dr", &["RTO [min] (mean, 95% CI)", "RTO objective 5 min"]);
+}
+
+#[test]
+fn a_nines_axis_tells_close_successes_apart() {
+    use faultline::plot::axis::{Axis, Scale};
+    let axis = Axis::nice(0.9986, 0.9991, Scale::Nines);
+    let gap = axis.position(0.9991) - axis.position(0.9986);
+    assert!(gap > 0.2, "99.86% and 99.91% are {gap} of the axis apart");
+    // On a linear 0..1 axis they would be 0.0005 apart.
+    let linear = Axis::nice(0.0, 1.0, Scale::Linear);
+    assert!(linear.position(0.9991) - linear.position(0.9986) < 0.001);
+}
+
+/// A copy of the run fixture's data files, without charts.
+fn run_copy(name: &str) -> PathBuf {
+    let f = fixtures();
+    let copy = f.run.parent().unwrap().join(name);
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["timeseries.csv", "events.csv", "nodes.csv", "summary.json", "herd.png", "herd.svg"] {
+        std::fs::copy(f.run.join(file), copy.join(file)).unwrap();
+    }
+    copy
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn plot_out_writes_exactly_that_file() {
+    let dir = run_copy("run-out");
+    let before = listing(&dir);
+    let out = dir.parent().unwrap().join("out-only");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("my-latency.svg");
+    ok(&faultline(&["plot", dir.to_str().unwrap(), "--chart", "latency", "--out", file.to_str().unwrap(), "-q"]));
+    assert_eq!(listing(&out), ["my-latency.svg"]);
+    assert_eq!(listing(&dir), before, "the folder is untouched");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("three-node-cascade: latency"));
+}
+
+#[test]
+fn plot_format_svg_writes_no_png() {
+    let dir = run_copy("run-svg");
+    std::fs::remove_file(dir.join("herd.png")).unwrap();
+    ok(&faultline(&["plot", dir.to_str().unwrap(), "--format", "svg", "-q"]));
+    let names = listing(&dir);
+    assert!(names.contains(&"latency.svg".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".png")), "{names:?}");
+}
+
+#[test]
+fn a_customised_redraw_keeps_the_folders_own_charts() {
+    let dir = run_copy("run-custom");
+    let herd = std::fs::read(dir.join("herd.png")).unwrap();
+    let d = dir.to_str().unwrap();
+    ok(&faultline(&["plot", d, "--from", "60", "--to", "2m", "--y-max", "2000", "--log-y", "-q"]));
+    assert_eq!(std::fs::read(dir.join("herd.png")).unwrap(), herd, "herd.png byte-identical");
+    let custom = dir.join("herd.from60s-to120s-ymax2000-logy.svg");
+    let svg = std::fs::read_to_string(&custom).unwrap_or_else(|e| panic!("{}: {e}", custom.display()));
+    let texts = svg_texts(&svg);
+    for label in ["10", "100", "1000", "2000"] {
+        assert!(texts.iter().any(|t| t == label), "log axis labels {label}: {texts:?}");
+    }
+    // --in-place replaces the folder's own.
+    ok(&faultline(&["plot", d, "--chart", "herd", "--y-max", "2000", "--in-place", "-q"]));
+    assert_ne!(std::fs::read(dir.join("herd.png")).unwrap(), herd);
+}
+
+#[test]
+fn bad_plot_options_fail_in_one_line_and_write_nothing() {
+    let dir = run_copy("run-bad");
+    let before = listing(&dir);
+    let d = dir.to_str().unwrap();
+    let out_png = dir.parent().unwrap().join("nowhere.png");
+    let o = out_png.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["plot", d, "--out", o], "--out"),
+        (vec!["plot", d, "--chart", "herd", "--out", "chart.txt"], "name a .png or .svg file"),
+        (vec!["plot", d, "--chart", "herd", "--out", o, "--format", "svg"], "extension is its format"),
+        (vec!["plot", d, "--format", "jpg"], "--format jpg"),
+        (vec!["plot", d, "--log-y", "--y-min", "0"], "needs positive values"),
+        (vec!["plot", d, "--y-min", "5", "--y-max", "1"], "is not below --y-max"),
+        (vec!["plot", d, "--y-max", "lots"], "--y-max lots: not a number"),
+        (vec!["plot", d, "--chart", "timeline", "--log-y"], "no numeric y axis"),
+        (vec!["plot", d, "--chart", "herd", "--y-min", "1e9"], "--y-min"),
+    ] {
+        let out = faultline(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert_eq!(listing(&dir), before, "{args:?} wrote nothing");
+        assert!(!out_png.exists());
+    }
 }

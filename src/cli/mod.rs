@@ -336,8 +336,11 @@ fn plot(args: PlotArgs) -> Result<ExitCode> {
         if files.is_empty() {
             println!("{}: no charts apply to this folder", args.dir.display());
         } else {
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            println!("wrote {}", names.join(", "));
+            // All files of one call go to one folder (the DIR or --out's).
+            let folder = files[0].parent().map_or(String::new(), |p| p.display().to_string());
+            let names: Vec<String> =
+                files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+            println!("wrote {folder}/{{{}}}", names.join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)

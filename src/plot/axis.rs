@@ -161,7 +161,7 @@ impl Axis {
                 let widened = [1.0, 2.0, 2.5, 5.0, 10.0, 20.0]
                     .iter()
                     .map(|m| m * magnitude)
-                    .map(|step| ((lo / step - 1e-9).floor() * step, (hi / step + 1e-9).ceil() * step, step))
+                    .map(|step| ((lo / step + 1e-9).floor() * step, (hi / step - 1e-9).ceil() * step, step))
                     .filter(|(a, b, step)| (4.0..=10.5).contains(&((b - a) / step)))
                     .min_by(|x, y| (x.1 - x.0).total_cmp(&(y.1 - y.0)).then(y.2.total_cmp(&x.2)));
                 match widened {
@@ -354,7 +354,10 @@ fn nines_decimals(ticks: &[f64]) -> usize {
     (0..=8)
         .find(|&d| {
             let labels: Vec<String> = ticks.iter().map(|t| format!("{:.*}", d, t * 100.0)).collect();
+            // ... and from 100% unless a tick is a perfect 1.
+            let hundred = format!("{:.*}", d, 100.0);
             labels.windows(2).all(|w| w[0] != w[1])
+                && ticks.iter().zip(&labels).all(|(t, l)| *t >= 1.0 || *l != hundred)
         })
         .unwrap_or(8)
 }

@@ -6,9 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::axis::{Axis, Scale, YOptions};
 use super::data::{Band, BandBin, BatchData};
 use super::style::{self, Mark, number_label, series};
-use super::axis::{Axis, Scale, YOptions};
 use super::{DrawResult, Window, axes_chart, axis, chart_with_axes, with_legend_column};
 
 /// Picks one metric's band out of a bin.
@@ -26,7 +26,8 @@ where
     // As on the herd chart: capacity far above the load is clipped.
     let off_scale = capacity > 2.5 * load;
     let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"), &win.y)?;
+    let mut chart =
+        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"), &win.y)?;
     let mut entries = Vec::new();
     let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),
@@ -124,11 +125,16 @@ where
     }
     if let Some(o) = objective {
         let bottom = chart.y_range().start;
-        chart.draw_series(DashedLineSeries::new(vec![(o, bottom), (o, top)], 10, 6, series::OBJECTIVE.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(o, bottom), (o, top)],
+            10,
+            6,
+            series::OBJECTIVE.stroke_width(2),
+        ))?;
         // Labelled at the line, inside the plot, so the legend holds only
         // the data.
         let label = format!("objective {} {unit_name}", number_label(o / unit));
-        chart.draw_series(std::iter::once(Text::new(label, (o, label_height), style::small_style())))?;
+        chart.draw_series(std::iter::once(Text::new(label, (o + right * 0.01, label_height), style::small_style())))?;
     }
     style::legend(&side, &entries)?;
     Ok(())
@@ -148,10 +154,8 @@ where
     let level = |t: f64| curve.iter().rev().find(|p| p.0 <= t).map_or(0.0, |p| p.1);
     let censored: Vec<(f64, f64)> = b.rto.iter().filter(|o| !o.1).map(|o| (o.0, level(o.0))).collect();
     let recovered = b.rto.iter().filter(|o| o.1).count();
-    let mut entries = vec![(
-        format!("recovered: {recovered} of {} (Kaplan–Meier)", b.rto.len()),
-        Mark::Line(series::RTO),
-    )];
+    let mut entries =
+        vec![(format!("recovered: {recovered} of {} (Kaplan–Meier)", b.rto.len()), Mark::Line(series::RTO))];
     if !censored.is_empty() {
         entries.push((format!("never recovered: {}", censored.len()), Mark::Cross(style::BLACK)));
     }

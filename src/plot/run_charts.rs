@@ -104,7 +104,8 @@ where
     let top = if off_scale { load } else { load.max(capacity) };
     // Headroom above the data for the marker lanes.
     let ymax = top * 1.3;
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..ymax), ("time [s]", "requests per second"), &win.y)?;
+    let mut chart =
+        chart_with_axes(&plot, title, (win.from..win.to, 0.0..ymax), ("time [s]", "requests per second"), &win.y)?;
     // Retries stacked on top of first attempts: the attempts area first,
     // then the first attempts over it.
     chart.draw_series(AreaSeries::new(
@@ -678,7 +679,8 @@ where
         .flat_map(|s| s.bins.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"), &win.y)?;
+    let mut chart =
+        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "attempts per second"), &win.y)?;
     let mut entries = Vec::new();
     for (i, service) in r.services.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];

@@ -9,8 +9,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::SweepData;
 use super::axis::{Axis, Scale, YOptions, time_unit};
+use super::data::SweepData;
 use super::style::{self, Mark, number_label, series};
 use super::{Chart, DrawResult, axes_chart, with_legend_column};
 
@@ -211,18 +211,26 @@ where
     let (ylo, yhi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.2), b.max(p.3)));
     let (ylo, yhi) = if ylo.is_finite() { (ylo, yhi) } else { (0.0, 1.0) };
     let (ylo, yhi) = match scale {
+        // An interval reaching a perfect 1 (every run fully successful)
+        // would stretch a nines axis without end: the means set the top then.
+        Scale::Nines => {
+            let top =
+                lines.iter().flat_map(|l| l.1.iter()).map(|p| if p.3 < 1.0 { p.3 } else { p.1 }).fold(ylo, f64::max);
+            (ylo, top)
+        }
         Scale::Linear => {
             let ypad = if yhi > ylo { (yhi - ylo) * 0.08 } else { ylo.abs().max(1.0) * 0.1 };
             (ylo - ypad, yhi + ypad)
         }
-        _ => (ylo, yhi),
+        Scale::Log => (ylo, yhi),
     };
     let y_axis = y_options.apply(ylo..yhi, scale)?;
     let y_desc = match y_axis.scale() {
-        Scale::Nines => format!("{desc} (mean, 95% CI; nines scale)"),
+        Scale::Nines => format!("{desc}, nines scale (mean, 95% CI)"),
         _ => format!("{desc} (mean, 95% CI)"),
     };
-    let mut chart = axes_chart(&plot, title, (x_axis, y_axis), (&style::clip(&first.path, style::TEXT_CHARS), &y_desc))?;
+    let mut chart =
+        axes_chart(&plot, title, (x_axis, y_axis), (&style::clip(&first.path, style::TEXT_CHARS), &y_desc))?;
     let mut entries = Vec::new();
     // Lines are nudged apart a little so equal values do not hide each other.
     let count = lines.len() as f64;
