@@ -340,7 +340,10 @@ fn plot(args: PlotArgs) -> Result<ExitCode> {
             let folder = files[0].parent().map_or(String::new(), |p| p.display().to_string());
             let names: Vec<String> =
                 files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
-            println!("wrote {folder}/{{{}}}", names.join(", "));
+            match names.as_slice() {
+                [one] => println!("wrote {folder}/{one}"),
+                _ => println!("wrote {folder}/{{{}}}", names.join(", ")),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

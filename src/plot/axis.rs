@@ -65,11 +65,17 @@ impl YOptions {
             return Ok(Axis::nice(range.start, range.end, auto));
         }
         let scale = if self.log { Scale::Log } else { auto };
-        let mut hi = self.max.unwrap_or(range.end);
+        // An end the user left open is the chart's own, rounded to a tick.
+        let own = Axis::nice(range.start, range.end, auto);
+        let mut hi = self.max.unwrap_or(if auto == Scale::Linear { own.hi } else { range.end });
         let mut lo = self.min.unwrap_or(range.start);
         if scale == Scale::Log {
             if hi <= 0.0 {
                 hi = 1.0;
+            }
+            if self.max.is_none() {
+                // The chart's own top, rounded up to a power of ten.
+                hi = 10f64.powf((hi.log10() - 1e-9).ceil());
             }
             if lo <= 0.0 || self.min.is_none() && lo < hi / 1e3 {
                 lo = hi / 1e3;

@@ -284,8 +284,10 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
                 only.name()
             )));
         }
-        // Charts the y options do not change are left out.
-        charts.retain(Chart::has_numeric_y);
+        // Charts only the y options would change are left out.
+        if opts.from.is_none() && opts.to.is_none() && opts.title.is_none() {
+            charts.retain(Chart::has_numeric_y);
+        }
     }
     let destinations = destinations(dir, opts, &charts, &names)?;
     let end = match &folder {
