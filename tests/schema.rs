@@ -193,8 +193,11 @@ fn samples() -> (Value, Value, Value) {
     write(&root.join("batch"), &["run", "models/mm1.toml", "--runs", "3", "--duration", "5m"], 0);
     let sweep = ["sweep", "models/mm1.toml", "--set", "traffic.clients.rate=8,9", "--runs", "2", "--duration", "3m"];
     write(&root.join("sweep"), &sweep, 0);
-    let values =
-        (read(&root.join("run/summary.json")), read(&root.join("batch/summary.json")), read(&root.join("sweep/sweep.json")));
+    let values = (
+        read(&root.join("run/summary.json")),
+        read(&root.join("batch/summary.json")),
+        read(&root.join("sweep/sweep.json")),
+    );
     let _ = std::fs::remove_dir_all(root);
     values
 }
@@ -266,7 +269,11 @@ fn summaries_name_the_file_its_digest_and_its_story() {
     // Overrides change the run, not the digest: it is of the file as read.
     write(&root.join("run"), &["run", file, "--duration", "3m", "--seed", "4"], 0);
     write(&root.join("batch"), &["run", file, "--runs", "3", "--duration", "3m"], 0);
-    write(&root.join("sweep"), &["sweep", file, "--set", "services.api.nodes=3,4", "--runs", "2", "--duration", "3m"], 0);
+    write(
+        &root.join("sweep"),
+        &["sweep", file, "--set", "services.api.nodes=3,4", "--runs", "2", "--duration", "3m"],
+        0,
+    );
     let text = std::fs::read_to_string(file).unwrap();
     let story: Vec<&str> = text
         .lines()
@@ -284,7 +291,10 @@ fn summaries_name_the_file_its_digest_and_its_story() {
     }
     // A complete batch: every requested run finished.
     let batch = read(&root.join("batch/summary.json"));
-    assert_eq!((&batch["runs_requested"], &batch["runs_finished"], &batch["partial"]), (&3.into(), &3.into(), &false.into()));
+    assert_eq!(
+        (&batch["runs_requested"], &batch["runs_finished"], &batch["partial"]),
+        (&3.into(), &3.into(), &false.into())
+    );
     // The metrics are keyed by name, in the order of runs.csv's columns.
     let header = std::fs::read_to_string(root.join("batch/runs.csv")).unwrap().lines().next().unwrap().to_string();
     let columns: Vec<&str> = header.split(',').skip(7).filter(|c| *c != "rto_censored_s").collect();

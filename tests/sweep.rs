@@ -245,8 +245,7 @@ fn ctrl_c_in_a_batch_keeps_the_finished_runs() {
     assert!(rows > 0 && rows < 5000, "{rows} runs kept");
     assert!(stderr.contains(&format!("{rows} of 5000 runs finished")), "{stderr}");
     // The summary says it covers only the finished runs, and is partial.
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["runs"], rows as u64);
     assert_eq!(summary["runs_finished"], rows as u64);
     assert_eq!(summary["runs_requested"], 5000);
