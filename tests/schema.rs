@@ -343,3 +343,48 @@ fn an_interrupted_batch_is_partial_and_matches_the_schema() {
     assert_eq!(summary["metrics"]["offered"]["n"], rows);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Every file under `dir`, relative path -> bytes, sorted.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push((path.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn shards_that_name_the_file_by_other_paths_are_one_sweep() {
+    // The path is recorded but is not what makes a sweep: the digest is.
+    let root = scratch("paths");
+    let grid = ["--set", "traffic.clients.rate=8,9", "--runs", "2", "--duration", "3m"];
+    let sweep = |file: &'static str| [&["sweep", file][..], &grid[..]].concat();
+    write(&root.join("whole"), &sweep("models/mm1.toml"), 0);
+    write(&root.join("shard-0"), &[&sweep("models/mm1.toml")[..], &["--shard", "0/2"]].concat(), 0);
+    write(&root.join("shard-1"), &[&sweep("./models/mm1.toml")[..], &["--shard", "1/2"]].concat(), 0);
+    let (s0, s1) = (root.join("shard-0"), root.join("shard-1"));
+    write(&root.join("merged"), &["merge", s0.to_str().unwrap(), s1.to_str().unwrap()], 0);
+    assert!(tree(&root.join("whole")) == tree(&root.join("merged")), "the merge equals the unsharded sweep");
+    // A resume by another path finds the finished points.
+    let out = faultline(
+        &[
+            &sweep("./models/mm1.toml")[..],
+            &["--resume", "--no-charts", "--out", root.join("merged").to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("done earlier (resumed)").count(), 2, "{stdout}");
+    assert_eq!(read(&root.join("merged/sweep.json"))["scenario_file"], "./models/mm1.toml");
+    let _ = std::fs::remove_dir_all(root);
+}
