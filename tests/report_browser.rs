@@ -246,12 +246,8 @@ fn reports_render_in_chromium_without_errors_or_network() {
     let no_charts = broken.join("no-charts.html");
     let stripped = strip_svgs(&report_html);
     std::fs::write(&no_charts, &stripped).unwrap();
-    let cases: [(&Path, &str); 4] = [
-        (&blank, "blank"),
-        (&throws, "console messages"),
-        (&fetches, "network requests"),
-        (&no_charts, "no charts"),
-    ];
+    let cases: [(&Path, &str); 4] =
+        [(&blank, "blank"), (&throws, "console messages"), (&fetches, "network requests"), (&no_charts, "no charts")];
     for (page, expected) in cases {
         let found = problems(&open(&chromium, page, &broken));
         assert!(

@@ -111,7 +111,11 @@ pub fn html(r: &Postmortem) -> String {
             )),
             (None, None) => out.push_str("<p class=\"note\">Not inlined (the SVG holds active content).</p>\n"),
         }
-        out.push_str(&format!("<figcaption><b>{}</b>: {}</figcaption>\n</figure>\n", escape(&c.name), escape(&c.caption)));
+        out.push_str(&format!(
+            "<figcaption><b>{}</b>: {}</figcaption>\n</figure>\n",
+            escape(&c.name),
+            escape(&c.caption)
+        ));
     }
     out.push_str("</section>\n");
 
@@ -139,7 +143,7 @@ pub fn html(r: &Postmortem) -> String {
     }
     out.push_str("</section>\n");
     out.push_str(&format!(
-        "<footer>Written by faultline {} from the files of this folder; `faultline report DIR` writes it again.</footer>\n",
+        "<footer>Written by faultline {} from the files of this folder; <code>faultline report DIR</code> writes it again.</footer>\n",
         env!("CARGO_PKG_VERSION")
     ));
     out.push_str("</body>\n</html>\n");

@@ -365,6 +365,9 @@ fn optional(v: Option<f64>, format: fn(f64) -> String) -> Cell {
 
 // ---------------------------------------------------------------- a batch
 
+/// A headline metric: its name in the files, its label, how to print it.
+type Headline = (&'static str, &'static str, fn(f64) -> String);
+
 /// A metric's statistics across runs from summary.json.
 #[derive(Debug, Clone, Copy)]
 struct Describe {
@@ -406,7 +409,9 @@ fn read_batch(dir: &Path) -> Result<Postmortem, ReportError> {
     facts.push((
         "seeds".into(),
         match (seed, runs) {
-            (Some(s), Some(n)) if n > 0 => format!("base seed {s}; run i draws from the streams of ({s}, i), i = 0..{}", n - 1),
+            (Some(s), Some(n)) if n > 0 => {
+                format!("base seed {s}; run i draws from the streams of ({s}, i), i = 0..{}", n - 1)
+            }
             (Some(s), _) => format!("base seed {s}"),
             _ => "not recorded".into(),
         },
@@ -439,7 +444,7 @@ fn read_batch(dir: &Path) -> Result<Postmortem, ReportError> {
             ],
         })
     };
-    let headline: [(&str, &str, fn(f64) -> String); 6] = [
+    let headline: [Headline; 6] = [
         ("offered", "offered requests", count_text),
         ("success_fraction", "success fraction", pct_text),
         ("latency_p50_ms", "latency p50", ms_text),
@@ -506,7 +511,7 @@ fn read_batch(dir: &Path) -> Result<Postmortem, ReportError> {
 // ---------------------------------------------------------------- a sweep
 
 /// The sweep metrics shown per point, with how to print them.
-const SWEEP_METRICS: [(&str, &str, fn(f64) -> String); 5] = [
+const SWEEP_METRICS: [Headline; 5] = [
     ("success_fraction", "success", pct_text),
     ("latency_p99_ms", "p99 latency", ms_text),
     ("rto_s", "RTO", duration_text),
@@ -597,7 +602,8 @@ fn read_plan(dir: &Path) -> Result<Postmortem, ReportError> {
     let p99 = plan.numbers("mean_p99_ms")?;
     let recommended = plan.text("recommended")?;
     let confidence = plan.numbers("confidence")?.first().copied().flatten();
-    let num_cell = |x: Option<f64>, format: fn(f64) -> String| x.map_or(Cell::text("-"), |x| Cell::number(format(x), x));
+    let num_cell =
+        |x: Option<f64>, format: fn(f64) -> String| x.map_or(Cell::text("-"), |x| Cell::number(format(x), x));
     let rows = (0..plan.rows.len())
         .map(|i| Row {
             key: i.to_string(),
@@ -692,27 +698,57 @@ fn read_events(path: &Path) -> Result<Events, ReportError> {
 /// The order charts appear in, and what to look at in each. Names not here
 /// (a chart newer than this table) get [`generic_caption`].
 const CAPTIONS: [(&str, &str); 21] = [
-    ("herd", "Offered load with retries stacked against capacity: look for where the stack rises above the capacity line; that gap is the overload the survivors must absorb."),
+    (
+        "herd",
+        "Offered load with retries stacked against capacity: look for where the stack rises above the capacity line; that gap is the overload the survivors must absorb.",
+    ),
     ("timeline", "Each node's state over time: look for the first crash and how the other nodes follow it."),
     ("latency", "p50 and p99 latency with the SLO: look for where p99 crosses the SLO line and whether it comes back."),
     ("node-traffic", "Requests each node serves: look for the nodes that take a dead peer's share."),
     ("queues", "Queue length per node: look for queues that grow without draining, a node past its capacity."),
     ("cache", "Cache hit ratio: look for the drop (a flush or expiry) and the misses it sends to the backend."),
     ("memory", "Memory per node against its limit: look for a steady climb that ends in a crash."),
-    ("throttled", "Requests refused by throttling and rate limits: look for when the defence starts refusing, and how much."),
-    ("lost-writes", "Writes lost at failover: look for acknowledged writes that had not reached the replica when the primary died."),
+    (
+        "throttled",
+        "Requests refused by throttling and rate limits: look for when the defence starts refusing, and how much.",
+    ),
+    (
+        "lost-writes",
+        "Writes lost at failover: look for acknowledged writes that had not reached the replica when the primary died.",
+    ),
     ("classes", "Success by request class: look for which classes are given up first."),
     ("layers", "Attempts per service: look for a layer taking more attempts than the clients sent (amplification)."),
-    ("bands", "Means across runs with p5–p95 bands: look at the band's width; a wide band means the outcome depends on luck."),
-    ("rto", "Recovery time across runs with the objective: look for runs past the objective, and censored runs that never recovered."),
+    (
+        "bands",
+        "Means across runs with p5–p95 bands: look at the band's width; a wide band means the outcome depends on luck.",
+    ),
+    (
+        "rto",
+        "Recovery time across runs with the objective: look for runs past the objective, and censored runs that never recovered.",
+    ),
     ("rpo", "Data lost across runs with the objective: look for runs that lost more than the objective allows."),
-    ("sweep-success", "Success fraction against the swept parameter, with 95% intervals: look for the knee where it falls."),
+    (
+        "sweep-success",
+        "Success fraction against the swept parameter, with 95% intervals: look for the knee where it falls.",
+    ),
     ("sweep-p99", "p99 latency against the swept parameter, with 95% intervals: look for where it leaves the SLO."),
-    ("sweep-rto", "Recovery time against the swept parameter: look for the setting past which runs stop recovering in time."),
-    ("sweep-cascade", "P(cascade) against the swept parameter, with 95% intervals: look for the smallest setting where it reaches 0."),
-    ("heatmap-cascade", "P(cascade) over two parameters: look for the boundary between the safe and the cascading cells."),
+    (
+        "sweep-rto",
+        "Recovery time against the swept parameter: look for the setting past which runs stop recovering in time.",
+    ),
+    (
+        "sweep-cascade",
+        "P(cascade) against the swept parameter, with 95% intervals: look for the smallest setting where it reaches 0.",
+    ),
+    (
+        "heatmap-cascade",
+        "P(cascade) over two parameters: look for the boundary between the safe and the cascading cells.",
+    ),
     ("dr", "Disaster-recovery strategies side by side: look at what each buys in RTO and RPO."),
-    ("plan", "P(SLO met) per candidate against the confidence line: look for the first candidate whose whole interval clears it (the recommendation)."),
+    (
+        "plan",
+        "P(SLO met) per candidate against the confidence line: look for the first candidate whose whole interval clears it (the recommendation).",
+    ),
 ];
 
 /// The caption of a chart by its name.
@@ -746,7 +782,9 @@ fn chart_stems(dir: &Path) -> Vec<String> {
         CAPTIONS
             .iter()
             .position(|(n, _)| *n == s)
-            .or_else(|| s.starts_with("sweep-").then(|| CAPTIONS.iter().position(|(n, _)| *n == "sweep-cascade").unwrap()))
+            .or_else(|| {
+                s.starts_with("sweep-").then(|| CAPTIONS.iter().position(|(n, _)| *n == "sweep-cascade").unwrap())
+            })
             .unwrap_or(CAPTIONS.len())
     };
     stems.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
@@ -771,7 +809,8 @@ fn read_charts(dir: &Path) -> Vec<Chart> {
 /// (scripts, event handlers, links, embedded HTML), which the page must not run.
 pub fn inline_svg(svg: &str) -> Option<String> {
     let lower = svg.to_ascii_lowercase();
-    let active = ["<script", "<foreignobject", "javascript:", "href", "<iframe", "<object", "<embed", "@import", "url("];
+    let active =
+        ["<script", "<foreignobject", "javascript:", "href", "<iframe", "<object", "<embed", "@import", "url("];
     if active.iter().any(|a| lower.contains(a)) || has_event_handler(&lower) {
         return None;
     }
@@ -878,7 +917,7 @@ pub fn pct_text(x: f64) -> String {
         "-".into()
     } else if x == 0.0 || x == 1.0 {
         format!("{:.0}%", x * 100.0)
-    } else if x < 0.001 || x > 0.999 {
+    } else if !(0.001..=0.999).contains(&x) {
         format!("{:.3}%", x * 100.0)
     } else {
         format!("{:.2}%", x * 100.0)
@@ -900,7 +939,7 @@ pub fn count_text(x: f64) -> String {
     let digits = whole.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
