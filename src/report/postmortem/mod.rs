@@ -871,13 +871,13 @@ pub fn duration_text(seconds: f64) -> String {
     }
     let sign = if seconds < 0.0 { "-" } else { "" };
     let s = seconds.abs();
-    if s < 1.0 {
+    if (s * 1e6).round() < 1e6 {
         if s == 0.0 {
             return "0s".into();
         }
         return format!("{sign}{} ms", trim(&format!("{:.3}", s * 1e3)));
     }
-    if s < 60.0 {
+    if (s * 100.0).round() < 6000.0 {
         return format!("{sign}{}s", trim(&format!("{s:.2}")));
     }
     // Round to the millisecond first so 59.9996 s does not print "0m 60s".
@@ -886,7 +886,7 @@ pub fn duration_text(seconds: f64) -> String {
     let secs = if sec_ms % 1000 == 0 {
         format!("{:02}s", sec_ms / 1000)
     } else {
-        format!("{:02}.{}s", sec_ms / 1000, trim(&format!("{:03}", sec_ms % 1000)).trim_start_matches("0."))
+        format!("{:02}.{}s", sec_ms / 1000, format!("{:03}", sec_ms % 1000).trim_end_matches('0'))
     };
     if h > 0 { format!("{sign}{h}h {m:02}m {secs}") } else { format!("{sign}{m}m {secs}") }
 }
@@ -963,6 +963,7 @@ mod tests {
         assert_eq!(duration_text(0.35), "350 ms");
         assert_eq!(duration_text(59.9996), "1m 00s");
         assert_eq!(duration_text(0.0), "0s");
+        assert_eq!(duration_text(0.9999999), "1s");
     }
 
     #[test]
