@@ -4,7 +4,9 @@
 //! (Markdown linking the folder's PNG charts). Like the charts, it is read
 //! back from the finished files only (summary.json, events.csv, sweep.json,
 //! points.csv, summary.csv, plan.csv, *.svg), so `faultline report DIR`
-//! gives the same report as `--report` did at the end of the run.
+//! gives the same report as `--report` did at the end of the run (except
+//! the story, when the folder records none and only `--report` knows the
+//! scenario file).
 //!
 //! [`read`] gathers a folder into a [`Postmortem`] (plain text and numbers);
 //! [`html`](html::html) and [`markdown`](markdown::markdown) only lay it out.
