@@ -266,6 +266,10 @@ fn reports_render_in_chromium_without_errors_or_network() {
         let found = problems(&page);
         assert!(found.is_empty(), "{}: {found:?}", html_path.display());
     }
+    // The screenshots stay for a look with FAULTLINE_KEEP_SCREENSHOTS=1.
+    if std::env::var_os("FAULTLINE_KEEP_SCREENSHOTS").is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
 }
 
 /// The page with every inline `<svg>...</svg>` cut out.
