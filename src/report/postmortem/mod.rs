@@ -877,7 +877,16 @@ pub fn duration_text(seconds: f64) -> String {
         if s == 0.0 {
             return "0s".into();
         }
-        return format!("{sign}{} ms", trim(&format!("{:.3}", s * 1e3)));
+        // Three significant digits: "833 ms", "12.5 ms", "1.25 ms".
+        let ms = s * 1e3;
+        let digits = if ms >= 99.95 {
+            0
+        } else if ms >= 9.995 {
+            1
+        } else {
+            2
+        };
+        return format!("{sign}{} ms", trim(&format!("{ms:.digits$}")));
     }
     if (s * 100.0).round() < 6000.0 {
         return format!("{sign}{}s", trim(&format!("{s:.2}")));
@@ -963,6 +972,8 @@ mod tests {
         assert_eq!(duration_text(7500.0), "2h 05m 00s");
         assert_eq!(duration_text(12.5), "12.5s");
         assert_eq!(duration_text(0.35), "350 ms");
+        assert_eq!(duration_text(0.833111772), "833 ms");
+        assert_eq!(duration_text(0.0125), "12.5 ms");
         assert_eq!(duration_text(59.9996), "1m 00s");
         assert_eq!(duration_text(0.0), "0s");
         assert_eq!(duration_text(0.9999999), "1s");
