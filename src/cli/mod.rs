@@ -70,6 +70,25 @@ enum Command {
     /// folder. Exit code 0 on success, 2 when the folder holds no complete
     /// output or the chart does not exist.
     Plot(PlotArgs),
+    /// Write a postmortem report of an output folder
+    ///
+    /// Writes report.html (one self-contained page: the story, the summary
+    /// with 95% intervals for batches, every chart inline with a caption,
+    /// the event timeline, a sweep's points or a plan's candidates) and
+    /// report.md (the same in Markdown, linking the PNG charts) into the
+    /// folder of a run, a batch, a sweep or a plan, from its files only.
+    /// Draws the charts first if the folder has none. Exit code 0 on
+    /// success, 2 when the folder holds no complete output.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// An output folder of `run`, `run --runs`, `sweep` or `plan`.
+    dir: PathBuf,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -143,6 +162,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Merge(args) => sweep::merge(args),
         Command::Plot(args) => plot(args),
         Command::Plan(args) => plan::plan(args),
+        Command::Report(args) => postmortem(args),
     }
 }
 
@@ -211,6 +231,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         runs_csv.finish().map_err(written)?;
         report::write_files(&dir, &report::batch_files(&batch)).map_err(written)?;
         let charts = charts(&dir, args.exec.no_charts)?;
+        let charts = charts + &report_files(&dir, &args.exec, &args.scenario)?;
         if !args.exec.quiet {
             print!("{}", report::batch_summary_text(&batch));
             println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}{charts}", dir.display());
@@ -242,6 +263,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     events.finish(&record.events).map_err(written)?;
     report::write_files(&dir, &files).map_err(written)?;
     let charts = charts(&dir, args.exec.no_charts)?;
+    let charts = charts + &report_files(&dir, &args.exec, &args.scenario)?;
     if !args.exec.quiet {
         print!("{}", report::summary_text(&record));
         println!("  wrote      {}/{{{}}}{charts}", dir.display(), names.join(", "));
@@ -257,6 +279,31 @@ pub(crate) fn charts(dir: &Path, skip: bool) -> Result<String> {
     }
     let files = faultline::plot::render(dir, &faultline::plot::PlotOptions::default())?;
     Ok(chart_list(&files))
+}
+
+/// Writes the postmortem report when `--report` asked for it; returns the
+/// text for the "wrote" line. The scenario file it ran is the story's
+/// fallback when the folder's files record none.
+pub(crate) fn report_files(dir: &Path, exec: &exec::ExecArgs, scenario: &Path) -> Result<String> {
+    if !exec.report {
+        return Ok(String::new());
+    }
+    let opts = report::postmortem::ReportOptions {
+        scenario_file: Some(scenario.to_path_buf()),
+        draw_missing_charts: !exec.no_charts,
+    };
+    report::postmortem::write(dir, &opts)?;
+    Ok(" and report.html, report.md".to_string())
+}
+
+fn postmortem(args: ReportArgs) -> Result<ExitCode> {
+    let opts = report::postmortem::ReportOptions { scenario_file: None, draw_missing_charts: true };
+    let files = report::postmortem::write(&args.dir, &opts)?;
+    if !args.quiet {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        println!("wrote {}", names.join(" and "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn chart_list(files: &[PathBuf]) -> String {

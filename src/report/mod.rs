@@ -12,6 +12,7 @@ mod batch;
 mod events;
 pub mod folder;
 mod plan;
+pub mod postmortem;
 
 pub use batch::*;
 pub use events::EventsCsv;
