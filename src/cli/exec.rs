@@ -26,6 +26,10 @@ pub struct ExecArgs {
     /// Do not draw the charts.
     #[arg(long)]
     pub no_charts: bool,
+    /// Also write the postmortem report.html and report.md into the output
+    /// folder (as `faultline report DIR` does).
+    #[arg(long)]
+    pub report: bool,
     /// Print nothing but errors (files are still written; no progress bar).
     #[arg(long, short)]
     pub quiet: bool,

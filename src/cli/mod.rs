@@ -73,6 +73,25 @@ enum Command {
     /// on success, 2 (one line, nothing written) when the folder holds no
     /// complete output, the chart does not exist or an option is bad.
     Plot(PlotArgs),
+    /// Write a postmortem report of an output folder
+    ///
+    /// Writes report.html (one self-contained page: the story, the summary
+    /// with 95% intervals for batches, every chart inline with a caption,
+    /// the event timeline, a sweep's points or a plan's candidates) and
+    /// report.md (the same in Markdown, linking the PNG charts) into the
+    /// folder of a run, a batch, a sweep or a plan, from its files only.
+    /// Draws the charts first if the folder has none. Exit code 0 on
+    /// success, 2 when the folder holds no complete output.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// An output folder of `run`, `run --runs`, `sweep` or `plan`.
+    dir: PathBuf,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +186,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Merge(args) => sweep::merge(args),
         Command::Plot(args) => plot(args),
         Command::Plan(args) => plan::plan(args),
+        Command::Report(args) => postmortem(args),
     }
 }
 
@@ -231,10 +251,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let (partial, complete) =
             faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls, &mut |row| runs_csv.write(row))?;
         bar.finish_and_clear();
-        let batch = faultline::monte_carlo::finish(&info, partial);
+        let batch = faultline::monte_carlo::finish(&info, &scenario.origin, args.runs, partial);
         runs_csv.finish().map_err(written)?;
         report::write_files(&dir, &report::batch_files(&batch)).map_err(written)?;
         let charts = charts(&dir, args.exec.no_charts)?;
+        let charts = charts + &report_files(&dir, &args.exec, &args.scenario)?;
         if !args.exec.quiet {
             print!("{}", report::batch_summary_text(&batch));
             println!("  wrote      {}/{{runs.csv, summary.csv, timeseries.csv, summary.json}}{charts}", dir.display());
@@ -260,12 +281,13 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let record = faultline::sim::run_logging(&scenario, args.run_index, log)?;
     let events = std::sync::Arc::into_inner(events).expect("the run has ended and dropped its sink");
     let events = events.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut files = report::run_files(&record);
+    let mut files = report::run_files(&record, &scenario.origin);
     let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
     files.retain(|(name, _)| *name != "events.csv");
     events.finish(&record.events).map_err(written)?;
     report::write_files(&dir, &files).map_err(written)?;
     let charts = charts(&dir, args.exec.no_charts)?;
+    let charts = charts + &report_files(&dir, &args.exec, &args.scenario)?;
     if !args.exec.quiet {
         print!("{}", report::summary_text(&record));
         println!("  wrote      {}/{{{}}}{charts}", dir.display(), names.join(", "));
@@ -281,6 +303,31 @@ pub(crate) fn charts(dir: &Path, skip: bool) -> Result<String> {
     }
     let files = faultline::plot::render(dir, &faultline::plot::PlotOptions::default())?;
     Ok(chart_list(&files))
+}
+
+/// Writes the postmortem report when `--report` asked for it; returns the
+/// text for the "wrote" line. The scenario file it ran is the story's
+/// fallback when the folder's files record none.
+pub(crate) fn report_files(dir: &Path, exec: &exec::ExecArgs, scenario: &Path) -> Result<String> {
+    if !exec.report {
+        return Ok(String::new());
+    }
+    let opts = report::postmortem::ReportOptions {
+        scenario_file: Some(scenario.to_path_buf()),
+        draw_missing_charts: !exec.no_charts,
+    };
+    report::postmortem::write(dir, &opts)?;
+    Ok(" and report.html, report.md".to_string())
+}
+
+fn postmortem(args: ReportArgs) -> Result<ExitCode> {
+    let opts = report::postmortem::ReportOptions { scenario_file: None, draw_missing_charts: true };
+    let files = report::postmortem::write(&args.dir, &opts)?;
+    if !args.quiet {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        println!("wrote {}", names.join(" and "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn chart_list(files: &[PathBuf]) -> String {

@@ -173,6 +173,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     report::write_files(&out, &[("plan.csv", report::plan_csv(&result, args.confidence))])
         .with_context(|| format!("writing results to {}", out.display()))?;
     let charts = super::charts(&out, args.exec.no_charts)?;
+    let charts = charts + &super::report_files(&out, &args.exec, &args.scenario)?;
     let fixed = result.runs_fixed(args.max_runs);
     if !args.exec.quiet {
         match &result.recommendation {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 
 use faultline::model::ScenarioSource;
 use faultline::model::overrides::Override;
@@ -107,6 +107,9 @@ fn point_line(manifest: &sweep::Manifest, point: &sweep::PointSpec, batch: &Batc
 }
 
 pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
+    if args.exec.report && args.shard.is_some() {
+        bail!("--report: a shard has no report of its own; `faultline report` the merged folder");
+    }
     let source = ScenarioSource::read(&args.scenario)?;
     let mut fixed = Vec::new();
     if let Some(seed) = args.seed {
@@ -182,7 +185,11 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(exec::EXIT_INTERRUPTED))
         }
         Outcome::Complete => {
-            let charts = if args.shard.is_none() { super::charts(&out, args.exec.no_charts)? } else { String::new() };
+            let charts = if args.shard.is_none() {
+                super::charts(&out, args.exec.no_charts)? + &super::report_files(&out, &args.exec, &args.scenario)?
+            } else {
+                String::new()
+            };
             if !args.exec.quiet {
                 match args.shard {
                     Some(shard) => println!(

@@ -163,7 +163,8 @@ fn owns(kind: Kind, name: &str) -> bool {
     if let Some((inner, _)) = name.strip_prefix('.').and_then(|rest| rest.split_once(".tmp-")) {
         return owns(kind, inner);
     }
-    if kind.files().contains(&name) {
+    // The report describes whichever result is there, so it goes with it.
+    if kind.files().contains(&name) || super::postmortem::REPORT_FILES.contains(&name) {
         return true;
     }
     let stem = name.strip_suffix(".png").or_else(|| name.strip_suffix(".svg"));
