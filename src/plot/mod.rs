@@ -276,7 +276,8 @@ where
             story_charts::throttled(root, &r.story, &r.events, win, &title(&r.scenario, "throttled and rate-limited requests"))
         }
         (Folder::Run(r), Chart::LostWrites) => {
-            story_charts::lost_writes(root, &r.story, win, &title(&r.scenario, "lost writes"))
+            let what = if r.story.bins.iter().any(|b| b.db.is_some()) { "lost writes" } else { "data lost at the region outage (RPO)" };
+            story_charts::lost_writes(root, &r.story, win, &title(&r.scenario, what))
         }
         (Folder::Batch(b), Chart::Bands) => {
             batch_charts::bands(root, b, win, &title(&b.scenario, &format!("load across {} runs", b.runs)))

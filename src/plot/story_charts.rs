@@ -730,9 +730,9 @@ where
     let per_sec = |b: &StoryBin, v: f64| if b.t1 > b.t0 { v / (b.t1 - b.t0) } else { 0.0 };
     type Pick = fn(&StoryBin) -> f64;
     let kinds: [(&str, Pick, RGBColor); 3] = [
-        ("throttled by the client (adaptive throttling)", |b| b.throttled, style::ORANGE),
+        ("throttled by the client", |b| b.throttled, style::ORANGE),
         ("rate-limited by the service", |b| b.rate_limited, style::REDDISH_PURPLE),
-        ("attempts refused by the serverless pool (concurrency limit or scaling rate; counted as rejected)", |b| b.serverless_throttled.unwrap_or(0.0), style::VERMILLION),
+        ("serverless pool at its limit (counted as rejected)", |b| b.serverless_throttled.unwrap_or(0.0), style::VERMILLION),
     ];
     let top = s
         .bins
@@ -755,7 +755,7 @@ where
             .collect();
         chart.draw_series(LineSeries::new(steps, colour.stroke_width(2)))?;
         let total: f64 = s.bins.iter().map(pick).sum();
-        entries.push((format!("{label}: {} in all", number_label(total)), Mark::Line(colour)));
+        entries.push((format!("{label}: {} attempts", number_label(total)), Mark::Line(colour)));
     }
     fault_lines(&mut chart, events, win, top, &mut entries)?;
     style::legend(&side, &entries)?;
@@ -800,7 +800,10 @@ where
     let x_desc = if has_db { "" } else { "time [s]" };
     let mut chart = chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), (x_desc, y_desc))?;
     // Shaded spans: failover windows (writes fail) and lost-data windows.
-    let shade = |from: f64, to: f64| (from.max(win.from), to.min(win.to));
+    // A span of under a second is drawn at least 1/150 of the window wide,
+    // so an RPO of 0.8 s stays visible on a 10-minute chart.
+    let narrowest = (win.to - win.from) / 150.0;
+    let shade = |from: f64, to: f64| (from.min(to - narrowest).max(win.from), to.min(win.to));
     for f in &s.failovers {
         let (a, b) = shade(f.failed_at, f.promoted_at.unwrap_or(win.to));
         if b > a {
@@ -849,7 +852,7 @@ where
             s.bins
                 .iter()
                 .filter(|b| lost(b) > 0.0 && win.holds_bin(b.t0, b.t1))
-                .map(|b| Rectangle::new([(b.t0, 0.0), (b.t1.max(b.t0 + (win.to - win.from) / 300.0), lost(b))], series::RPO.filled())),
+                .map(|b| Rectangle::new([(b.t0, 0.0), (b.t1.max(b.t0 + narrowest), lost(b))], series::RPO.filled())),
         )?;
         entries.push(("not yet on a replica at the bin's end (lost if the primary failed then)".to_string(), Mark::Line(style::ORANGE)));
         entries.push(("lost at a primary failure".to_string(), Mark::Fill(series::RPO)));
