@@ -117,8 +117,12 @@ fn the_new_columns_appear_only_with_their_feature() {
 #[test]
 fn cache_hit_ratio_is_hits_over_lookups_and_sums_to_the_summary() {
     let ts = dir("cache-stampede").join("timeseries.csv");
-    let (hits, misses, ratio, start) =
-        (column(&ts, "cache_hits"), column(&ts, "cache_misses"), column(&ts, "cache_hit_ratio"), column(&ts, "t_start_s"));
+    let (hits, misses, ratio, start) = (
+        column(&ts, "cache_hits"),
+        column(&ts, "cache_misses"),
+        column(&ts, "cache_hit_ratio"),
+        column(&ts, "t_start_s"),
+    );
     for i in 0..hits.len() {
         assert!((0.0..=1.0).contains(&ratio[i]), "bin {i}: ratio {}", ratio[i]);
         assert!((ratio[i] - hits[i] / (hits[i] + misses[i])).abs() < 1e-6, "bin {i}");

@@ -260,9 +260,13 @@ where
         (Folder::Run(r), Chart::Classes) => {
             run_charts::classes(root, r, win, &title(&r.scenario, "success by request class"))
         }
-        (Folder::Run(r), Chart::NodeTraffic) => {
-            story_charts::node_traffic(root, &r.story, &r.events, win, &title(&r.scenario, "attempts answered per node"))
-        }
+        (Folder::Run(r), Chart::NodeTraffic) => story_charts::node_traffic(
+            root,
+            &r.story,
+            &r.events,
+            win,
+            &title(&r.scenario, "attempts answered per node"),
+        ),
         (Folder::Run(r), Chart::Queues) => {
             story_charts::queues(root, &r.story, &r.events, win, &title(&r.scenario, "queues and late responses"))
         }
@@ -272,11 +276,19 @@ where
         (Folder::Run(r), Chart::Memory) => {
             story_charts::memory(root, &r.story, &r.events, win, &title(&r.scenario, "memory per node"))
         }
-        (Folder::Run(r), Chart::Throttled) => {
-            story_charts::throttled(root, &r.story, &r.events, win, &title(&r.scenario, "throttled and rate-limited requests"))
-        }
+        (Folder::Run(r), Chart::Throttled) => story_charts::throttled(
+            root,
+            &r.story,
+            &r.events,
+            win,
+            &title(&r.scenario, "throttled and rate-limited requests"),
+        ),
         (Folder::Run(r), Chart::LostWrites) => {
-            let what = if r.story.bins.iter().any(|b| b.db.is_some()) { "lost writes" } else { "data lost at the region outage (RPO)" };
+            let what = if r.story.bins.iter().any(|b| b.db.is_some()) {
+                "lost writes"
+            } else {
+                "data lost at the region outage (RPO)"
+            };
             story_charts::lost_writes(root, &r.story, win, &title(&r.scenario, what))
         }
         (Folder::Batch(b), Chart::Bands) => {

@@ -131,7 +131,12 @@ impl StoryData {
         for i in 0..nd.rows.len() {
             let (svc, n) = (service[i].as_str(), node[i] as u32);
             let at = *index.entry((svc, n)).or_insert_with(|| {
-                nodes.push(NodeStory { service: svc.to_string(), node: n, bins: Vec::new(), memory_limit_mb: limit[i] });
+                nodes.push(NodeStory {
+                    service: svc.to_string(),
+                    node: n,
+                    bins: Vec::new(),
+                    memory_limit_mb: limit[i],
+                });
                 nodes.len() - 1
             });
             let width = t1[i] - t0[i];
@@ -320,7 +325,12 @@ pub(crate) fn charts_for(s: &StoryData) -> Vec<Chart> {
 }
 
 /// A series per bin in the window, at the bin's midpoint.
-fn midpoints<T>(bins: &[T], win: &Window, bounds: impl Fn(&T) -> (f64, f64), value: impl Fn(&T) -> f64) -> Vec<(f64, f64)> {
+fn midpoints<T>(
+    bins: &[T],
+    win: &Window,
+    bounds: impl Fn(&T) -> (f64, f64),
+    value: impl Fn(&T) -> f64,
+) -> Vec<(f64, f64)> {
     bins.iter()
         .filter(|b| {
             let (t0, t1) = bounds(b);
@@ -339,7 +349,10 @@ fn node_name(n: &NodeStory) -> String {
 
 /// The nodes drawn as their own lines: all when they fit, else the
 /// [`TOP_NODES`] with the highest `score`; the rest go into the band.
-fn top_nodes<'a>(nodes: &'a [NodeStory], score: impl Fn(&NodeStory) -> f64) -> (Vec<&'a NodeStory>, Vec<&'a NodeStory>) {
+fn top_nodes<'a>(
+    nodes: &'a [NodeStory],
+    score: impl Fn(&NodeStory) -> f64,
+) -> (Vec<&'a NodeStory>, Vec<&'a NodeStory>) {
     if nodes.len() <= TOP_NODES + 1 {
         return (nodes.iter().collect(), Vec::new());
     }
@@ -435,7 +448,11 @@ where
 
 /// Dashed vertical lines at the faults, as on the herd chart.
 fn fault_lines<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     events: &[Event],
     win: &Window,
     top: f64,
@@ -475,11 +492,9 @@ where
     let (plot, side) = with_legend_column(root);
     let (upper, lower) = plot.split_vertically((0.6 * super::HEIGHT as f64) as i32);
     let queues = s.service_queues();
-    let top = queues
-        .iter()
-        .flat_map(|(_, q)| q.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2))
-        .fold(1.0, f64::max)
-        * 1.1;
+    let top =
+        queues.iter().flat_map(|(_, q)| q.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2)).fold(1.0, f64::max)
+            * 1.1;
     let mut chart =
         chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), ("", "requests waiting (per service)"))?;
     let mut entries = Vec::new();
@@ -494,12 +509,8 @@ where
     fault_lines(&mut chart, events, win, top, &mut entries)?;
     let rate = |b: &StoryBin| if b.t1 > b.t0 { b.late / (b.t1 - b.t0) } else { 0.0 };
     let late_top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(rate).fold(1.0, f64::max) * 1.1;
-    let mut wasted = chart_with_axes(
-        &lower,
-        "",
-        (win.from..win.to, 0.0..late_top),
-        ("time [s]", "late responses per second"),
-    )?;
+    let mut wasted =
+        chart_with_axes(&lower, "", (win.from..win.to, 0.0..late_top), ("time [s]", "late responses per second"))?;
     let colour = style::VERMILLION;
     let steps: Vec<(f64, f64)> = s
         .bins
@@ -508,7 +519,13 @@ where
         .flat_map(|b| [(b.t0.max(win.from), rate(b)), (b.t1.min(win.to), rate(b))])
         .collect();
     wasted.draw_series(AreaSeries::new(steps, 0.0, style::tint(colour, 0.4).filled()).border_style(colour))?;
-    entries.push(("late responses: served after the client gave up (wasted work)".to_string(), Mark::Fill(style::tint(colour, 0.4))));
+    let late: f64 = s.bins.iter().map(|b| b.late).sum();
+    let label = if late > 0.0 {
+        format!("late responses: {} answers after the client gave up (wasted work)", number_label(late))
+    } else {
+        "late responses: none reached a client that had given up".to_string()
+    };
+    entries.push((label, Mark::Fill(style::tint(colour, 0.4))));
     style::legend(&side, &entries)?;
     Ok(())
 }
@@ -541,7 +558,11 @@ where
     let mut entries = vec![("hit ratio per bin".to_string(), Mark::Line(style::BLUE))];
     for (service, r) in s.caches.iter().take(4) {
         entries.push((
-            format!("{} cache: {}% over the run", style::clip(service, style::NAME_CHARS), number_label((r * 1000.0).round() / 10.0)),
+            format!(
+                "{} cache: {}% over the run",
+                style::clip(service, style::NAME_CHARS),
+                number_label((r * 1000.0).round() / 10.0)
+            ),
             Mark::Dot(style::WHITE_ISH),
         ));
     }
@@ -550,8 +571,7 @@ where
     let lookups = |b: &StoryBin| b.cache.map_or(0.0, |c| per_sec(b, c.0 + c.1));
     let misses = |b: &StoryBin| b.cache.map_or(0.0, |c| per_sec(b, c.1));
     let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(lookups).fold(1.0, f64::max) * 1.1;
-    let mut load =
-        chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "cache lookups per second"))?;
+    let mut load = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "cache lookups per second"))?;
     let steps = |value: &dyn Fn(&StoryBin) -> f64| -> Vec<(f64, f64)> {
         s.bins
             .iter()
@@ -616,19 +636,14 @@ where
     let (mut ooms_total, mut restarts_total) = (0, 0);
     let mut limits_drawn: Vec<f64> = Vec::new();
     for (k, (group, area)) in groups.iter().zip(panels.iter()).enumerate() {
-        let nodes: Vec<NodeStory> =
-            modelled.iter().filter(|n| group.is_none_or(|g| n.service == g)).cloned().collect();
+        let nodes: Vec<NodeStory> = modelled.iter().filter(|n| group.is_none_or(|g| n.service == g)).cloned().collect();
         let last = k + 1 == groups.len();
         let y_desc = match group {
             Some(g) => format!("{} [MB]", style::clip(g, style::NAME_CHARS)),
             None => "memory per node [MB]".to_string(),
         };
-        let mut chart = chart_with_axes(
-            area,
-            "",
-            (win.from..win.to, 0.0..top),
-            (if last { "time [s]" } else { "" }, &y_desc),
-        )?;
+        let mut chart =
+            chart_with_axes(area, "", (win.from..win.to, 0.0..top), (if last { "time [s]" } else { "" }, &y_desc))?;
         let (drawn, others) = top_nodes(&nodes, peak);
         if !others.is_empty() {
             let (band, mean) = others_band(&others, win, |b| b.memory_mb);
@@ -639,12 +654,8 @@ where
         for (i, n) in drawn.iter().enumerate() {
             let colour = series::CYCLE[i % series::CYCLE.len()];
             colours_used = colours_used.max(i + 1);
-            let points: Vec<Option<(f64, f64)>> = n
-                .bins
-                .iter()
-                .filter(|b| win.holds_bin(b.t0, b.t1))
-                .map(|b| b.memory_mb.map(|m| (b.t1, m)))
-                .collect();
+            let points: Vec<Option<(f64, f64)>> =
+                n.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| b.memory_mb.map(|m| (b.t1, m))).collect();
             // A node that is down has no memory: the line breaks there.
             for segment in points.split(Option::is_none).filter(|p| !p.is_empty()) {
                 chart.draw_series(LineSeries::new(segment.iter().flatten().copied(), colour.stroke_width(2)))?;
@@ -670,9 +681,7 @@ where
             }
         }
         let limit = limits.first().copied().unwrap_or(top);
-        let mine = |e: &&Event| {
-            group.is_none_or(|g| e.service == g) && e.t >= win.from && e.t <= win.to
-        };
+        let mine = |e: &&Event| group.is_none_or(|g| e.service == g) && e.t >= win.from && e.t <= win.to;
         let ooms: Vec<(f64, f64)> = events
             .iter()
             .filter(|e| e.event == "crash" && e.detail.starts_with("oom"))
@@ -732,7 +741,11 @@ where
     let kinds: [(&str, Pick, RGBColor); 3] = [
         ("throttled by the client", |b| b.throttled, style::ORANGE),
         ("rate-limited by the service", |b| b.rate_limited, style::REDDISH_PURPLE),
-        ("serverless pool at its limit (counted as rejected)", |b| b.serverless_throttled.unwrap_or(0.0), style::VERMILLION),
+        (
+            "serverless pool at its limit (counted as rejected)",
+            |b| b.serverless_throttled.unwrap_or(0.0),
+            style::VERMILLION,
+        ),
     ];
     let top = s
         .bins
@@ -741,7 +754,8 @@ where
         .flat_map(|b| kinds.iter().map(move |k| per_sec(b, (k.1)(b))))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests refused per second"))?;
+    let mut chart =
+        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests refused per second"))?;
     let mut entries = Vec::new();
     for (label, pick, colour) in kinds {
         if !s.bins.iter().any(|b| pick(b) > 0.0) {
@@ -807,17 +821,26 @@ where
     for f in &s.failovers {
         let (a, b) = shade(f.failed_at, f.promoted_at.unwrap_or(win.to));
         if b > a {
-            chart.draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, top)], style::tint(style::YELLOW, 0.5).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, top)],
+                style::tint(style::YELLOW, 0.5).filled(),
+            )))?;
         }
         let (a, b) = shade(f.failed_at - f.rpo_s, f.failed_at);
         if b > a {
-            chart.draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, top)], style::tint(series::RPO, 0.4).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, top)],
+                style::tint(series::RPO, 0.4).filled(),
+            )))?;
         }
     }
     if let Some(d) = &s.disaster {
         let (a, b) = shade(d.at - d.rpo_s, d.at);
         if b > a {
-            chart.draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, top)], style::tint(series::RPO, 0.4).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, top)],
+                style::tint(series::RPO, 0.4).filled(),
+            )))?;
         }
         chart.draw_series(DashedLineSeries::new(vec![(d.at, 0.0), (d.at, top)], 8, 6, style::BLACK.stroke_width(1)))?;
     }
@@ -825,9 +848,15 @@ where
     chart.draw_series(LineSeries::new(steps(&*rate), line_colour.stroke_width(2)))?;
     entries.push((y_desc.to_string(), Mark::Line(line_colour)));
     for f in s.failovers.iter().take(4) {
-        let promoted = f.promoted_at.map_or("not promoted before the end".to_string(), |p| format!("promoted after {} s", number_label(((p - f.failed_at) * 10.0).round() / 10.0)));
+        let promoted = f.promoted_at.map_or("not promoted before the end".to_string(), |p| {
+            format!("promoted after {} s", number_label(((p - f.failed_at) * 10.0).round() / 10.0))
+        });
         entries.push((
-            format!("{}: primary lost at {} s, {promoted}", style::clip(&f.database, style::NAME_CHARS), number_label(f.failed_at)),
+            format!(
+                "{}: primary lost at {} s, {promoted}",
+                style::clip(&f.database, style::NAME_CHARS),
+                number_label(f.failed_at)
+            ),
             Mark::Fill(style::tint(style::YELLOW, 0.5)),
         ));
         entries.push((
@@ -845,7 +874,8 @@ where
     if let Some(lower) = lower {
         let risk = |b: &StoryBin| b.db.map_or(0.0, |d| d.1);
         let lost = |b: &StoryBin| b.db.map_or(0.0, |d| d.0);
-        let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| risk(b).max(lost(b))).fold(1.0, f64::max) * 1.15;
+        let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| risk(b).max(lost(b))).fold(1.0, f64::max)
+            * 1.15;
         let mut counts = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "writes"))?;
         counts.draw_series(LineSeries::new(steps(&risk), style::ORANGE.stroke_width(2)))?;
         counts.draw_series(
@@ -854,7 +884,10 @@ where
                 .filter(|b| lost(b) > 0.0 && win.holds_bin(b.t0, b.t1))
                 .map(|b| Rectangle::new([(b.t0, 0.0), (b.t1.max(b.t0 + narrowest), lost(b))], series::RPO.filled())),
         )?;
-        entries.push(("not yet on a replica at the bin's end (lost if the primary failed then)".to_string(), Mark::Line(style::ORANGE)));
+        entries.push((
+            "not yet on a replica at the bin's end (lost if the primary failed then)".to_string(),
+            Mark::Line(style::ORANGE),
+        ));
         entries.push(("lost at a primary failure".to_string(), Mark::Fill(series::RPO)));
     }
     style::legend(&side, &entries)?;

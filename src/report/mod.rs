@@ -155,11 +155,7 @@ fn feature_cells(f: &crate::metrics::FeatureBins, bin: usize, width: f64) -> Vec
     let mut cells = Vec::new();
     if let Some(&(hits, misses)) = f.cache.get(bin) {
         let lookups = hits + misses;
-        cells.extend([
-            hits.to_string(),
-            misses.to_string(),
-            num((lookups > 0).then(|| hits as f64 / lookups as f64)),
-        ]);
+        cells.extend([hits.to_string(), misses.to_string(), num((lookups > 0).then(|| hits as f64 / lookups as f64))]);
     }
     if let Some(&(lost, unreplicated)) = f.db.get(bin) {
         cells.extend([lost.to_string(), unreplicated.to_string()]);

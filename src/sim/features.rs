@@ -48,7 +48,17 @@ impl World<'_> {
                 .map(|x| self.scenario.services[x.service].memory.as_ref().map(|m| m.limit_mb))
                 .collect();
         }
-        Some(Box::new(FeatureGauge { has_cache, has_memory, has_db, has_serverless, last: (0, 0, 0, 0), last_errors: errors.clone(), errors, sampled: 0, bins }))
+        Some(Box::new(FeatureGauge {
+            has_cache,
+            has_memory,
+            has_db,
+            has_serverless,
+            last: (0, 0, 0, 0),
+            last_errors: errors.clone(),
+            errors,
+            sampled: 0,
+            bins,
+        }))
     }
 
     /// Records the bin ending at `now` (called once per bin, at its end).
