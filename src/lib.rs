@@ -25,6 +25,7 @@ pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod rng;
+pub mod sha256;
 pub mod sim;
 pub mod stats;
 pub mod sweep;

@@ -207,7 +207,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let (partial, complete) =
             faultline::monte_carlo::run_range(&scenario, 0..args.runs, &controls, &mut |row| runs_csv.write(row))?;
         bar.finish_and_clear();
-        let batch = faultline::monte_carlo::finish(&info, partial);
+        let batch = faultline::monte_carlo::finish(&info, &scenario.origin, args.runs, partial);
         runs_csv.finish().map_err(written)?;
         report::write_files(&dir, &report::batch_files(&batch)).map_err(written)?;
         let charts = charts(&dir, args.exec.no_charts)?;
@@ -236,7 +236,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let record = faultline::sim::run_logging(&scenario, args.run_index, log)?;
     let events = std::sync::Arc::into_inner(events).expect("the run has ended and dropped its sink");
     let events = events.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut files = report::run_files(&record);
+    let mut files = report::run_files(&record, &scenario.origin);
     let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
     files.retain(|(name, _)| *name != "events.csv");
     events.finish(&record.events).map_err(written)?;

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod initial;
+pub mod origin;
 pub mod overrides;
 pub mod partition;
 pub mod raw;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 pub use error::ScenarioError;
 pub use initial::{CacheStart, FailoverPhase, InitialFailover, InitialService, InitialState};
+pub use origin::Origin;
 
 use crate::time::{SimDuration, SimTime};
 
@@ -98,6 +100,9 @@ pub struct Scenario {
     pub disaster_recovery: Option<DrSpec>,
     /// The state at t = 0 (`[initial]`); empty: an idle system.
     pub initial: InitialState,
+    /// The file, its digest and its story, for the output files; no part
+    /// of the simulation reads it.
+    pub origin: Origin,
 }
 
 /// Disaster recovery between two regions: when the primary balancer's
@@ -1151,7 +1156,9 @@ impl Scenario {
         dir: &Path,
         default_name: Option<&str>,
     ) -> Result<Scenario, ScenarioError> {
-        validate::parse_and_validate(text, file, dir, default_name)
+        let mut scenario = validate::parse_and_validate(text, file, dir, default_name)?;
+        scenario.origin = Origin::of(text, file);
+        Ok(scenario)
     }
 
     /// Index of a service by name.

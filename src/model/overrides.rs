@@ -158,11 +158,16 @@ impl Scenario {
             key: String::new(),
             message,
         })?;
-        Scenario::from_document_with(doc, file, default_name, overrides)
+        let mut scenario = Scenario::from_document_with(doc, file, default_name, overrides)?;
+        // The file as read, not the edited document: the overrides are recorded on their own.
+        scenario.origin = super::Origin::of(text, file);
+        Ok(scenario)
     }
 
     /// Validates a parsed scenario document (of a file already known to be
     /// valid) with `overrides` applied; errors name the file and overrides.
+    /// Its [`Scenario::origin`] is that of the edited document: a caller
+    /// with the file's bytes sets it to the file's.
     pub fn from_document_with(
         doc: toml::Table,
         file: &str,

@@ -486,6 +486,8 @@ fn validate(ctx: &Ctx, raw: RawScenario, default_name: Option<&str>) -> Result<S
         faults,
         slo,
         disaster_recovery,
+        // Set by the caller, who has the file's bytes.
+        origin: Default::default(),
     };
     check_partitions_cut(ctx, &scenario)?;
     Ok(scenario)

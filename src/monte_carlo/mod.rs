@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::EventLog;
 use crate::metrics::{RecoveryStatus, RunRecord, SloSummary};
-use crate::model::Scenario;
+use crate::model::{Origin, Scenario};
 use crate::sim::{SimError, run_logging};
 use crate::stats::{Describe, Proportion, describe, kaplan_meier_median, wilson};
 
@@ -440,14 +440,27 @@ impl BatchInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchSummary {
+    pub faultline_version: String,
     pub scenario: String,
+    /// The scenario file as given, its SHA-256 and its opening comment.
+    #[serde(flatten)]
+    pub origin: Origin,
     pub seed: u64,
+    /// The runs the statistics cover (= `runs_finished`).
     pub runs: u64,
+    /// The runs asked for (`--runs`).
+    pub runs_requested: u64,
+    /// The runs that finished: fewer than requested when interrupted.
+    pub runs_finished: u64,
+    /// Whether the batch stopped (Ctrl-C) before every requested run finished.
+    pub partial: bool,
     pub slo: SloSummary,
     /// The columns of runs.csv after its flags: every per-run metric.
     #[serde(skip)]
     pub metric_names: Vec<String>,
-    /// Per metric of `metric_names` with at least one value.
+    /// Per metric of `metric_names` with at least one value, in that order;
+    /// written as an object keyed by the metric's name.
+    #[serde(serialize_with = "metrics_object")]
     pub metrics: Vec<(String, Describe)>,
     pub cascade: Proportion,
     /// Among disrupted runs: the SLO was restored before the end.
@@ -462,6 +475,12 @@ pub struct BatchSummary {
     pub rto_censored: u64,
     /// Kaplan–Meier median RTO [s] (censored runs included as such).
     pub rto_km_median_s: Option<f64>,
+}
+
+/// The metrics as a JSON object in the order they are defined (a map
+/// serialised entry by entry keeps its order; no map type re-sorts it).
+fn metrics_object<S: serde::Serializer>(metrics: &[(String, Describe)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(metrics.iter().map(|(name, d)| (name, d)))
 }
 
 pub struct Batch {
@@ -635,18 +654,20 @@ pub fn run_batch(scenario: &Scenario, runs: u64, threads: usize) -> Result<Batch
     let controls = Controls::new(threads).expect("a thread pool");
     let mut rows = Vec::new();
     let (partial, _) = run_range(scenario, 0..runs, &controls, &mut |row| rows.push(row.clone()))?;
-    let mut batch = finish(&BatchInfo::of(scenario), partial);
+    let mut batch = finish(&BatchInfo::of(scenario), &scenario.origin, runs, partial);
     batch.rows = rows;
     Ok(batch)
 }
 
-/// The batch results from the partial holding all its runs.
-pub fn finish(info: &BatchInfo, partial: Partial) -> Batch {
-    let summary = summarize(info, &partial.tally);
+/// The batch results from the partial holding its finished runs, of the
+/// `runs_requested` asked for (fewer finished: an interrupted batch), of a
+/// scenario from `origin`.
+pub fn finish(info: &BatchInfo, origin: &Origin, runs_requested: u64, partial: Partial) -> Batch {
+    let summary = summarize(info, origin, runs_requested, &partial.tally);
     Batch { bands: partial.bands.rows(), rows: Vec::new(), summary }
 }
 
-fn summarize(info: &BatchInfo, tally: &Tally) -> BatchSummary {
+fn summarize(info: &BatchInfo, origin: &Origin, runs_requested: u64, tally: &Tally) -> BatchSummary {
     let metrics = info
         .metric_names
         .iter()
@@ -660,9 +681,14 @@ fn summarize(info: &BatchInfo, tally: &Tally) -> BatchSummary {
     let (met, judged) = tally.rto_met;
     let censored = tally.rto_observed.iter().filter(|(_, event)| !event).count() as u64;
     BatchSummary {
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: info.scenario.clone(),
+        origin: origin.clone(),
         seed: info.seed,
         runs: n,
+        runs_requested,
+        runs_finished: n,
+        partial: n < runs_requested,
         slo: info.slo.clone(),
         metric_names: info.metric_names.clone(),
         metrics,
@@ -853,7 +879,8 @@ service_time = { distribution = "exponential", mean = "100ms" }
         }
         assert_eq!(whole, one);
         let info = BatchInfo::of(&tiny());
-        let (a, b) = (finish(&info, one), finish(&info, whole));
+        let origin = tiny().origin;
+        let (a, b) = (finish(&info, &origin, 120, one), finish(&info, &origin, 120, whole));
         assert_eq!(crate::report::batch_files(&a), crate::report::batch_files(&b));
     }
 }

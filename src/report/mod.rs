@@ -251,6 +251,8 @@ pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
 struct SummaryFile<'a> {
     faultline_version: &'a str,
     scenario: &'a str,
+    #[serde(flatten)]
+    origin: &'a crate::model::Origin,
     run: u64,
     seed: u64,
     duration_s: f64,
@@ -276,11 +278,12 @@ const DEFINITIONS: Definitions = Definitions {
                    rotation / mean service time) over its attempts per client request",
 };
 
-/// `summary.json`: the per-run statistics.
-pub fn summary_json(r: &RunRecord) -> Vec<u8> {
+/// `summary.json`: the per-run statistics of a run of a scenario from `origin`.
+pub fn summary_json(r: &RunRecord, origin: &crate::model::Origin) -> Vec<u8> {
     let file = SummaryFile {
         faultline_version: env!("CARGO_PKG_VERSION"),
         scenario: &r.scenario,
+        origin,
         run: r.run_index,
         seed: r.seed,
         duration_s: r.duration.as_secs_f64(),
@@ -295,8 +298,8 @@ pub fn summary_json(r: &RunRecord) -> Vec<u8> {
     bytes
 }
 
-/// The output files of one run, by file name.
-pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
+/// The output files of one run of a scenario from `origin`, by file name.
+pub fn run_files(r: &RunRecord, origin: &crate::model::Origin) -> Vec<(&'static str, Vec<u8>)> {
     let mut files =
         vec![("timeseries.csv", timeseries_csv(r)), ("nodes.csv", nodes_csv(r)), ("events.csv", events_csv(r))];
     if !r.class_bins.is_empty() {
@@ -305,7 +308,7 @@ pub fn run_files(r: &RunRecord) -> Vec<(&'static str, Vec<u8>)> {
     if !r.service_bins.is_empty() {
         files.push(("services.csv", services_csv(r)));
     }
-    files.push(("summary.json", summary_json(r)));
+    files.push(("summary.json", summary_json(r, origin)));
     files
 }
 

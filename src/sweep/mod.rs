@@ -62,14 +62,21 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
 }
 
 /// The sweep as written to `sweep.json`: everything that determines its
-/// results, and nothing that does not (no paths, threads or shards), so the
-/// same sweep gives the same file wherever and however it ran.
+/// results, and besides only the scenario file's path as given (no
+/// threads or shards), so the same sweep gives the same file however it
+/// ran. Two manifests are of the same sweep when they differ at most in
+/// that path ([`Manifest::same_sweep`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub faultline_version: String,
     pub scenario: String,
-    /// FNV-1a of the scenario document (comments and layout ignored).
+    /// The scenario file's path as given on the command line.
+    pub scenario_file: String,
+    /// `sha256:` and the hex SHA-256 of the scenario file's bytes as read
+    /// (before the overrides, which `fixed` and the parameters record).
     pub scenario_digest: String,
+    /// The scenario's opening comment.
+    pub story: String,
     pub seed: u64,
     pub runs: u64,
     /// Overrides applied to every point (`--seed`, `--duration`).
@@ -95,8 +102,8 @@ pub struct Sweep {
     pub scenarios: Vec<Scenario>,
 }
 
-/// FNV-1a 64 of `bytes` as 16 hex digits: the scenario and sweep digests
-/// and those of shard parts.
+/// FNV-1a 64 of `bytes` as 16 hex digits: the sweep digest of a point's
+/// marker and the digests of shard parts.
 pub fn fnv1a(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -134,7 +141,6 @@ impl Sweep {
         }
         // The file parses (it validated above); each point edits a copy.
         let doc = crate::model::overrides::parse_document(text).map_err(SweepError::Invalid)?;
-        let canonical = crate::model::overrides::apply_all(doc.clone(), fixed).map_err(SweepError::Invalid)?;
         let width = count.saturating_sub(1).to_string().len();
         let mut points = Vec::new();
         let mut scenarios = Vec::new();
@@ -143,13 +149,17 @@ impl Sweep {
             overrides.extend(
                 parameters.iter().zip(&values).map(|(p, v)| Override { path: p.path.clone(), value: v.clone() }),
             );
-            scenarios.push(Scenario::from_document_with(doc.clone(), file, default_name, &overrides)?);
+            let mut scenario = Scenario::from_document_with(doc.clone(), file, default_name, &overrides)?;
+            scenario.origin = base.origin.clone();
+            scenarios.push(scenario);
             points.push(PointSpec { point: k, dir: format!("points/{k:0width$}"), values });
         }
         let manifest = Manifest {
             faultline_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: base.name.clone(),
-            scenario_digest: fnv1a(canonical.as_bytes()),
+            scenario_file: base.origin.scenario_file.clone(),
+            scenario_digest: base.origin.scenario_digest.clone(),
+            story: base.origin.story.clone(),
             seed: base.simulation.seed,
             runs,
             fixed: fixed.iter().map(|o| o.to_string()).collect(),
@@ -157,6 +167,28 @@ impl Sweep {
             points,
         };
         Ok(Sweep { manifest, scenarios })
+    }
+}
+
+impl Manifest {
+    /// Where the sweep's scenario came from, for the points' summaries.
+    pub fn origin(&self) -> crate::model::Origin {
+        crate::model::Origin {
+            scenario_file: self.scenario_file.clone(),
+            scenario_digest: self.scenario_digest.clone(),
+            story: self.story.clone(),
+        }
+    }
+
+    /// The manifest without the scenario file's path: what makes two runs
+    /// of a command the same sweep, whatever path each named the same file by.
+    fn identity(&self) -> Manifest {
+        Manifest { scenario_file: String::new(), ..self.clone() }
+    }
+
+    /// Whether `other` is the same sweep (see [`Manifest::identity`]).
+    pub fn same_sweep(&self, other: &Manifest) -> bool {
+        self.identity() == other.identity()
     }
 }
 
@@ -257,7 +289,7 @@ fn point_marker(manifest: &Manifest, point: &PointSpec) -> Vec<u8> {
             .map(|(p, v)| PointValue { path: &p.path, value: v })
             .collect(),
         runs: manifest.runs,
-        sweep: fnv1a(&json_bytes(manifest)),
+        sweep: fnv1a(&json_bytes(&manifest.identity())),
     })
 }
 
@@ -286,10 +318,11 @@ fn write_point(
 
 /// Prepares the output folder: with `resume`, an existing manifest must be
 /// this sweep's; without, a previous sweep's points are cleared.
-fn prepare(out: &Path, file: &str, manifest_bytes: &[u8], resume: bool, clear: &[&str]) -> Result<(), SweepError> {
-    let path = out.join(file);
+fn prepare(out: &Path, manifest: &Manifest, resume: bool) -> Result<(), SweepError> {
+    let path = out.join("sweep.json");
+    let same = |existing: &[u8]| serde_json::from_slice::<Manifest>(existing).is_ok_and(|m| m.same_sweep(manifest));
     match fs::read(&path) {
-        Ok(existing) if resume && existing != manifest_bytes => {
+        Ok(existing) if resume && !same(&existing) => {
             return Err(SweepError::Invalid(format!(
                 "{}: holds a different sweep (scenario, seed, runs, parameters or shard differ); \
                  run without --resume to start over",
@@ -297,16 +330,14 @@ fn prepare(out: &Path, file: &str, manifest_bytes: &[u8], resume: bool, clear: &
             )));
         }
         Ok(_) if !resume => {
-            for dir in clear {
-                let dir = out.join(dir);
-                if dir.is_dir() {
-                    fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
-                }
+            let points = out.join("points");
+            if points.is_dir() {
+                fs::remove_dir_all(&points).map_err(io_error(&points))?;
             }
         }
         _ => {}
     }
-    report::write_files(out, &[(file, manifest_bytes.to_vec())]).map_err(io_error(out))
+    report::write_files(out, &[("sweep.json", json_bytes(manifest))]).map_err(io_error(out))
 }
 
 /// Runs a whole sweep into `out`.
@@ -318,7 +349,7 @@ pub fn run(
     on_point: &mut dyn FnMut(PointEvent),
 ) -> Result<Outcome, SweepError> {
     let m = &sweep.manifest;
-    prepare(out, "sweep.json", &json_bytes(m), resume, &["points"])?;
+    prepare(out, m, resume)?;
     for (point, scenario) in m.points.iter().zip(&sweep.scenarios) {
         if resume && point_is_done(out, m, point) {
             on_point(PointEvent::Skipped { point });
@@ -333,7 +364,7 @@ pub fn run(
             return Ok(Outcome::Interrupted { points_done: point.point });
         }
         runs_csv.finish().map_err(io_error(&dir))?;
-        let batch = monte_carlo::finish(&info, partial);
+        let batch = monte_carlo::finish(&info, &m.origin(), m.runs, partial);
         write_point(out, m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
@@ -402,7 +433,7 @@ fn prepare_shard(out: &Path, shard: Shard, m: &Manifest, resume: bool) -> Result
     if path.is_file() {
         if resume {
             match read_json::<ShardFile>(&path) {
-                Ok(old) if old.shard == shard && old.sweep == *m => header.parts = old.parts,
+                Ok(old) if old.shard == shard && old.sweep.same_sweep(m) => header.parts = old.parts,
                 _ => {
                     return Err(SweepError::Invalid(format!(
                         "{}: holds a different sweep (scenario, seed, runs, parameters or shard differ); \
@@ -591,7 +622,7 @@ pub fn merge(
         if let Some(earlier) = shard_dirs[..i].iter().find(|d| same(d, dir)) {
             return Err(invalid(format!("{}: named twice (as {})", path.display(), earlier.display())));
         }
-        if s.sweep != m {
+        if !s.sweep.same_sweep(&m) {
             return Err(invalid(format!(
                 "{}: comes from a different sweep than {} (scenario, seed, runs, parameters or faultline version differ)",
                 path.display(),
@@ -665,7 +696,7 @@ pub fn merge(
         if let Some(w) = runs_csv {
             w.finish().map_err(io_error(&point_dir))?;
         }
-        let batch = monte_carlo::finish(&info, all);
+        let batch = monte_carlo::finish(&info, &m.origin(), m.runs, all);
         write_point(out, &m, point, &batch)?;
         on_point(PointEvent::Finished { point, runs: 0..m.runs, batch: Some(&batch) });
     }
