@@ -95,6 +95,12 @@ pub struct StoryBin {
     pub serverless_throttled: Option<f64>,
 }
 
+/// A service's name and, per bin, (start, end, requests waiting).
+pub type ServiceQueue = (String, Vec<(f64, f64, f64)>);
+
+/// Points of a line or polygon.
+type Points = Vec<(f64, f64)>;
+
 /// What the story charts read from a run's folder.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoryData {
@@ -279,8 +285,8 @@ impl StoryData {
 
     /// Per service, in order of appearance: per bin (start, end, requests
     /// waiting summed over its nodes).
-    pub fn service_queues(&self) -> Vec<(String, Vec<(f64, f64, f64)>)> {
-        let mut out: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    pub fn service_queues(&self) -> Vec<ServiceQueue> {
+        let mut out: Vec<ServiceQueue> = Vec::new();
         for n in &self.nodes {
             let at = match out.iter().position(|(s, _)| *s == n.service) {
                 Some(at) => at,
@@ -349,10 +355,7 @@ fn node_name(n: &NodeStory) -> String {
 
 /// The nodes drawn as their own lines: all when they fit, else the
 /// [`TOP_NODES`] with the highest `score`; the rest go into the band.
-fn top_nodes<'a>(
-    nodes: &'a [NodeStory],
-    score: impl Fn(&NodeStory) -> f64,
-) -> (Vec<&'a NodeStory>, Vec<&'a NodeStory>) {
+fn top_nodes(nodes: &[NodeStory], score: impl Fn(&NodeStory) -> f64) -> (Vec<&NodeStory>, Vec<&NodeStory>) {
     if nodes.len() <= TOP_NODES + 1 {
         return (nodes.iter().collect(), Vec::new());
     }
@@ -366,11 +369,7 @@ fn top_nodes<'a>(
 
 /// The nodes not drawn as lines, as a band from their lowest to highest
 /// value per bin with their mean: (band polygon, mean line).
-fn others_band(
-    others: &[&NodeStory],
-    win: &Window,
-    value: impl Fn(&NodeBin) -> Option<f64>,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn others_band(others: &[&NodeStory], win: &Window, value: impl Fn(&NodeBin) -> Option<f64>) -> (Points, Points) {
     let Some(first) = others.first() else { return (Vec::new(), Vec::new()) };
     let (mut low, mut high, mut mean) = (Vec::new(), Vec::new(), Vec::new());
     for (b, bin) in first.bins.iter().enumerate() {
@@ -809,7 +808,7 @@ where
     };
     let rate: Box<dyn Fn(&StoryBin) -> f64> =
         if has_db { Box::new(|b| per_sec(b, b.db_writes)) } else { Box::new(|b| per_sec(b, b.completed)) };
-    let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| rate(b)).fold(1.0, f64::max) * 1.15;
+    let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(&rate).fold(1.0, f64::max) * 1.15;
     let y_desc = if has_db { "writes acknowledged per second" } else { "requests served per second" };
     let x_desc = if has_db { "" } else { "time [s]" };
     let mut chart = chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), (x_desc, y_desc))?;
