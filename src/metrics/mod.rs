@@ -20,9 +20,11 @@ use crate::model::{CAUSES, FailureCause, Slo};
 use crate::time::{SimDuration, SimTime};
 
 mod events;
+mod features;
 mod recovery;
 
 pub use events::EventLog;
+pub use features::FeatureBins;
 
 pub use recovery::{BreachEpisode, RecoveryStatus, RecoverySummary, RtoBreakdown};
 
@@ -468,6 +470,9 @@ pub struct RunRecord {
     pub class_bins: Vec<ClassBinRow>,
     /// Per (bin, service), bins first; empty without calls between services.
     pub service_bins: Vec<ServiceBinRow>,
+    /// Per-bin samples of caches, memory, databases and serverless pools
+    /// (each empty without its feature).
+    pub features: FeatureBins,
     pub events: Vec<LoggedEvent>,
 }
 
@@ -885,6 +890,11 @@ impl Recorder {
         }
         self.bin_latency.clear();
         self.bin_start = now;
+    }
+
+    /// How many bins `finish` at `horizon` leaves (it may close a last one).
+    pub fn bins_after_finish(&self, horizon: SimTime) -> usize {
+        self.bins.len() + usize::from(horizon > self.bin_start || self.bins.is_empty())
     }
 
     /// Closes the last (possibly partial) bin at the horizon and computes

@@ -149,6 +149,9 @@ pub struct RunData {
     pub classes: Vec<ClassSeries>,
     /// Per service, when services call each other.
     pub services: Vec<ServiceSeries>,
+    /// What the story charts (node traffic, queues, cache, memory,
+    /// throttling, lost writes) read.
+    pub story: Box<super::story_charts::StoryData>,
 }
 
 impl RunData {
@@ -219,6 +222,7 @@ impl RunData {
             graph: summary["calls"].as_array().is_some_and(|c| !c.is_empty()),
             classes: read_classes(dir)?,
             services: read_services(dir, &summary)?,
+            story: Box::new(super::story_charts::StoryData::read(dir, &summary)?),
         })
     }
 }

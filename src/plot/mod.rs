@@ -22,6 +22,7 @@ mod style;
 
 mod batch_charts;
 mod run_charts;
+mod story_charts;
 mod sweep_charts;
 
 use std::path::{Path, PathBuf};
@@ -153,6 +154,12 @@ pub(crate) enum Chart {
     Heatmap,
     Dr,
     Plan,
+    NodeTraffic,
+    Queues,
+    Cache,
+    Memory,
+    Throttled,
+    LostWrites,
 }
 
 impl Chart {
@@ -170,6 +177,12 @@ impl Chart {
             Chart::Heatmap => "heatmap-cascade".into(),
             Chart::Dr => "dr".into(),
             Chart::Plan => "plan".into(),
+            Chart::NodeTraffic => "node-traffic".into(),
+            Chart::Queues => "queues".into(),
+            Chart::Cache => "cache".into(),
+            Chart::Memory => "memory".into(),
+            Chart::Throttled => "throttled".into(),
+            Chart::LostWrites => "lost-writes".into(),
         }
     }
 
@@ -250,6 +263,7 @@ pub fn render(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>, PlotError>
             if !r.services.is_empty() {
                 c.push(Chart::Layers);
             }
+            c.extend(story_charts::charts_for(&r.story));
             c
         }
         Folder::Batch(b) => {
@@ -403,6 +417,37 @@ where
         (Folder::Run(r), Chart::Layers) => run_charts::layers(root, r, win, &title(&r.scenario, "attempts by service")),
         (Folder::Run(r), Chart::Classes) => {
             run_charts::classes(root, r, win, &title(&r.scenario, "success by request class"))
+        }
+        (Folder::Run(r), Chart::NodeTraffic) => story_charts::node_traffic(
+            root,
+            &r.story,
+            &r.events,
+            win,
+            &title(&r.scenario, "attempts answered per node"),
+        ),
+        (Folder::Run(r), Chart::Queues) => {
+            story_charts::queues(root, &r.story, &r.events, win, &title(&r.scenario, "queues and late responses"))
+        }
+        (Folder::Run(r), Chart::Cache) => {
+            story_charts::cache(root, &r.story, &r.events, win, &title(&r.scenario, "cache hit ratio"))
+        }
+        (Folder::Run(r), Chart::Memory) => {
+            story_charts::memory(root, &r.story, &r.events, win, &title(&r.scenario, "memory per node"))
+        }
+        (Folder::Run(r), Chart::Throttled) => story_charts::throttled(
+            root,
+            &r.story,
+            &r.events,
+            win,
+            &title(&r.scenario, "throttled and rate-limited requests"),
+        ),
+        (Folder::Run(r), Chart::LostWrites) => {
+            let what = if r.story.bins.iter().any(|b| b.db.is_some()) {
+                "lost writes"
+            } else {
+                "data lost at the region outage (RPO)"
+            };
+            story_charts::lost_writes(root, &r.story, win, &title(&r.scenario, what))
         }
         (Folder::Batch(b), Chart::Bands) => {
             batch_charts::bands(root, b, win, &title(&b.scenario, &format!("load across {} runs", b.runs)))

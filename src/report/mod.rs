@@ -124,10 +124,54 @@ pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
             num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64)),
             b.db_writes.to_string(),
         ]);
+        row.extend(feature_cells(&r.features, i, width));
         row
     });
-    csv_bytes(&TIMESERIES_COLUMNS, rows)
+    let mut header = TIMESERIES_COLUMNS.to_vec();
+    header.extend(feature_columns(&r.features));
+    csv_bytes(&header, rows)
 }
+
+/// `timeseries.csv` columns after [`TIMESERIES_COLUMNS`], each only when
+/// the scenario has its feature (so other scenarios' files do not change).
+pub const CACHE_COLUMNS: [&str; 3] = ["cache_hits", "cache_misses", "cache_hit_ratio"];
+pub const DB_COLUMNS: [&str; 2] = ["db_writes_lost", "db_unreplicated"];
+pub const SERVERLESS_COLUMNS: [&str; 2] = ["serverless_throttled", "serverless_throttled_rps"];
+
+fn feature_columns(f: &crate::metrics::FeatureBins) -> Vec<&'static str> {
+    let mut columns = Vec::new();
+    if f.has_cache() {
+        columns.extend(CACHE_COLUMNS);
+    }
+    if f.has_db() {
+        columns.extend(DB_COLUMNS);
+    }
+    if f.has_serverless() {
+        columns.extend(SERVERLESS_COLUMNS);
+    }
+    columns
+}
+
+fn feature_cells(f: &crate::metrics::FeatureBins, bin: usize, width: f64) -> Vec<String> {
+    let mut cells = Vec::new();
+    if let Some(&(hits, misses)) = f.cache.get(bin) {
+        let lookups = hits + misses;
+        cells.extend([hits.to_string(), misses.to_string(), num((lookups > 0).then(|| hits as f64 / lookups as f64))]);
+    }
+    if let Some(&(lost, unreplicated)) = f.db.get(bin) {
+        cells.extend([lost.to_string(), unreplicated.to_string()]);
+    }
+    if let Some(&throttled) = f.serverless_throttled.get(bin) {
+        cells.extend([throttled.to_string(), num((width > 0.0).then(|| throttled as f64 / width))]);
+    }
+    cells
+}
+
+/// `nodes.csv` column after [`NODES_COLUMNS`] with an `errors` fault.
+pub const ERRORS_COLUMN: &str = "errors";
+
+/// `nodes.csv` columns after those when a service models memory.
+pub const MEMORY_COLUMNS: [&str; 2] = ["memory_mb", "memory_limit_mb"];
 
 pub const EVENTS_COLUMNS: [&str; 7] = ["run", "seed", "t_s", "service", "node", "event", "detail"];
 
@@ -182,9 +226,26 @@ pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
             n.served.to_string(),
             n.rejected.to_string(),
         ]);
+        let at = n.bin as usize * r.nodes.len() + n.node as usize;
+        if r.features.has_node_errors() {
+            row.push(r.features.node_errors.get(at).map_or(String::new(), |e| e.to_string()));
+        }
+        if r.features.has_memory() {
+            row.extend([
+                num(r.features.memory_mb.get(at).copied().flatten()),
+                num(r.features.memory_limit_mb[n.node as usize]),
+            ]);
+        }
         row
     });
-    csv_bytes(&NODES_COLUMNS, rows)
+    let mut header = NODES_COLUMNS.to_vec();
+    if r.features.has_node_errors() {
+        header.push(ERRORS_COLUMN);
+    }
+    if r.features.has_memory() {
+        header.extend(MEMORY_COLUMNS);
+    }
+    csv_bytes(&header, rows)
 }
 
 #[derive(Serialize)]

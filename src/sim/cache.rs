@@ -217,6 +217,11 @@ impl CacheState {
         (self.counts.lookups, self.counts.misses - self.counts.coalesced)
     }
 
+    /// (hits, misses) so far, whole run (coalesced misses included).
+    pub(super) fn hits_and_misses(&self) -> (u64, u64) {
+        (self.counts.hits, self.counts.misses)
+    }
+
     pub(super) fn summary(&self, service: &str) -> CacheSummary {
         let (n, w) = (self.counts, self.warm);
         let lookups = n.lookups - w.lookups;

@@ -77,6 +77,19 @@ impl DbState {
         (self.spec.failover_detection, self.spec.failover_promotion)
     }
 
+    /// Acknowledged writes lost at failovers so far.
+    pub(super) fn writes_lost(&self) -> u64 {
+        self.writes_lost
+    }
+
+    /// Acknowledged writes not on a replica at `now`: what a primary
+    /// failure now would lose. (Forgetting the replicated ones early
+    /// changes nothing: every later use settles up to its own time first.)
+    pub(super) fn unreplicated_at(&mut self, now: SimTime) -> u64 {
+        self.settle(now);
+        self.unreplicated.len() as u64
+    }
+
     /// Forgets writes that have reached a replica by `now`.
     fn settle(&mut self, now: SimTime) {
         while let Some(&(acked, replicated)) = self.unreplicated.front() {

@@ -34,6 +34,7 @@ impl World<'_> {
         }
         let fraction = self.nodes[node].degradation.error_fraction;
         if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
+            self.count_error_answer(node);
             self.node_failed_attempt(now, attempt, FailureCause::Error);
             return;
         }
@@ -61,6 +62,7 @@ impl World<'_> {
     fn offer_to_pool(&mut self, now: SimTime, node: usize, attempt: u32) {
         let fraction = self.nodes[node].degradation.error_fraction;
         if fraction > 0.0 && self.nodes[node].is_up() && self.error_rng.random::<f64>() < fraction {
+            self.count_error_answer(node);
             self.node_failed_attempt(now, attempt, FailureCause::Error);
             return;
         }
@@ -226,6 +228,16 @@ impl World<'_> {
         }
     }
 
+    /// A node answered an attempt with an injected error (for nodes.csv).
+    #[cold]
+    fn count_error_answer(&mut self, node: usize) {
+        if let Some(f) = self.features.as_mut()
+            && let Some(count) = f.errors.get_mut(node)
+        {
+            *count += 1;
+        }
+    }
+
     /// OOM kill when the node's memory reaches its limit.
     #[inline(always)]
     fn check_memory(&mut self, now: SimTime, node: usize) {
@@ -235,7 +247,7 @@ impl World<'_> {
     }
 
     /// The node's memory now [MB] (0 without a memory model).
-    fn memory_mb(&self, now: SimTime, node: usize) -> f64 {
+    pub(super) fn memory_mb(&self, now: SimTime, node: usize) -> f64 {
         let x = &self.extra[node];
         let Some(m) = &self.scenario.services[x.service].memory else { return 0.0 };
         m.baseline_mb

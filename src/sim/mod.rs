@@ -14,6 +14,7 @@ mod clients;
 mod closed_loop;
 mod database;
 mod dr;
+mod features;
 mod fleet;
 mod initial;
 mod partition;
@@ -502,6 +503,8 @@ struct World<'s> {
     capacity: capacity::CapacityGauge,
     /// Bursts, replayed timestamps and traffic timeline rows, if any.
     traffic: Option<Box<traffic::TrafficPlan>>,
+    /// With caches, memory, databases or serverless pools: their per-bin samples.
+    features: Option<Box<features::FeatureGauge>>,
 }
 
 /// Runs replication `run_index` of `scenario` from its base seed, keeping
@@ -554,6 +557,11 @@ pub fn run_logging(scenario: &Scenario, run_index: u64, log: EventLog) -> Result
     let (service_attempts, calls) = world.graph_counts();
     let caches: Vec<_> = world.services.iter().filter_map(|s| s.cache.as_ref().map(|c| c.summary(&s.name))).collect();
     let pools: Vec<_> = world.services.iter().filter_map(|s| s.pool.as_ref().map(|p| p.summary(&s.name))).collect();
+    // The recorder closes a last, partial bin at the horizon.
+    let bin_count = world.recorder.bins_after_finish(horizon);
+    while world.features.as_ref().is_some_and(|f| f.sampled < bin_count) {
+        world.sample_features(horizon);
+    }
     let (mut summary, bins, node_bins, class_bins, log) =
         world.recorder.finish(horizon, &labels, &areas, fleet, events);
     let c = &summary.conservation;
@@ -598,6 +606,7 @@ pub fn run_logging(scenario: &Scenario, run_index: u64, log: EventLog) -> Result
             }
             None => Vec::new(),
         },
+        features: world.features.take().map(|f| f.bins).unwrap_or_default(),
         bins,
         events: log,
     })
@@ -897,10 +906,12 @@ impl<'s> World<'s> {
             capacity: capacity::CapacityGauge::new(scenario),
             backlog_wait: std::collections::HashMap::new(),
             traffic: traffic::TrafficPlan::new(scenario),
+            features: None,
         }
     }
 
     fn start(&mut self, run_index: u64) {
+        self.features = self.feature_gauge();
         for i in 0..self.sources.len() {
             self.schedule_next_arrival(i, SimTime::ZERO);
             self.start_users(i);
@@ -962,6 +973,9 @@ impl<'s> World<'s> {
                 self.recorder.close_bin(now, &areas, fleet);
                 if let Some(graph) = self.graph.as_mut() {
                     graph.close_bin(&self.service_attempts);
+                }
+                if self.features.is_some() {
+                    self.sample_features(now);
                 }
                 self.schedule_bin_end();
             }

@@ -127,6 +127,11 @@ impl Pool {
         self.spec.cold_start.mean_secs()
     }
 
+    /// Requests refused so far, whole run.
+    pub(super) fn throttled(&self) -> u64 {
+        self.counts.throttled
+    }
+
     pub(super) fn summary(&self, service: &str) -> ServerlessSummary {
         let (n, w) = (self.counts, self.warm);
         ServerlessSummary {
