@@ -410,6 +410,7 @@ where
         title,
         (win.from..win.to, 0.0..top),
         ("time [s]", "attempts answered per second, per node"),
+        &win.y,
     )?;
     let (drawn, others) = top_nodes(&s.nodes, peak);
     let mut entries = Vec::new();
@@ -447,11 +448,7 @@ where
 
 /// Dashed vertical lines at the faults, as on the herd chart.
 fn fault_lines<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<super::axis::Axis, super::axis::Axis>>,
     events: &[Event],
     win: &Window,
     top: f64,
@@ -495,7 +492,7 @@ where
         queues.iter().flat_map(|(_, q)| q.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2)).fold(1.0, f64::max)
             * 1.1;
     let mut chart =
-        chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), ("", "requests waiting (per service)"))?;
+        chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), ("", "requests waiting (per service)"), &win.y)?;
     let mut entries = Vec::new();
     for (i, (service, q)) in queues.iter().take(MAX_SERVICES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
@@ -508,8 +505,13 @@ where
     fault_lines(&mut chart, events, win, top, &mut entries)?;
     let rate = |b: &StoryBin| if b.t1 > b.t0 { b.late / (b.t1 - b.t0) } else { 0.0 };
     let late_top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(rate).fold(1.0, f64::max) * 1.1;
-    let mut wasted =
-        chart_with_axes(&lower, "", (win.from..win.to, 0.0..late_top), ("time [s]", "late responses per second"))?;
+    let mut wasted = chart_with_axes(
+        &lower,
+        "",
+        (win.from..win.to, 0.0..late_top),
+        ("time [s]", "late responses per second"),
+        &win.y,
+    )?;
     let colour = style::VERMILLION;
     let steps: Vec<(f64, f64)> = s
         .bins
@@ -544,7 +546,8 @@ where
 {
     let (plot, side) = with_legend_column(root);
     let (upper, lower) = plot.split_vertically((0.5 * super::HEIGHT as f64) as i32);
-    let mut ratio = chart_with_axes(&upper, title, (win.from..win.to, 0.0..105.0), ("", "cache hit ratio [%]"))?;
+    let mut ratio =
+        chart_with_axes(&upper, title, (win.from..win.to, 0.0..105.0), ("", "cache hit ratio [%]"), &win.y)?;
     let points: Vec<Option<(f64, f64)>> = s
         .bins
         .iter()
@@ -570,7 +573,8 @@ where
     let lookups = |b: &StoryBin| b.cache.map_or(0.0, |c| per_sec(b, c.0 + c.1));
     let misses = |b: &StoryBin| b.cache.map_or(0.0, |c| per_sec(b, c.1));
     let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(lookups).fold(1.0, f64::max) * 1.1;
-    let mut load = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "cache lookups per second"))?;
+    let mut load =
+        chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "cache lookups per second"), &win.y)?;
     let steps = |value: &dyn Fn(&StoryBin) -> f64| -> Vec<(f64, f64)> {
         s.bins
             .iter()
@@ -641,8 +645,13 @@ where
             Some(g) => format!("{} [MB]", style::clip(g, style::NAME_CHARS)),
             None => "memory per node [MB]".to_string(),
         };
-        let mut chart =
-            chart_with_axes(area, "", (win.from..win.to, 0.0..top), (if last { "time [s]" } else { "" }, &y_desc))?;
+        let mut chart = chart_with_axes(
+            area,
+            "",
+            (win.from..win.to, 0.0..top),
+            (if last { "time [s]" } else { "" }, &y_desc),
+            &win.y,
+        )?;
         let (drawn, others) = top_nodes(&nodes, peak);
         if !others.is_empty() {
             let (band, mean) = others_band(&others, win, |b| b.memory_mb);
@@ -753,8 +762,13 @@ where
         .flat_map(|b| kinds.iter().map(move |k| per_sec(b, (k.1)(b))))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart =
-        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests refused per second"))?;
+    let mut chart = chart_with_axes(
+        &plot,
+        title,
+        (win.from..win.to, 0.0..top),
+        ("time [s]", "requests refused per second"),
+        &win.y,
+    )?;
     let mut entries = Vec::new();
     for (label, pick, colour) in kinds {
         if !s.bins.iter().any(|b| pick(b) > 0.0) {
@@ -811,7 +825,7 @@ where
     let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(&rate).fold(1.0, f64::max) * 1.15;
     let y_desc = if has_db { "writes acknowledged per second" } else { "requests served per second" };
     let x_desc = if has_db { "" } else { "time [s]" };
-    let mut chart = chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), (x_desc, y_desc))?;
+    let mut chart = chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), (x_desc, y_desc), &win.y)?;
     // Shaded spans: failover windows (writes fail) and lost-data windows.
     // A span of under a second is drawn at least 1/150 of the window wide,
     // so an RPO of 0.8 s stays visible on a 10-minute chart.
@@ -875,7 +889,7 @@ where
         let lost = |b: &StoryBin| b.db.map_or(0.0, |d| d.0);
         let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| risk(b).max(lost(b))).fold(1.0, f64::max)
             * 1.15;
-        let mut counts = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "writes"))?;
+        let mut counts = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "writes"), &win.y)?;
         counts.draw_series(LineSeries::new(steps(&risk), style::ORANGE.stroke_width(2)))?;
         counts.draw_series(
             s.bins
