@@ -239,19 +239,12 @@ pub fn story_of_file(path: &Path) -> Option<String> {
     story_of_text(&text)
 }
 
-/// The leading comment block of a TOML text, `#` and one space stripped,
-/// lines joined with "\n"; `None` when it opens with no comment.
+/// The story of a TOML text as the scenario loader reads it
+/// ([`crate::model::origin::story`]); `None` when it opens with no comment.
 pub fn story_of_text(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .take_while(|l| l.trim_start().starts_with('#'))
-        .map(|l| {
-            let l = l.trim_start().trim_start_matches('#');
-            l.strip_prefix(' ').unwrap_or(l).trim_end()
-        })
-        .collect();
-    let story = lines.join("\n").trim().to_string();
-    (!story.is_empty()).then_some(story)
+    let story = crate::model::origin::story(text);
+    let story = story.trim();
+    (!story.is_empty()).then(|| story.to_string())
 }
 
 // ---------------------------------------------------------------- a single run
