@@ -267,6 +267,7 @@ where
 /// A chart with the shared look: title, margins, axis descriptions, number
 /// labels and a light grid, over f64 ranges. Texts are clipped
 /// ([`style::clip`]) before plotters measures them.
+#[allow(dead_code)] // the shared look for charts without a time axis
 pub(crate) fn chart_with_axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     title: &str,
