@@ -421,7 +421,15 @@ fn event_labels_name_the_service_merge_simultaneous_crashes_and_mark_traffic() {
     check_chart(
         &autoscale,
         "herd",
-        &["web rate 200/s → 800/s", "traffic change", "▼ app 7→2 nodes", "scale-in ▼", "SLO restored (RTO 1m30s)", "SLO breached", "time [s]"],
+        &[
+            "web rate 200/s → 800/s",
+            "traffic change",
+            "▼ app 7→2 nodes",
+            "scale-in ▼",
+            "SLO restored (RTO 1m30s)",
+            "SLO breached",
+            "time [s]",
+        ],
     );
     // A 45-minute run: the fault names the region, the axis is in minutes.
     ok(&faultline(&["run", "models/region-failover.toml", "--out", &s(&region), "-q"]));

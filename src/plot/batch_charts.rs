@@ -27,7 +27,8 @@ where
     let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
     let tx = style::TimeAxis::for_span(win.to - win.from);
     let area = plot.titled(&style::clip(title, style::TEXT_CHARS), style::title_style())?;
-    let mut chart = super::run_charts::time_chart(&area, tx, win, 0.0..top, "requests per second", &|v| number_label(*v))?;
+    let mut chart =
+        super::run_charts::time_chart(&area, tx, win, 0.0..top, "requests per second", &|v| number_label(*v))?;
     let mut entries = Vec::new();
     let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),

@@ -154,9 +154,7 @@ impl Recovery {
         let r = &summary["recovery"];
         let episodes = r["episodes"]
             .as_array()
-            .map(|list| {
-                list.iter().filter_map(|e| Some((e["start_s"].as_f64()?, e["end_s"].as_f64()))).collect()
-            })
+            .map(|list| list.iter().filter_map(|e| Some((e["start_s"].as_f64()?, e["end_s"].as_f64()))).collect())
             .unwrap_or_default();
         Recovery {
             disrupted_at_s: r["disrupted_at_s"].as_f64(),

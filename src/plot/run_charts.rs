@@ -146,7 +146,10 @@ pub(crate) fn notes(r: &RunData, win: &Window) -> Vec<Note> {
                     None
                 } else {
                     let primary = events.iter().any(|p| {
-                        p.event == "primary-lost" && p.t == e.t && p.service == e.service && nodes.contains(&p.node.unwrap_or(u32::MAX))
+                        p.event == "primary-lost"
+                            && p.t == e.t
+                            && p.service == e.service
+                            && nodes.contains(&p.node.unwrap_or(u32::MAX))
                     });
                     let who = if primary { format!("{svc} primary") } else { node_list(&svc, &nodes) };
                     let text = match cause.as_str() {
@@ -175,10 +178,13 @@ pub(crate) fn notes(r: &RunData, win: &Window) -> Vec<Note> {
                 note(format!("partition {sides}"), NoteKind::Fault)
             }
             "failover-start" => note(format!("{svc} failover started"), NoteKind::Failover),
-            "promoted" => note(format!("{svc}: {}", e.detail.replace(" is the primary", " promoted")), NoteKind::Failover),
+            "promoted" => {
+                note(format!("{svc}: {}", e.detail.replace(" is the primary", " promoted")), NoteKind::Failover)
+            }
             "dr-detected" | "dr-shift" => note(format!("{svc}: {}", e.detail), NoteKind::Failover),
             "scale-out" | "scale-in" => {
-                let (mark, kind) = if e.event == "scale-out" { ("▲", NoteKind::ScaleOut) } else { ("▼", NoteKind::ScaleIn) };
+                let (mark, kind) =
+                    if e.event == "scale-out" { ("▲", NoteKind::ScaleOut) } else { ("▼", NoteKind::ScaleIn) };
                 let counts = e.detail.split(" nodes").next().unwrap_or("").replace("from ", "").replace(" to ", "→");
                 note(format!("{mark} {svc} {counts} nodes"), kind)
             }
@@ -189,7 +195,9 @@ pub(crate) fn notes(r: &RunData, win: &Window) -> Vec<Note> {
             "slo-restored" => {
                 let last = r.recovery.recovered_at_s.is_some_and(|t| (t - e.t).abs() < 1e-6);
                 match (last, r.recovery.rto_s) {
-                    (true, Some(rto)) => note(format!("SLO restored (RTO {})", duration_label(rto)), NoteKind::Restored),
+                    (true, Some(rto)) => {
+                        note(format!("SLO restored (RTO {})", duration_label(rto)), NoteKind::Restored)
+                    }
                     _ => note("SLO restored".to_string(), NoteKind::Restored),
                 }
             }
@@ -351,7 +359,10 @@ where
     let span = |a: f64, b: f64| (a.max(win.from), b.min(win.to));
     let (a, b) = span(0.0, r.warmup_s);
     if r.warmup_s > 0.0 && b > a {
-        chart.draw_series(std::iter::once(Rectangle::new([(tx.x(a), y0), (tx.x(b), y1)], style::WARMUP_SHADE.filled())))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(tx.x(a), y0), (tx.x(b), y1)],
+            style::WARMUP_SHADE.filled(),
+        )))?;
         entries.push((format!("warm-up {} (not judged)", duration_label(r.warmup_s)), Mark::Fill(style::WARMUP_SHADE)));
     }
     let end = r.bins.last().map_or(win.to, |b| b.t1);
@@ -360,7 +371,10 @@ where
         let (a, b) = span(*start, stop.unwrap_or(end));
         if b > a {
             breached = true;
-            chart.draw_series(std::iter::once(Rectangle::new([(tx.x(a), y0), (tx.x(b), y1)], style::BREACH_SHADE.filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(tx.x(a), y0), (tx.x(b), y1)],
+                style::BREACH_SHADE.filled(),
+            )))?;
         }
     }
     if breached {
@@ -401,9 +415,21 @@ where
     for (kind, colour, name) in
         [(NoteKind::Fault, style::BLACK, "fault injected"), (NoteKind::Traffic, series::OFFERED, "traffic change")]
     {
-        let at: Vec<f64> = notes.iter().filter(|n| n.kind == kind).map(|n| n.t).collect();
+        // Every injected fault gets its line, a crash fault too (whose
+        // label the crash rows give).
+        let at: Vec<f64> = if kind == NoteKind::Fault {
+            let starts = |e: &&Event| matches!(e.event.as_str(), "fault-start" | "partition-start");
+            r.events.iter().filter(starts).map(|e| e.t).filter(|t| *t >= win.from && *t <= win.to).collect()
+        } else {
+            notes.iter().filter(|n| n.kind == kind).map(|n| n.t).collect()
+        };
         for t in &at {
-            chart.draw_series(DashedLineSeries::new(vec![(tx.x(*t), y0), (tx.x(*t), y1)], 8, 6, colour.stroke_width(1)))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(tx.x(*t), y0), (tx.x(*t), y1)],
+                8,
+                6,
+                colour.stroke_width(1),
+            ))?;
         }
         if !at.is_empty() {
             entries.push((name.to_string(), Mark::Dashed(colour)));
@@ -550,8 +576,7 @@ mod tests {
         let labels: Vec<(i32, i32)> =
             (0..20).map(|k| (left + 5 * k, 120 + 7 * k)).chain((0..5).map(|k| (right - k, 200))).collect();
         let placed = place_labels(&labels, left, right, LANES);
-        let boxes: Vec<(usize, Placed)> =
-            placed.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
+        let boxes: Vec<(usize, Placed)> = placed.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
         assert!(boxes.len() >= LANES, "the lanes are used: {boxes:?}");
         for (i, a) in &boxes {
             assert!(a.x0 >= left && a.x1 <= right, "{a:?} inside the plot, left of the legend column");
@@ -910,13 +935,9 @@ where
                 seen.push(*state);
             }
         }
-        chart.draw_series(
-            segments
-                .into_iter()
-                .map(|(from, to, state)| {
-                    Rectangle::new([(tx.x(from), y + 0.15), (tx.x(to), y + 0.85)], state.colour().filled())
-                }),
-        )?;
+        chart.draw_series(segments.into_iter().map(|(from, to, state)| {
+            Rectangle::new([(tx.x(from), y + 0.15), (tx.x(to), y + 0.85)], state.colour().filled())
+        }))?;
     }
     // The strip: mean utilization of the nodes that were up, per service.
     let mut strip = ChartBuilder::on(&bottom)
@@ -1002,8 +1023,7 @@ where
     let objective = r.slo.latency_p99_ms;
     let top = p99.iter().flatten().map(|p| p.1).chain(objective).fold(1.0, f64::max) * 1.15;
     let area = framed(&plot, title, false)?;
-    let mut chart =
-        time_chart(&area, tx, win, 0.0..top, "latency of successful requests [ms]", &|v| number_label(*v))?;
+    let mut chart = time_chart(&area, tx, win, 0.0..top, "latency of successful requests [ms]", &|v| number_label(*v))?;
     let shading = shade_run(&mut chart, r, win, tx, (0.0, top))?;
     for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
         draw_broken_line(&mut chart, points, colour, 2)?;
@@ -1040,14 +1060,10 @@ where
     let tx = TimeAxis::for_span(win.to - win.from);
     let area = framed(&plot, title, false)?;
     let top = style::NINES_CAP * 1.05;
-    let mut chart = time_chart(
-        &area,
-        tx,
-        win,
-        0.0..top,
-        "requests finishing in the bin that succeeded [%, nines scale]",
-        &|v| style::nines_label(*v),
-    )?;
+    let mut chart =
+        time_chart(&area, tx, win, 0.0..top, "requests finishing in the bin that succeeded [%, nines scale]", &|v| {
+            style::nines_label(*v)
+        })?;
     let mut entries = shade_run(&mut chart, r, win, tx, (0.0, top))?;
     let n = r.classes.len();
     for (i, class) in r.classes.iter().take(MAX_LINES).enumerate() {
