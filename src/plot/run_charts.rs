@@ -233,8 +233,15 @@ const LABEL_GAP: i32 = 8;
 /// would cross a label below. A label with no room is left out (`None`).
 pub(crate) fn place_labels(labels: &[(i32, i32)], left: i32, right: i32, lanes: usize) -> Vec<Option<Placed>> {
     let mut placed: Vec<(i32, Placed)> = Vec::new();
-    let mut out = Vec::new();
-    for &(anchor, width) in labels {
+    let mut out = vec![None; labels.len()];
+    // Right to left: a label sits right of its anchor, so a label placed
+    // later (further left) can stack in a higher lane without its leader
+    // crossing the boxes already placed; left to right, every crowded
+    // label's anchor lies under the box before it and no lane above 0 is used.
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(labels[i].0), i));
+    for i in order {
+        let (anchor, width) = labels[i];
         let width = width.min(right - left);
         let mut x0 = anchor + 3;
         if x0 + width > right {
@@ -254,7 +261,7 @@ pub(crate) fn place_labels(labels: &[(i32, i32)], left: i32, right: i32, lanes: 
         if let Some(p) = spot {
             placed.push((anchor, p));
         }
-        out.push(spot);
+        out[i] = spot;
     }
     out
 }
