@@ -99,6 +99,9 @@ pub(crate) struct Note {
     pub t: f64,
     pub text: String,
     pub kind: NoteKind,
+    /// Lower comes first when the strip has too little room for all: the
+    /// kind's, or a fault's for the crashes a fault caused.
+    pub priority: usize,
 }
 
 /// The nodes of one service as a label: "app[1], app[2]", or the count
@@ -123,7 +126,7 @@ pub(crate) fn notes(r: &RunData, win: &Window) -> Vec<Note> {
         let e = events[i];
         let svc = style::clip(&e.service, style::NAME_CHARS);
         let arrow = |d: &str| d.replace("->", "→");
-        let note = |text: String, kind: NoteKind| Some(Note { t: e.t, text, kind });
+        let note = |text: String, kind: NoteKind| Some(Note { t: e.t, text, kind, priority: kind.priority() });
         let made = match e.event.as_str() {
             "crash" => {
                 // Crashes of this service at this instant with this cause.
@@ -156,7 +159,11 @@ pub(crate) fn notes(r: &RunData, win: &Window) -> Vec<Note> {
                         "initial state" => format!("{who} down at the start"),
                         c => format!("{who} crashed ({c})"),
                     };
-                    note(text, NoteKind::Crash)
+                    // The crashes a fault caused are that fault's label
+                    // (the fault-start row of a crash fault has none).
+                    let priority =
+                        if cause == "fault" { NoteKind::Fault.priority() } else { NoteKind::Crash.priority() };
+                    Some(Note { t: e.t, text, kind: NoteKind::Crash, priority })
                 }
             }
             "fault-start" => {
@@ -230,15 +237,62 @@ const LABEL_GAP: i32 = 8;
 /// (or ends at `right` when it would run past it), never overlaps another
 /// in its lane, and neither covers a leader line (drawn from a label down
 /// through the lanes below it to the plot) nor sits where its own leader
-/// would cross a label below. A label with no room is left out (`None`).
+/// would cross a label below. A label with no room is left out (`None`);
+/// a label is never left out to make room for one later in the order.
 pub(crate) fn place_labels(labels: &[(i32, i32)], left: i32, right: i32, lanes: usize) -> Vec<Option<Placed>> {
+    // Only so many labels fit the strip at all; the rest of a long list
+    // is never tried, so the retries below stay cheap for any run.
+    let tried = labels.len().min(MAX_TRIED_LABELS);
+    let mut kept: Vec<usize> = (0..tried).collect();
+    let mut out = stack_right_to_left(labels, &kept, left, right, lanes);
+    // A label that found no room while one later in the order did: drop
+    // the later label nearest it and place again, until every label left
+    // out is behind all the placed ones in the order.
+    loop {
+        let Some(&missing) = kept.iter().find(|&&i| out[i].is_none()) else { break };
+        let later = kept.iter().copied().filter(|&i| i > missing && out[i].is_some());
+        let Some(drop) = later.min_by_key(|&i| ((labels[i].0 - labels[missing].0).abs(), std::cmp::Reverse(i))) else {
+            break;
+        };
+        kept.retain(|&i| i != drop);
+        out = stack_right_to_left(labels, &kept, left, right, lanes);
+    }
+    // Give each dropped label, in order, another try: it stays if every
+    // label placed before still is.
+    for i in 0..tried {
+        if kept.contains(&i) {
+            continue;
+        }
+        let mut with: Vec<usize> = kept.iter().copied().chain([i]).collect();
+        with.sort_unstable();
+        let again = stack_right_to_left(labels, &with, left, right, lanes);
+        if again[i].is_some() && kept.iter().all(|&k| out[k].is_none() || again[k].is_some()) {
+            kept = with;
+            out = again;
+        }
+    }
+    out
+}
+
+/// Labels tried for the strip: far more than its lanes can hold.
+const MAX_TRIED_LABELS: usize = 200;
+
+/// One placement of the labels `which` (indices into `labels`), right to
+/// left: a label sits right of its anchor, so one placed later (further
+/// left) can stack in a higher lane without its leader crossing the boxes
+/// already placed (left to right, every crowded label's anchor would lie
+/// under the box before it and no lane above 0 would be used). Labels at
+/// one anchor go in their order.
+fn stack_right_to_left(
+    labels: &[(i32, i32)],
+    which: &[usize],
+    left: i32,
+    right: i32,
+    lanes: usize,
+) -> Vec<Option<Placed>> {
     let mut placed: Vec<(i32, Placed)> = Vec::new();
     let mut out = vec![None; labels.len()];
-    // Right to left: a label sits right of its anchor, so a label placed
-    // later (further left) can stack in a higher lane without its leader
-    // crossing the boxes already placed; left to right, every crowded
-    // label's anchor lies under the box before it and no lane above 0 is used.
-    let mut order: Vec<usize> = (0..labels.len()).collect();
+    let mut order = which.to_vec();
     order.sort_by_key(|&i| (std::cmp::Reverse(labels[i].0), i));
     for i in order {
         let (anchor, width) = labels[i];
@@ -455,7 +509,7 @@ where
             entries.push((name.to_string(), Mark::Dashed(colour)));
         }
     }
-    notes.sort_by_key(|n| n.kind.priority());
+    notes.sort_by_key(|n| n.priority);
     let font = style::note_style();
     let sized: Vec<(i32, i32)> = notes
         .iter()
@@ -610,6 +664,14 @@ mod tests {
                 assert!(!(b.lane < a.lane && (b.x0..=b.x1).contains(&anchor)), "leader of {a:?} crosses {b:?}");
             }
         }
+        // A label is never left out for one later in the order: the
+        // first here (a fault, say) sits left of a crowd placed after it.
+        let mut first_then_crowd = vec![(left + 40, 300)];
+        first_then_crowd.extend((0..30).map(|k| (left + 50 + 9 * k, 150)));
+        let placed = place_labels(&first_then_crowd, left, right, LANES);
+        assert!(placed[0].is_some(), "the first label is placed: {placed:?}");
+        let later = placed.iter().skip(1).filter(|p| p.is_some()).count();
+        assert!(later >= LANES - 1, "the crowd still uses the other lanes: {placed:?}");
         // Labels apart in time all get lane 0.
         let spread = place_labels(&[(120, 100), (300, 100), (500, 100)], left, right, LANES);
         assert!(spread.iter().all(|p| p.is_some_and(|p| p.lane == 0)));
