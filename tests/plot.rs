@@ -263,10 +263,13 @@ fn a_run_with_request_classes_charts_their_success() {
         "classes",
         &[
             "monolith: success by request class",
-            "requests finishing in the bin that succeeded [%]",
+            "requests finishing in the bin that succeeded [%, nines scale]",
             "payment",
             "profile",
             "search",
+            "nines scale",
+            "warm-up 10s (not judged)",
+            "SLO breached",
         ],
     );
     // A service graph's capacity is labelled as the bottleneck's.
@@ -528,4 +531,48 @@ fn bad_plot_options_fail_in_one_line_and_write_nothing() {
         assert_eq!(listing(&dir), before, "{args:?} wrote nothing");
         assert!(!out_png.exists());
     }
+}
+
+/// The SVG text of a chart.
+fn svg(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap()
+}
+
+#[test]
+fn event_labels_name_the_service_merge_simultaneous_crashes_and_mark_traffic() {
+    let base = std::env::temp_dir().join(format!("faultline-plot-story-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let scenario = base.join("fleet.toml");
+    fleet_scenario(&scenario, "app", 3);
+    let (fleet, autoscale, region) = (base.join("fleet"), base.join("autoscale"), base.join("region"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&faultline(&["run", &s(&scenario), "--out", &s(&fleet), "-q"]));
+    // Two nodes crash at one instant: one label, not two on top of each other.
+    let herd = svg(&fleet, "herd");
+    assert!(herd.contains("app[0], app[2] crashed"), "one merged crash label");
+    assert!(!herd.contains(">app[0] crashed<") && !herd.contains(">app[2] crashed<"));
+    // A schedule's traffic changes, scale-in apart from scale-out, the RTO.
+    ok(&faultline(&["run", "models/autoscale-step.toml", "--out", &s(&autoscale), "-q"]));
+    check_chart(
+        &autoscale,
+        "herd",
+        &[
+            "web rate 200/s → 800/s",
+            "traffic change",
+            "▼ app 7→2 nodes",
+            "scale-in ▼",
+            "SLO restored (RTO 1m30s)",
+            "SLO breached",
+            "time [s]",
+        ],
+    );
+    // A 45-minute run: the fault names the region, the axis is in minutes.
+    ok(&faultline(&["run", "models/region-failover.toml", "--out", &s(&region), "-q"]));
+    check_chart(&region, "herd", &["region east outage", "api-east: 4 nodes crashed", "RTO 3m", "time [min]"]);
+    for chart in ["timeline", "latency"] {
+        assert!(svg(&region, chart).contains("time [min]"), "{chart} in minutes");
+        assert!(!svg(&region, chart).contains("time [s]"), "{chart} in minutes");
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }

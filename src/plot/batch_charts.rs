@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::axis::{Axis, Scale, YOptions};
 use super::data::{Band, BandBin, BatchData};
 use super::style::{self, Mark, number_label, series};
-use super::{DrawResult, Window, axes_chart, axis, chart_with_axes, with_legend_column};
+use super::{DrawResult, Window, axes_chart, axis, with_legend_column};
 
 /// Picks one metric's band out of a bin.
 type BandOf = fn(&BandBin) -> Option<Band>;
@@ -26,8 +26,10 @@ where
     // As on the herd chart: capacity far above the load is clipped.
     let off_scale = capacity > 2.5 * load;
     let top = if off_scale { load * 1.3 } else { load.max(capacity) * 1.1 };
+    let tx = style::TimeAxis::for_span(win.to - win.from);
+    let area = plot.titled(&style::clip(title, style::TEXT_CHARS), style::title_style())?;
     let mut chart =
-        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), ("time [s]", "requests per second"), &win.y)?;
+        super::run_charts::time_chart(&area, tx, win, 0.0..top, "requests per second", &|v| number_label(*v))?;
     let mut entries = Vec::new();
     let layers: [(&str, BandOf, RGBColor); 3] = [
         ("offered", |x| x.offered, series::OFFERED),
@@ -35,7 +37,7 @@ where
         ("capacity", |x| x.capacity, series::CAPACITY),
     ];
     for (name, get, colour) in layers {
-        let mid = |x: &BandBin| (x.t0 + x.t1) / 2.0;
+        let mid = |x: &BandBin| tx.x((x.t0 + x.t1) / 2.0);
         let pts: Vec<(f64, Band)> = in_window.iter().filter_map(|x| get(x).map(|band| (mid(x), band))).collect();
         if pts.is_empty() {
             continue;

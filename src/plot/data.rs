@@ -134,11 +134,46 @@ pub struct ServiceSeries {
     pub bins: Vec<(f64, f64, f64)>,
 }
 
+/// The run's recovery as `summary.json` `recovery` records it: the report
+/// derived it from the bins and the SLO (src/metrics/recovery.rs), so the
+/// charts shade what the run measured instead of judging the SLO again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    pub disrupted_at_s: Option<f64>,
+    /// The last restoration; `None` when the run ends in breach or was
+    /// never disrupted.
+    pub recovered_at_s: Option<f64>,
+    pub rto_s: Option<f64>,
+    pub censored: bool,
+    /// Breach episodes: (start, restoration; `None` when the run ends in it).
+    pub episodes: Vec<(f64, Option<f64>)>,
+}
+
+impl Recovery {
+    fn of(summary: &serde_json::Value) -> Recovery {
+        let r = &summary["recovery"];
+        let episodes = r["episodes"]
+            .as_array()
+            .map(|list| list.iter().filter_map(|e| Some((e["start_s"].as_f64()?, e["end_s"].as_f64()))).collect())
+            .unwrap_or_default();
+        Recovery {
+            disrupted_at_s: r["disrupted_at_s"].as_f64(),
+            recovered_at_s: r["recovered_at_s"].as_f64(),
+            rto_s: r["rto_s"].as_f64(),
+            censored: r["censored"].as_bool().unwrap_or(false),
+            episodes,
+        }
+    }
+}
+
 pub struct RunData {
     pub scenario: String,
     pub run: u64,
     pub seed: u64,
     pub duration_s: f64,
+    /// The warm-up at the start of the run, not judged against the SLO.
+    pub warmup_s: f64,
+    pub recovery: Recovery,
     pub slo: SloSummary,
     pub bins: Vec<RunBin>,
     pub events: Vec<Event>,
@@ -215,6 +250,8 @@ impl RunData {
             run: summary["run"].as_u64().unwrap_or(0),
             seed: summary["seed"].as_u64().unwrap_or(0),
             duration_s: summary["duration_s"].as_f64().unwrap_or(0.0),
+            warmup_s: summary["warmup_s"].as_f64().unwrap_or(0.0),
+            recovery: Recovery::of(&summary),
             slo: slo_of(&summary),
             bins,
             events,

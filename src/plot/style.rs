@@ -44,6 +44,7 @@ pub const BLACK: RGBColor = RGBColor(0, 0, 0);
 pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
 pub const SKY_BLUE: RGBColor = RGBColor(86, 180, 233);
 pub const BLUISH_GREEN: RGBColor = RGBColor(0, 158, 115);
+#[allow(dead_code)] // part of the palette, for charts that need it
 pub const YELLOW: RGBColor = RGBColor(240, 228, 66);
 pub const BLUE: RGBColor = RGBColor(0, 114, 178);
 pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
@@ -68,6 +69,80 @@ pub mod series {
     pub const CYCLE: [RGBColor; 7] = [BLUE, VERMILLION, BLUISH_GREEN, REDDISH_PURPLE, ORANGE, SKY_BLUE, BLACK];
 }
 
+/// The colours of node states on the timeline: a palette of its own that
+/// no series uses, light for the healthy states and dark for the bad ones,
+/// so a state is never mistaken for a line.
+pub mod state {
+    use super::*;
+    pub const UP: RGBColor = RGBColor(171, 221, 164);
+    pub const WARMING: RGBColor = RGBColor(254, 224, 139);
+    pub const DRAINING: RGBColor = RGBColor(198, 219, 239);
+    pub const UNHEALTHY: RGBColor = RGBColor(253, 174, 97);
+    pub const EJECTED: RGBColor = RGBColor(190, 174, 212);
+    pub const RESTARTING: RGBColor = RGBColor(118, 42, 131);
+    pub const DOWN: RGBColor = RGBColor(165, 0, 38);
+    pub const FAILED: RGBColor = RGBColor(64, 64, 64);
+}
+
+/// Shading behind the data: the warm-up, and SLO breach episodes.
+pub const WARMUP_SHADE: RGBColor = RGBColor(232, 232, 232);
+pub const BREACH_SHADE: RGBColor = RGBColor(250, 218, 204);
+/// Scale-in drawn apart from scale-out.
+pub const SCALE_OUT: RGBColor = BLUE;
+pub const SCALE_IN: RGBColor = ORANGE;
+
+/// The unit of a time axis: seconds for short windows, minutes beyond
+/// 20 minutes, hours beyond 3 hours. Charts are built in that unit, so
+/// plotters picks round tick steps in it (10 min, not 600 s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeAxis {
+    pub seconds_per_unit: f64,
+    pub unit: &'static str,
+}
+
+impl TimeAxis {
+    pub fn for_span(span_s: f64) -> TimeAxis {
+        if span_s > 3.0 * 3600.0 {
+            TimeAxis { seconds_per_unit: 3600.0, unit: "h" }
+        } else if span_s > 20.0 * 60.0 {
+            TimeAxis { seconds_per_unit: 60.0, unit: "min" }
+        } else {
+            TimeAxis { seconds_per_unit: 1.0, unit: "s" }
+        }
+    }
+
+    /// Seconds on this axis.
+    pub fn x(&self, t_s: f64) -> f64 {
+        t_s / self.seconds_per_unit
+    }
+
+    pub fn desc(&self) -> String {
+        format!("time [{}]", self.unit)
+    }
+}
+
+/// Success as "nines", −log10(1 − success), capped at [`NINES_CAP`]: an
+/// axis on which 99.86% and 99.91% lie apart, where a linear percent
+/// axis draws both on the 100% line.
+pub const NINES_CAP: f64 = 4.0;
+
+pub fn nines(success: f64) -> f64 {
+    let failure = (1.0 - success).max(10f64.powf(-NINES_CAP));
+    (-failure.log10()).clamp(0.0, NINES_CAP)
+}
+
+/// A nines axis value as a success percentage with as many decimals as
+/// its nines need ("90%", "99.86%", "99.911%"); the cap reads "≥99.99%".
+pub fn nines_label(v: f64) -> String {
+    if v >= NINES_CAP - 1e-9 {
+        return format!("≥{}%", number_label(100.0 * (1.0 - 10f64.powf(-NINES_CAP))));
+    }
+    // 3 nines reads "99.9%", 2.85 nines "99.86%".
+    let whole = (v - v.round()).abs() < 1e-9;
+    let decimals = if whole { (v.round() as usize).saturating_sub(2) } else { (v.ceil() as usize).saturating_sub(1) };
+    format!("{:.*}%", decimals, 100.0 * (1.0 - 10f64.powf(-v)))
+}
+
 /// A colour lightened towards white (for filled areas behind lines).
 pub fn tint(c: RGBColor, amount: f64) -> RGBColor {
     let mix = |v: u8| (v as f64 + (255.0 - v as f64) * amount).round() as u8;
@@ -80,6 +155,11 @@ pub fn title_style() -> TextStyle<'static> {
 
 pub fn label_style() -> TextStyle<'static> {
     (FAMILY, 18).into_font().color(&BLACK)
+}
+
+/// Event labels in the strip above a plot.
+pub fn note_style() -> TextStyle<'static> {
+    (FAMILY, 14).into_font().color(&BLACK)
 }
 
 pub fn small_style() -> TextStyle<'static> {
@@ -214,6 +294,28 @@ mod tests {
         assert_eq!(clip(&"a".repeat(NAME_CHARS), NAME_CHARS), "a".repeat(NAME_CHARS));
         assert_eq!(clip("abcdef", 3), "ab…");
         assert_eq!(clip("🦀🦀🦀🦀", 2), "🦀…");
+    }
+
+    #[test]
+    fn time_axis_uses_minutes_past_20_minutes_and_hours_past_3_hours() {
+        assert_eq!(TimeAxis::for_span(1200.0).unit, "s");
+        assert_eq!(TimeAxis::for_span(1800.0).unit, "min");
+        assert_eq!(TimeAxis::for_span(1800.0).x(900.0), 15.0);
+        assert_eq!(TimeAxis::for_span(10800.0).unit, "min");
+        assert_eq!(TimeAxis::for_span(4.0 * 3600.0).desc(), "time [h]");
+    }
+
+    #[test]
+    fn the_nines_axis_tells_99_86_from_99_91() {
+        let (a, b) = (nines(0.9986), nines(0.9991));
+        assert!(b - a > 0.15, "{a} vs {b}");
+        assert_eq!(nines_label(a), "99.86%");
+        assert_ne!(nines_label(a), nines_label(b));
+        assert!(nines_label(b).starts_with("99.91"));
+        assert_eq!(nines_label(1.0), "90%");
+        assert_eq!(nines_label(3.0), "99.9%");
+        assert_eq!(nines_label(nines(1.0)), "≥99.99%");
+        assert_eq!(nines(0.0), 0.0);
     }
 
     #[test]
