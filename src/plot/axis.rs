@@ -171,7 +171,7 @@ impl Axis {
                     .filter(|(a, b, step)| (4.0..=10.5).contains(&((b - a) / step)))
                     .min_by(|x, y| (x.1 - x.0).total_cmp(&(y.1 - y.0)).then(y.2.total_cmp(&x.2)));
                 match widened {
-                    Some((lo, hi, step)) => Axis::build(lo, hi, scale, 1.0, false, Some(step)),
+                    Some((lo, hi, step)) => Axis::build(lo, hi, scale, 1.0, false, Some(step), true),
                     None => Axis::exact(lo, hi, scale),
                 }
             }
@@ -194,12 +194,19 @@ impl Axis {
     /// An axis over exactly [lo, hi]: its ticks, and the end value
     /// labelled even when it is not a round number.
     pub fn exact(lo: f64, hi: f64, scale: Scale) -> Axis {
-        Axis::build(lo, hi, scale, 1.0, false, None)
+        Axis::build(lo, hi, scale, 1.0, false, None, true)
+    }
+
+    /// An axis over exactly [lo, hi] labelled at round ticks only: the top
+    /// of a time chart is headroom above the data (for the RTO bar), and
+    /// its odd value ("508.48") would be noise as a label.
+    pub fn with_headroom(lo: f64, hi: f64) -> Axis {
+        Axis::build(lo, hi, Scale::Linear, 1.0, false, None, false)
     }
 
     /// A linear axis over [lo, hi] with ticks only on whole numbers.
     pub fn integers(lo: f64, hi: f64) -> Axis {
-        Axis::build(lo, hi, Scale::Linear, 1.0, true, None)
+        Axis::build(lo, hi, Scale::Linear, 1.0, true, None, true)
     }
 
     /// A linear seconds axis over [0, hi] labelled in `unit` seconds (60
@@ -207,7 +214,14 @@ impl Axis {
     pub fn time(hi: f64, unit: f64) -> Axis {
         let step = nice_step(hi / unit, 8.0) * unit;
         let hi = (hi / step - 1e-9).ceil().max(1.0) * step;
-        Axis::build(0.0, hi, Scale::Linear, unit, false, Some(step))
+        Axis::build(0.0, hi, Scale::Linear, unit, false, Some(step), true)
+    }
+
+    /// A time axis over exactly [lo, hi] seconds, ticks at round
+    /// multiples of `unit` seconds (60 for minutes) labelled in that unit.
+    pub fn seconds(lo: f64, hi: f64, unit: f64) -> Axis {
+        let step = nice_step((hi - lo) / unit, 8.0) * unit;
+        Axis::build(lo, hi, Scale::Linear, unit, false, Some(step), true)
     }
 
     /// Categories at 0, 1, ..., n − 1, each tick labelled with its name.
@@ -226,7 +240,7 @@ impl Axis {
         }
     }
 
-    fn build(lo: f64, hi: f64, scale: Scale, unit: f64, integer: bool, step: Option<f64>) -> Axis {
+    fn build(lo: f64, hi: f64, scale: Scale, unit: f64, integer: bool, step: Option<f64>, label_end: bool) -> Axis {
         let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
         let (mut ticks, minor, decimals) = match scale {
             Scale::Linear => {
@@ -251,7 +265,7 @@ impl Axis {
         };
         // The axis end is labelled, replacing a tick too close to it.
         let position = |v: f64| (place(scale, v) - place(scale, lo)) / (place(scale, hi) - place(scale, lo));
-        if ticks.last().is_none_or(|t| (hi - t).abs() > 1e-9 * hi.abs().max(1.0)) {
+        if label_end && ticks.last().is_none_or(|t| (hi - t).abs() > 1e-9 * hi.abs().max(1.0)) {
             if ticks.last().is_some_and(|t| 1.0 - position(*t) < 0.04) {
                 ticks.pop();
             }
@@ -414,6 +428,13 @@ mod tests {
         assert_eq!(labels(&a).last().unwrap(), "1360");
         let a = Axis::nice(0.0, 0.97, Scale::Linear);
         assert_eq!(labels(&a).last().unwrap(), "1");
+    }
+
+    #[test]
+    fn headroom_is_not_labelled() {
+        // A time chart's top is 1.12 × its data: round ticks only.
+        let a = Axis::with_headroom(0.0, 508.48);
+        assert_eq!(labels(&a), ["0", "100", "200", "300", "400", "500"]);
     }
 
     #[test]

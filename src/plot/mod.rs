@@ -470,8 +470,9 @@ where
 /// The coordinates of every chart drawn with [`chart_with_axes`].
 pub(crate) type Plot2d = Cartesian2d<axis::Axis, axis::Axis>;
 
-/// A chart with the shared look: title, margins, axis descriptions, number
-/// labels and a light grid, over f64 ranges, the x axis's end labelled.
+/// A time chart with the shared look: title, margins, axis descriptions,
+/// number labels and a light grid; x is time in seconds (its end labelled,
+/// in minutes or hours for a long window), y an f64 range.
 /// The y axis is the chart's `y` range widened to round ticks, or what the
 /// user asked for (`y_options`: --y-min/--y-max/--log-y). Texts are
 /// clipped ([`style::clip`]) before plotters measures them.
@@ -479,15 +480,19 @@ pub(crate) fn chart_with_axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     title: &str,
     (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
-    (x_desc, y_desc): (&str, &str),
+    (time_desc, y_desc): (bool, &str),
     y_options: &axis::YOptions,
 ) -> Result<ChartContext<'a, DB, Plot2d>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let x_axis = axis::Axis::exact(x.start, x.end, axis::Scale::Linear);
+    // Time stays in seconds in the coordinates; a long window is labelled
+    // in minutes or hours, as the run charts are.
+    let unit = style::TimeAxis::for_span(x.end - x.start);
+    let x_axis = axis::Axis::seconds(x.start, x.end, unit.seconds_per_unit);
     let y_axis = y_options.apply(y, axis::Scale::Linear)?;
-    axes_chart(area, title, (x_axis, y_axis), (x_desc, y_desc))
+    let x_desc = if time_desc { unit.desc() } else { String::new() };
+    axes_chart(area, title, (x_axis, y_axis), (&x_desc, y_desc))
 }
 
 /// A chart over the given axes, with the shared look and their labels.

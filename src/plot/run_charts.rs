@@ -331,7 +331,7 @@ const MARKERS: [(&str, &[&str], Mark); 6] = [
     ("ejection", &["ejected"], Mark::Dot(style::REDDISH_PURPLE)),
     ("node up", &["up"], Mark::Triangle(style::BLUISH_GREEN)),
     ("scale-out ▲", &["scale-out"], Mark::Triangle(style::SCALE_OUT)),
-    ("scale-in ▼", &["scale-in"], Mark::Dot(style::SCALE_IN)),
+    ("scale-in ▼", &["scale-in"], Mark::TriangleDown(style::SCALE_IN)),
     ("failover", &["failover-start", "promoted", "dr-detected", "dr-shift"], Mark::Dot(style::BLACK)),
 ];
 
@@ -377,7 +377,7 @@ where
     let y_axis = if user_y {
         win.y.apply(y, super::axis::Scale::Linear)?
     } else {
-        super::axis::Axis::exact(y.start, y.end, super::axis::Scale::Linear)
+        super::axis::Axis::with_headroom(y.start, y.end)
     };
     let (x_labels, y_labels) = (x_axis.clone(), y_axis.clone());
     let mut chart = ChartBuilder::on(area)
@@ -550,8 +550,7 @@ where
                     vec![(x - 5, marker_y + 4), (x + 5, marker_y + 4), (x, marker_y - 5)],
                     c.filled(),
                 ))?,
-                // Scale-in points down, apart from scale-out's ▲.
-                Mark::Dot(c) if label.starts_with("scale-in") => plot.draw(&Polygon::new(
+                Mark::TriangleDown(c) => plot.draw(&Polygon::new(
                     vec![(x - 5, marker_y - 4), (x + 5, marker_y - 4), (x, marker_y + 5)],
                     c.filled(),
                 ))?,
@@ -560,14 +559,14 @@ where
                 }
             }
         }
-        let mark = if label.starts_with("scale-in") { Mark::Triangle(style::SCALE_IN) } else { mark };
         entries.push((label.to_string(), mark));
     }
     // The RTO: a bar from the disruption to the restoration in the plot's top.
     if let Some(d) = r.recovery.disrupted_at_s.filter(|d| *d <= win.to) {
         let end = r.recovery.recovered_at_s.unwrap_or(win.to).min(win.to);
         let (a, b) = (to_px(d.max(win.from)), to_px(end));
-        let y = plot_top + 6;
+        // Clear of the plot's top edge, where a clipped capacity line runs.
+        let y = plot_top + 12;
         plot.draw(&PathElement::new(vec![(a, y), (b, y)], style::BLACK.stroke_width(2)))?;
         plot.draw(&PathElement::new(vec![(a, y - 4), (a, y + 4)], style::BLACK.stroke_width(2)))?;
         plot.draw(&PathElement::new(vec![(b, y - 4), (b, y + 4)], style::BLACK.stroke_width(2)))?;
@@ -1104,9 +1103,10 @@ where
     let (p50, p99) = (points(|b| b.p50_ms), points(|b| b.p99_ms));
     let objective = r.slo.latency_p99_ms;
     let top = p99.iter().flatten().map(|p| p.1).chain(objective).fold(1.0, f64::max) * 1.15;
-    let area = framed(&plot, title, false)?;
+    let area = framed(&plot, title, true)?;
     let mut chart = time_chart(&area, tx, win, 0.0..top, "latency of successful requests [ms]", &|v| number_label(*v))?;
-    let shading = shade_run(&mut chart, r, win, tx, (0.0, top))?;
+    let mut shading = shade_run(&mut chart, r, win, tx, (0.0, top))?;
+    shading.extend(draw_strip(&plot, &mut chart, r, win, tx, (0.0, top))?);
     for (points, colour) in [(&p50, series::P50), (&p99, series::P99)] {
         draw_broken_line(&mut chart, points, colour, 2)?;
     }
@@ -1140,13 +1140,16 @@ where
 {
     let (plot, side) = with_legend_column(root);
     let tx = TimeAxis::for_span(win.to - win.from);
-    let area = framed(&plot, title, false)?;
-    let top = style::NINES_CAP * 1.05;
+    let area = framed(&plot, title, true)?;
+    // Headroom above the top (all requests succeeded) for the RTO bar and its label.
+    let top = style::NINES_CAP * 1.1;
     let mut chart =
         time_chart(&area, tx, win, 0.0..top, "requests finishing in the bin that succeeded [%, nines scale]", &|v| {
             style::nines_label(*v)
         })?;
     let mut entries = shade_run(&mut chart, r, win, tx, (0.0, top))?;
+    // Which classes the failure reaches, and when: the run's events above.
+    entries.extend(draw_strip(&plot, &mut chart, r, win, tx, (0.0, top))?);
     let n = r.classes.len();
     for (i, class) in r.classes.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
@@ -1184,9 +1187,10 @@ where
         .fold(1.0, f64::max)
         * 1.1;
     let tx = TimeAxis::for_span(win.to - win.from);
-    let area = framed(&plot, title, false)?;
+    let area = framed(&plot, title, true)?;
     let mut chart = time_chart(&area, tx, win, 0.0..top, "attempts per second", &|v| number_label(*v))?;
-    let shading = shade_run(&mut chart, r, win, tx, (0.0, top))?;
+    let mut shading = shade_run(&mut chart, r, win, tx, (0.0, top))?;
+    shading.extend(draw_strip(&plot, &mut chart, r, win, tx, (0.0, top))?);
     let mut entries = Vec::new();
     for (i, service) in r.services.iter().take(MAX_LINES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];

@@ -409,7 +409,7 @@ where
         &plot,
         title,
         (win.from..win.to, 0.0..top),
-        ("time [s]", "attempts answered per second, per node"),
+        (true, "attempts answered per second, per node"),
         &win.y,
     )?;
     let (drawn, others) = top_nodes(&s.nodes, peak);
@@ -491,8 +491,13 @@ where
     let top =
         queues.iter().flat_map(|(_, q)| q.iter().filter(|b| win.holds_bin(b.0, b.1)).map(|b| b.2)).fold(1.0, f64::max)
             * 1.1;
-    let mut chart =
-        chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), ("", "requests waiting (per service)"), &win.y)?;
+    let mut chart = chart_with_axes(
+        &upper,
+        title,
+        (win.from..win.to, 0.0..top),
+        (false, "requests waiting (per service)"),
+        &win.y,
+    )?;
     let mut entries = Vec::new();
     for (i, (service, q)) in queues.iter().take(MAX_SERVICES).enumerate() {
         let colour = series::CYCLE[i % series::CYCLE.len()];
@@ -505,13 +510,8 @@ where
     fault_lines(&mut chart, events, win, top, &mut entries)?;
     let rate = |b: &StoryBin| if b.t1 > b.t0 { b.late / (b.t1 - b.t0) } else { 0.0 };
     let late_top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(rate).fold(1.0, f64::max) * 1.1;
-    let mut wasted = chart_with_axes(
-        &lower,
-        "",
-        (win.from..win.to, 0.0..late_top),
-        ("time [s]", "late responses per second"),
-        &win.y,
-    )?;
+    let mut wasted =
+        chart_with_axes(&lower, "", (win.from..win.to, 0.0..late_top), (true, "late responses per second"), &win.y)?;
     let colour = style::VERMILLION;
     let steps: Vec<(f64, f64)> = s
         .bins
@@ -547,7 +547,7 @@ where
     let (plot, side) = with_legend_column(root);
     let (upper, lower) = plot.split_vertically((0.5 * super::HEIGHT as f64) as i32);
     let mut ratio =
-        chart_with_axes(&upper, title, (win.from..win.to, 0.0..105.0), ("", "cache hit ratio [%]"), &win.y)?;
+        chart_with_axes(&upper, title, (win.from..win.to, 0.0..105.0), (false, "cache hit ratio [%]"), &win.y)?;
     let points: Vec<Option<(f64, f64)>> = s
         .bins
         .iter()
@@ -574,7 +574,7 @@ where
     let misses = |b: &StoryBin| b.cache.map_or(0.0, |c| per_sec(b, c.1));
     let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(lookups).fold(1.0, f64::max) * 1.1;
     let mut load =
-        chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "cache lookups per second"), &win.y)?;
+        chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), (true, "cache lookups per second"), &win.y)?;
     let steps = |value: &dyn Fn(&StoryBin) -> f64| -> Vec<(f64, f64)> {
         s.bins
             .iter()
@@ -645,13 +645,7 @@ where
             Some(g) => format!("{} [MB]", style::clip(g, style::NAME_CHARS)),
             None => "memory per node [MB]".to_string(),
         };
-        let mut chart = chart_with_axes(
-            area,
-            "",
-            (win.from..win.to, 0.0..top),
-            (if last { "time [s]" } else { "" }, &y_desc),
-            &win.y,
-        )?;
+        let mut chart = chart_with_axes(area, "", (win.from..win.to, 0.0..top), (last, &y_desc), &win.y)?;
         let (drawn, others) = top_nodes(&nodes, peak);
         if !others.is_empty() {
             let (band, mean) = others_band(&others, win, |b| b.memory_mb);
@@ -762,13 +756,8 @@ where
         .flat_map(|b| kinds.iter().map(move |k| per_sec(b, (k.1)(b))))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = chart_with_axes(
-        &plot,
-        title,
-        (win.from..win.to, 0.0..top),
-        ("time [s]", "requests refused per second"),
-        &win.y,
-    )?;
+    let mut chart =
+        chart_with_axes(&plot, title, (win.from..win.to, 0.0..top), (true, "requests refused per second"), &win.y)?;
     let mut entries = Vec::new();
     for (label, pick, colour) in kinds {
         if !s.bins.iter().any(|b| pick(b) > 0.0) {
@@ -824,7 +813,7 @@ where
         if has_db { Box::new(|b| per_sec(b, b.db_writes)) } else { Box::new(|b| per_sec(b, b.completed)) };
     let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(&rate).fold(1.0, f64::max) * 1.15;
     let y_desc = if has_db { "writes acknowledged per second" } else { "requests served per second" };
-    let x_desc = if has_db { "" } else { "time [s]" };
+    let x_desc = !has_db;
     let mut chart = chart_with_axes(&upper, title, (win.from..win.to, 0.0..top), (x_desc, y_desc), &win.y)?;
     // Shaded spans: failover windows (writes fail) and lost-data windows.
     // A span of under a second is drawn at least 1/150 of the window wide,
@@ -889,7 +878,7 @@ where
         let lost = |b: &StoryBin| b.db.map_or(0.0, |d| d.0);
         let top = s.bins.iter().filter(|b| win.holds_bin(b.t0, b.t1)).map(|b| risk(b).max(lost(b))).fold(1.0, f64::max)
             * 1.15;
-        let mut counts = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), ("time [s]", "writes"), &win.y)?;
+        let mut counts = chart_with_axes(&lower, "", (win.from..win.to, 0.0..top), (true, "writes"), &win.y)?;
         counts.draw_series(LineSeries::new(steps(&risk), style::ORANGE.stroke_width(2)))?;
         counts.draw_series(
             s.bins

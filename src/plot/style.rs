@@ -175,6 +175,8 @@ pub enum Mark {
     Dot(RGBColor),
     Cross(RGBColor),
     Triangle(RGBColor),
+    /// A triangle pointing down (scale-in, apart from scale-out's ▲).
+    TriangleDown(RGBColor),
 }
 
 /// Longest user-given name (service, class, scenario, parameter, value)
@@ -231,6 +233,10 @@ where
             Mark::Dot(c) => area.draw(&Circle::new(((x0 + x1) / 2, y), 5, c.filled()))?,
             Mark::Cross(c) => area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))?,
             Mark::Triangle(c) => area.draw(&TriangleMarker::new(((x0 + x1) / 2, y), 7, c.filled()))?,
+            Mark::TriangleDown(c) => {
+                let x = (x0 + x1) / 2;
+                area.draw(&Polygon::new(vec![(x - 6, y - 5), (x + 6, y - 5), (x, y + 6)], c.filled()))?
+            }
         }
         for line in lines {
             area.draw(&Text::new(line, (x1 + 10, y - 8), style.clone()))?;
