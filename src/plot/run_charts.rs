@@ -248,8 +248,7 @@ pub(crate) fn place_labels(labels: &[(i32, i32)], left: i32, right: i32, lanes: 
     // A label that found no room while one later in the order did: drop
     // the later label nearest it and place again, until every label left
     // out is behind all the placed ones in the order.
-    loop {
-        let Some(&missing) = kept.iter().find(|&&i| out[i].is_none()) else { break };
+    while let Some(&missing) = kept.iter().find(|&&i| out[i].is_none()) {
         let later = kept.iter().copied().filter(|&i| i > missing && out[i].is_some());
         let Some(drop) = later.min_by_key(|&i| ((labels[i].0 - labels[missing].0).abs(), std::cmp::Reverse(i))) else {
             break;
