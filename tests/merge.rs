@@ -117,6 +117,15 @@ fn an_untampered_merge_equals_the_unsharded_sweep() {
     for file in ["sweep.json", "points.csv", "runs.csv", "summary.csv", "timeseries.csv", "points/1/summary.json"] {
         assert!(std::fs::read(whole.join(file)).unwrap() == std::fs::read(merged.join(file)).unwrap(), "{file}");
     }
+    // --report on merge writes the sweep's report, as `faultline report` does.
+    let reported = scratch("reported");
+    ok(&faultline(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", reported.to_str().unwrap(), "-q", "--report"]));
+    let html = std::fs::read_to_string(reported.join("report.html")).expect("merge --report writes report.html");
+    assert!(html.contains("sweep-success"), "the report shows the sweep's charts");
+    assert!(reported.join("report.md").is_file());
+    ok(&faultline(&["report", reported.to_str().unwrap(), "-q"]));
+    assert_eq!(std::fs::read_to_string(reported.join("report.html")).unwrap(), html, "same page as faultline report");
+    let _ = std::fs::remove_dir_all(reported);
     let _ = std::fs::remove_dir_all(whole);
     let _ = std::fs::remove_dir_all(merged);
 }

@@ -96,10 +96,12 @@ struct ReportArgs {
 
 #[derive(clap::Args, Debug)]
 struct PlotArgs {
-    /// An output folder of `run`, `run --runs` or `sweep`.
+    /// An output folder of `run`, `run --runs`, `sweep` or `plan`.
     dir: PathBuf,
-    /// Only this chart: herd, timeline, latency (a run); bands, rto, rpo (a
-    /// batch); sweep-<metric>, heatmap-cascade, dr (a sweep).
+    /// Only this chart: herd, timeline, latency, layers, classes,
+    /// node-traffic, queues, cache, memory, throttled, lost-writes (a run);
+    /// bands, rto, rpo (a batch); sweep-<metric>, sweep-classes,
+    /// heatmap-cascade, dr (a sweep); plan (a plan).
     #[arg(long, value_name = "NAME")]
     chart: Option<String>,
     /// Start of the time window of time-series charts, e.g. 60s or 2m.

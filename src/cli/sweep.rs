@@ -10,6 +10,7 @@ use faultline::model::ScenarioSource;
 use faultline::model::overrides::Override;
 use faultline::monte_carlo::{Batch, Controls};
 use faultline::report::folder::{self, Kind};
+use faultline::report;
 use faultline::sweep::{self, Outcome, PointEvent, Shard, Sweep, grid};
 
 use super::exec;
@@ -63,6 +64,10 @@ pub struct MergeArgs {
     /// Do not draw the sweep charts.
     #[arg(long)]
     no_charts: bool,
+    /// Also write the postmortem report.html and report.md of the merged
+    /// sweep (as `faultline report DIR` does).
+    #[arg(long)]
+    report: bool,
     /// Replace another kind of result (a run, batch, shard or plan) in the
     /// output folder: its faultline files are removed, other files kept.
     #[arg(long)]
@@ -232,10 +237,18 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
         }
     })?;
     let charts = super::charts(&out, args.no_charts)?;
+    let report = if args.report {
+        // The shards record the scenario file; the report's story comes from there.
+        let opts = report::postmortem::ReportOptions { scenario_file: None, draw_missing_charts: !args.no_charts };
+        report::postmortem::write(&out, &opts)?;
+        " and report.html, report.md"
+    } else {
+        ""
+    };
     if !quiet {
         println!(
             "merged {} shards: {points} points into {}/{{sweep.json, points.csv, runs.csv, summary.csv, timeseries.csv}}, \
-             points/*/{charts}",
+             points/*/{charts}{report}",
             args.shards.len(),
             out.display()
         );
