@@ -15,7 +15,10 @@
 //!
 //! Options after `--`: `--customers N` per run (default 3,000,000),
 //! `--runs R` (default 7), `--variant plain|timeouts|graph|lo3|lo3000|both|all`
-//! (`both`: plain and timeouts, as `benches/compare.sh` runs it).
+//! (`both`: plain and timeouts, as `benches/compare.sh` runs it), or
+//! `--scenario FILE` to run a scenario file instead of a variant (what
+//! `benches/callgrind.sh` uses for the models and its own scenarios: this
+//! binary has debug info, so callgrind can attribute costs to source files).
 
 use std::time::Instant;
 
@@ -95,35 +98,44 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Runs `s` `runs` times and prints one JSON line of medians.
+fn bench(name: &str, s: &Scenario, customers: u64, runs: usize) {
+    let mut rps = Vec::new();
+    let mut eps = Vec::new();
+    let mut wait = 0.0;
+    for run in 0..runs {
+        let start = Instant::now();
+        let record = faultline::run(s, run as u64).expect("bench run");
+        let secs = start.elapsed().as_secs_f64();
+        let c = &record.summary.conservation;
+        rps.push(c.arrivals as f64 / secs);
+        eps.push(record.summary.events as f64 / secs);
+        wait = record.summary.mean_wait_ms.unwrap_or(f64::NAN) / 1e3;
+    }
+    println!(
+        "{{\"bench\":\"{name}\",\"customers_per_run\":{customers},\"runs\":{runs},\
+         \"median_requests_per_sec\":{:.0},\"median_events_per_sec\":{:.0},\"last_mean_wait_s\":{wait:.4},\"erlang_c_wait_s\":1.9694}}",
+        median(rps),
+        median(eps)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let customers: u64 = arg(&args, "--customers", 3_000_000);
     let runs: usize = arg(&args, "--runs", 7);
     let variant: String = arg(&args, "--variant", "both".to_string());
+    let file: String = arg(&args, "--scenario", String::new());
+    if !file.is_empty() {
+        let s = Scenario::from_file(std::path::Path::new(&file)).expect("scenario file");
+        bench(&format!("file:{file}"), &s, customers, runs);
+        return;
+    }
     for name in ["plain", "timeouts", "graph", "lo3", "lo3000"] {
         let chosen =
             variant == name || variant == "all" || (variant == "both" && (name == "plain" || name == "timeouts"));
-        if !chosen {
-            continue;
+        if chosen {
+            bench(&format!("mm4_rho09_{name}"), &scenario(customers, name), customers, runs);
         }
-        let s = scenario(customers, name);
-        let mut rps = Vec::new();
-        let mut eps = Vec::new();
-        let mut wait = 0.0;
-        for run in 0..runs {
-            let start = Instant::now();
-            let record = faultline::run(&s, run as u64).expect("bench run");
-            let secs = start.elapsed().as_secs_f64();
-            let c = &record.summary.conservation;
-            rps.push(c.arrivals as f64 / secs);
-            eps.push(record.summary.events as f64 / secs);
-            wait = record.summary.mean_wait_ms.unwrap_or(f64::NAN) / 1e3;
-        }
-        println!(
-            "{{\"bench\":\"mm4_rho09_{name}\",\"customers_per_run\":{customers},\"runs\":{runs},\
-             \"median_requests_per_sec\":{:.0},\"median_events_per_sec\":{:.0},\"last_mean_wait_s\":{wait:.4},\"erlang_c_wait_s\":1.9694}}",
-            median(rps),
-            median(eps)
-        );
     }
 }

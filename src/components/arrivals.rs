@@ -18,6 +18,9 @@ pub struct PoissonArrivals {
     /// Per step with ramps, (rate at its start, slope) in per-ns units;
     /// empty without ramps, so that step schedules keep their fast path.
     ramps: Vec<Option<(f64, f64)>>,
+    /// The mean gap [ns] of a constant non-zero rate (one step, no ramp):
+    /// the common case, which skips the step lookup (see `next_after`).
+    constant_gap: Option<f64>,
 }
 
 impl PoissonArrivals {
@@ -40,20 +43,43 @@ impl PoissonArrivals {
                 })
                 .collect();
         }
-        PoissonArrivals { steps, ramps }
+        PoissonArrivals::with_steps(steps, ramps)
+    }
+
+    fn with_steps(steps: Vec<(SimTime, f64)>, ramps: Vec<Option<(f64, f64)>>) -> Self {
+        let constant_gap = match steps.as_slice() {
+            [(_, mean_gap)] if mean_gap.is_finite() => Some(*mean_gap),
+            _ => None,
+        };
+        PoissonArrivals { steps, ramps, constant_gap }
     }
 
     /// Arrivals that never come (a closed-loop source sends on its own).
     pub fn never() -> Self {
-        PoissonArrivals { steps: vec![(SimTime::ZERO, f64::INFINITY)], ramps: Vec::new() }
+        PoissonArrivals::with_steps(vec![(SimTime::ZERO, f64::INFINITY)], Vec::new())
     }
 
     /// The first arrival strictly after `now`, or `None` if the rate stays
     /// zero from here on.
-    #[inline]
+    ///
+    /// Always inlined, with a constant rate first: once per arrival, and a
+    /// call with the step walk cost about as much as the exponential draw
+    /// itself. The draw and the rounding are those of `next_after_stepped`,
+    /// so either path gives the same instant from the same random stream.
+    #[inline(always)]
     pub fn next_after(&self, now: SimTime, rng: &mut SimRng) -> Option<SimTime> {
-        // A single step is never a ramp (a ramp needs a next step), so a
-        // constant rate skips the ramp check.
+        match self.constant_gap {
+            Some(mean_gap) => {
+                let e: f64 = Exp1.sample(rng);
+                Some(SimTime(now.0.saturating_add(gap_ns(e * mean_gap))))
+            }
+            None => self.next_after_stepped(now, rng),
+        }
+    }
+
+    /// `next_after` for a schedule of steps (or a zero rate).
+    #[inline(never)]
+    fn next_after_stepped(&self, now: SimTime, rng: &mut SimRng) -> Option<SimTime> {
         let mut step = match self.steps.len() {
             1 => 0,
             _ if !self.ramps.is_empty() => return self.next_after_ramped(now, rng),
@@ -65,9 +91,7 @@ impl PoissonArrivals {
             let boundary = self.steps.get(step + 1).map(|(t, _)| *t);
             if mean_gap.is_finite() {
                 let e: f64 = Exp1.sample(rng);
-                // At least 1 ns so that time always moves forward.
-                let gap = ((e * mean_gap + 0.5) as u64).max(1);
-                let at = SimTime(from.0.saturating_add(gap));
+                let at = SimTime(from.0.saturating_add(gap_ns(e * mean_gap)));
                 match boundary {
                     Some(b) if at >= b => {}
                     _ => return Some(at),
@@ -109,7 +133,7 @@ impl PoissonArrivals {
                 }
             };
             if let Some(gap) = gap {
-                let at = SimTime(from.0.saturating_add(((gap + 0.5) as u64).max(1)));
+                let at = SimTime(from.0.saturating_add(gap_ns(gap)));
                 match boundary {
                     Some(b) if at >= b => {}
                     _ => return Some(at),
@@ -120,6 +144,13 @@ impl PoissonArrivals {
             step += 1;
         }
     }
+}
+
+/// A gap of `ns` nanoseconds rounded to whole ones, at least 1 so that time
+/// always moves forward.
+#[inline(always)]
+fn gap_ns(ns: f64) -> u64 {
+    ((ns + 0.5) as u64).max(1)
 }
 
 #[cfg(test)]

@@ -121,22 +121,19 @@ impl Balancer {
         }
         let load = |i: usize| nodes[candidates[i] as usize].outstanding();
         let chosen = match self.policy {
-            BalancePolicy::RoundRobin if self.weights.is_empty() => {
-                let i = self.cursor % n;
-                self.cursor = i + 1;
-                i
-            }
+            BalancePolicy::RoundRobin if self.weights.is_empty() => self.advance_cursor(n),
             BalancePolicy::RoundRobin => self.smooth_weighted(candidates),
             BalancePolicy::Random if self.weights.is_empty() => rng.random_range(0..n),
             BalancePolicy::Random => self.weighted_draw(candidates, None, rng),
             BalancePolicy::LeastOutstanding if self.tree.is_some() => self.tree_pick(n, rng),
             BalancePolicy::LeastOutstanding if self.weights.is_empty() && self.tie_break == TieBreak::Rotate => {
-                let start = self.cursor % n;
-                self.cursor = start + 1;
+                let start = self.advance_cursor(n);
                 let mut best = start;
                 let mut best_load = load(start);
-                for k in 1..n {
-                    let i = (start + k) % n;
+                let mut i = start;
+                for _ in 1..n {
+                    // The next candidate after i, wrapping: no division per node.
+                    i = if i + 1 == n { 0 } else { i + 1 };
                     let l = load(i);
                     if l < best_load {
                         best = i;
@@ -164,6 +161,14 @@ impl Balancer {
             }
         };
         candidates[chosen]
+    }
+
+    /// The cursor's position among `n` candidates, then one past it.
+    #[inline]
+    fn advance_cursor(&mut self, n: usize) -> usize {
+        let i = wrap(self.cursor, n);
+        self.cursor = i + 1;
+        i
     }
 
     /// nginx's smooth weighted round-robin: every candidate gains its
@@ -204,17 +209,14 @@ impl Balancer {
     fn scan(&mut self, candidates: &[u32], nodes: &[Node], rng: &mut SimRng) -> usize {
         let n = candidates.len();
         let start = match self.tie_break {
-            TieBreak::Rotate => {
-                let start = self.cursor % n;
-                self.cursor = start + 1;
-                start
-            }
+            TieBreak::Rotate => self.advance_cursor(n),
             TieBreak::First | TieBreak::Random => 0,
         };
         let key = |i: usize| Key::of(nodes[candidates[i] as usize].outstanding(), self.weight(candidates[i]));
         let (mut best, mut best_key, mut ties) = (start, key(start), 1u32);
-        for k in 1..n {
-            let i = (start + k) % n;
+        let mut i = start;
+        for _ in 1..n {
+            i = if i + 1 == n { 0 } else { i + 1 };
             let ki = key(i);
             if ki.less(best_key) {
                 (best, best_key, ties) = (i, ki, 1);
@@ -242,7 +244,7 @@ impl Balancer {
         debug_assert_eq!(tree.len, n, "the tree covers the routing set");
         match self.tie_break {
             TieBreak::Rotate => {
-                let start = self.cursor % n;
+                let start = wrap(self.cursor, n);
                 self.cursor = start + 1;
                 tree.first_tie_from(start).or_else(|| tree.first_tie_from(0)).expect("a minimum")
             }
@@ -252,6 +254,20 @@ impl Balancer {
                 tree.kth_tie(if ties > 1 { rng.random_range(0..ties) } else { 0 })
             }
         }
+    }
+}
+
+/// `cursor % n` without a division in the common cases: the cursor is one
+/// past the last pick, so it is below `n` or equal to it (wrap to 0) unless
+/// the routing set shrank since, which takes the remainder as before.
+#[inline]
+fn wrap(cursor: usize, n: usize) -> usize {
+    if cursor < n {
+        cursor
+    } else if cursor == n {
+        0
+    } else {
+        cursor % n
     }
 }
 
@@ -382,6 +398,15 @@ mod tests {
 
     fn all(nodes: &[Node]) -> Vec<u32> {
         (0..nodes.len() as u32).collect()
+    }
+
+    #[test]
+    fn wrap_is_the_remainder() {
+        for n in 1..20 {
+            for cursor in 0..100 {
+                assert_eq!(wrap(cursor, n), cursor % n, "cursor {cursor}, n {n}");
+            }
+        }
     }
 
     #[test]
