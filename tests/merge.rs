@@ -119,7 +119,15 @@ fn an_untampered_merge_equals_the_unsharded_sweep() {
     }
     // --report on merge writes the sweep's report, as `faultline report` does.
     let reported = scratch("reported");
-    ok(&faultline(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", reported.to_str().unwrap(), "-q", "--report"]));
+    ok(&faultline(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        reported.to_str().unwrap(),
+        "-q",
+        "--report",
+    ]));
     let html = std::fs::read_to_string(reported.join("report.html")).expect("merge --report writes report.html");
     assert!(html.contains("sweep-success"), "the report shows the sweep's charts");
     assert!(reported.join("report.md").is_file());

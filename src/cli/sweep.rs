@@ -9,8 +9,8 @@ use anyhow::{Result, anyhow, bail};
 use faultline::model::ScenarioSource;
 use faultline::model::overrides::Override;
 use faultline::monte_carlo::{Batch, Controls};
-use faultline::report::folder::{self, Kind};
 use faultline::report;
+use faultline::report::folder::{self, Kind};
 use faultline::sweep::{self, Outcome, PointEvent, Shard, Sweep, grid};
 
 use super::exec;

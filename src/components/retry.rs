@@ -96,6 +96,13 @@ impl Retrier {
         }
         Some(policy.delay(attempts_made - 1, previous, &mut self.rng))
     }
+
+    /// Whether the backoffs come from a few fixed values (no backoff, or
+    /// no jitter), so their timers can share the engine's FIFO lanes;
+    /// jittered backoffs are all different and go to its heap.
+    pub fn delays_repeat(&self) -> bool {
+        self.policy.as_ref().is_some_and(|p| p.spec.backoff == Backoff::None || p.spec.jitter == Jitter::None)
+    }
 }
 
 /// A retry budget's state.

@@ -18,7 +18,15 @@
 //!   at 10 million requests a second left 10 million of them, 477 MB), the
 //!   timer heap is rebuilt without them whenever they are more than half of
 //!   it: memory stays within twice the live timers, and each rebuild costs
-//!   O(1) per cancellation it clears.
+//!   O(1) per cancellation it clears;
+//! - timers scheduled with [`Engine::schedule_timer_in`] after a fixed delay
+//!   (a client's timeout, a deadline, a zero-delay retry) go into a FIFO
+//!   lane for that delay: timers of one delay fall due in the order they
+//!   were set, so the lane is sorted by construction and scheduling,
+//!   cancelling and popping are O(1), with no sifting and sequential memory
+//!   access however many are pending. The first [`MAX_LANES`] distinct
+//!   delays get a lane; timers of any other delay go into the heap. Order
+//!   is unchanged: every event, whatever holds it, pops by (time, sequence).
 
 mod heap;
 
@@ -78,6 +86,17 @@ impl<E: Copy> Keyed for TimerEntry<E> {
     }
 }
 
+/// The timers of one fixed delay, in the order they were set (and so in
+/// key order: now never decreases and sequence numbers grow).
+struct TimerLane<E> {
+    delay: SimDuration,
+    entries: std::collections::VecDeque<TimerEntry<E>>,
+}
+
+/// Distinct delays given a FIFO lane; a scenario's fixed timeouts are few,
+/// and every lane is looked at on each pop.
+pub const MAX_LANES: usize = 8;
+
 /// Which heap holds the event most recently handed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Head {
@@ -106,6 +125,9 @@ pub struct Engine<E> {
     now: SimTime,
     queue: MinHeap<Entry<E>>,
     timers: MinHeap<TimerEntry<E>>,
+    /// FIFO lanes of timers set with a fixed delay, and their total length.
+    lanes: Vec<TimerLane<E>>,
+    lane_entries: usize,
     /// The delivered event still physically at the top of a heap, if any.
     delivered_head: Option<Head>,
     next_seq: u64,
@@ -113,7 +135,7 @@ pub struct Engine<E> {
     /// differs was cancelled (or already fired) and is skipped.
     timer_generations: Vec<u32>,
     free_timer_slots: Vec<u32>,
-    /// Cancelled entries still in the timer heap.
+    /// Cancelled entries still in the timer heap or a lane.
     cancelled_timers: usize,
     delivered: u64,
 }
@@ -134,6 +156,8 @@ impl<E: Copy> Engine<E> {
             now: SimTime::ZERO,
             queue: MinHeap::with_capacity(1024),
             timers: MinHeap::with_capacity(0),
+            lanes: Vec::new(),
+            lane_entries: 0,
             delivered_head: None,
             next_seq: 0,
             timer_generations: Vec::new(),
@@ -156,7 +180,7 @@ impl<E: Copy> Engine<E> {
 
     /// Entries waiting, including cancelled timers not yet dropped.
     pub fn pending(&self) -> usize {
-        self.queue.len() + self.timers.len() - self.delivered_head.is_some() as usize
+        self.queue.len() + self.timers.len() + self.lane_entries - self.delivered_head.is_some() as usize
     }
 
     /// Removes the already-delivered head, if it is still in a heap.
@@ -219,9 +243,9 @@ impl<E: Copy> Engine<E> {
         self.schedule_at(at, event);
     }
 
-    /// Schedules a cancellable `event` at `at`; keep the handle to cancel it.
+    /// A free timer slot and its current generation.
     #[inline]
-    pub fn schedule_timer(&mut self, at: SimTime, event: E) -> TimerId {
+    fn timer_slot(&mut self) -> (u32, u32) {
         let slot = match self.free_timer_slots.pop() {
             Some(slot) => slot,
             None => {
@@ -229,16 +253,53 @@ impl<E: Copy> Engine<E> {
                 (self.timer_generations.len() - 1) as u32
             }
         };
-        let generation = self.timer_generations[slot as usize];
+        (slot, self.timer_generations[slot as usize])
+    }
+
+    /// Schedules a cancellable `event` at `at`; keep the handle to cancel it.
+    #[inline]
+    pub fn schedule_timer(&mut self, at: SimTime, event: E) -> TimerId {
+        let (slot, generation) = self.timer_slot();
         let key = self.key_for(at);
+        self.push_timer(TimerEntry { key, slot, generation, event });
+        TimerId::new(slot, generation)
+    }
+
+    /// Schedules a cancellable `event` `delay` from now, in the FIFO lane of
+    /// that delay (see the module notes): the cheap path for timers whose
+    /// delay repeats, such as timeouts. Pops exactly when and in the order
+    /// [`Engine::schedule_timer`] at now + `delay` would.
+    #[inline]
+    pub fn schedule_timer_in(&mut self, delay: SimDuration, event: E) -> TimerId {
+        let (slot, generation) = self.timer_slot();
+        let key = self.key_for(self.now + delay);
         let entry = TimerEntry { key, slot, generation, event };
+        let lane = match self.lanes.iter().position(|l| l.delay == delay) {
+            Some(i) => Some(i),
+            None if self.lanes.len() < MAX_LANES => {
+                self.lanes.push(TimerLane { delay, entries: std::collections::VecDeque::new() });
+                Some(self.lanes.len() - 1)
+            }
+            None => None,
+        };
+        match lane {
+            Some(i) => {
+                self.lanes[i].entries.push_back(entry);
+                self.lane_entries += 1;
+            }
+            None => self.push_timer(entry),
+        }
+        TimerId::new(slot, generation)
+    }
+
+    #[inline]
+    fn push_timer(&mut self, entry: TimerEntry<E>) {
         if self.delivered_head == Some(Head::Timers) {
             self.delivered_head = None;
             self.timers.replace_top(entry);
         } else {
             self.timers.push(entry);
         }
-        TimerId::new(slot, generation)
     }
 
     /// Cancels a timer. Returns false if it already fired or was cancelled.
@@ -252,24 +313,52 @@ impl<E: Copy> Engine<E> {
         *current = current.wrapping_add(1);
         self.free_timer_slots.push(slot);
         self.cancelled_timers += 1;
-        if 2 * self.cancelled_timers > self.timers.len() && self.timers.len() >= COMPACT_TIMERS_FROM {
+        let held = self.timers.len() + self.lane_entries;
+        if 2 * self.cancelled_timers > held && held >= COMPACT_TIMERS_FROM {
             self.compact_timers();
         }
         true
     }
 
-    /// Rebuilds the timer heap with its live entries only. The order events
-    /// pop in does not change: keys are unique.
+    /// Rebuilds the timer heap and lanes with their live entries only. The
+    /// order events pop in does not change: keys are unique, and a lane
+    /// keeps its order.
     #[cold]
     fn compact_timers(&mut self) {
         let generations = &self.timer_generations;
+        let live = |e: &TimerEntry<E>| generations[e.slot as usize] == e.generation;
         // The delivered head has fired (its generation moved on), so it goes
         // too and is no longer there to overwrite.
-        self.timers.retain(|e| generations[e.slot as usize] == e.generation);
+        self.timers.retain(live);
+        for lane in &mut self.lanes {
+            lane.entries.retain(live);
+        }
+        self.lane_entries = self.lanes.iter().map(|l| l.entries.len()).sum();
         if self.delivered_head == Some(Head::Timers) {
             self.delivered_head = None;
         }
         self.cancelled_timers = 0;
+    }
+
+    /// The lane whose front is the earliest live timer, and its key; the
+    /// cancelled entries met at the lanes' fronts are dropped on the way.
+    #[inline]
+    fn earliest_lane(&mut self) -> Option<(usize, u128)> {
+        let mut best: Option<(usize, u128)> = None;
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            while let Some(front) = lane.entries.front() {
+                if self.timer_generations[front.slot as usize] == front.generation {
+                    if best.is_none_or(|(_, key)| front.key < key) {
+                        best = Some((i, front.key));
+                    }
+                    break;
+                }
+                lane.entries.pop_front();
+                self.lane_entries -= 1;
+                self.cancelled_timers -= 1;
+            }
+        }
+        best
     }
 
     /// Hands out the next live event if it is due at or before `horizon`,
@@ -281,6 +370,25 @@ impl<E: Copy> Engine<E> {
         loop {
             let queue_key = self.queue.peek().map(|e| e.key);
             let timer_key = self.timers.peek().map(|e| e.key);
+            // A lane's front first, when it is the earliest of all.
+            if !self.lanes.is_empty()
+                && let Some((lane, key)) = self.earliest_lane()
+                && queue_key.is_none_or(|q| key < q)
+                && timer_key.is_none_or(|t| key < t)
+            {
+                let at = time_of(key);
+                if at > horizon {
+                    return None;
+                }
+                let head = self.lanes[lane].entries.pop_front().expect("a front");
+                self.lane_entries -= 1;
+                let current = &mut self.timer_generations[head.slot as usize];
+                *current = current.wrapping_add(1);
+                self.free_timer_slots.push(head.slot);
+                self.now = at;
+                self.delivered += 1;
+                return Some((at, head.event));
+            }
             let from_timers = match (queue_key, timer_key) {
                 (None, None) => return None,
                 (Some(_), None) => false,
@@ -564,5 +672,92 @@ mod tests {
             }
         });
         assert_eq!(seen, live.iter().map(|&(at, i)| (at, i)).collect::<Vec<_>>());
+    }
+
+    /// One random workload: plain events, timers at random times, timers
+    /// after a delay from a set (more delays than lanes, zero included),
+    /// cancellations now and from inside handlers. `lanes` says whether the
+    /// delayed timers use [`Engine::schedule_timer_in`] or the heap.
+    fn workload(lanes: bool) -> (Vec<(u64, u32)>, usize) {
+        let mut e: Engine<u32> = Engine::new();
+        let mut x: u64 = 7;
+        let mut rand = move || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let delays: Vec<u64> = (0..MAX_LANES as u64 + 4).map(|k| k * k * 1_000).collect();
+        for i in 0..2_000u32 {
+            e.schedule_at(SimTime(rand() % 50_000), i);
+        }
+        struct State {
+            armed: Vec<TimerId>,
+            seen: Vec<(u64, u32)>,
+            rand: Box<dyn FnMut() -> u64>,
+        }
+        let mut st = State { armed: Vec::new(), seen: Vec::new(), rand: Box::new(rand) };
+        let mut next = 10_000u32;
+        e.run_until(SimTime(10_000_000), &mut st, |st, eng, at, ev| {
+            st.seen.push((at.0, ev));
+            if ev >= 100_000 {
+                return; // a timer firing: schedule nothing, so the run ends
+            }
+            for _ in 0..3 {
+                next += 1;
+                let r = (st.rand)();
+                let id = match r % 3 {
+                    0 => eng.schedule_timer(SimTime(at.0 + (r >> 4) % 40_000), 100_000 + next),
+                    _ => {
+                        let d = delays[((r >> 4) % delays.len() as u64) as usize];
+                        if lanes {
+                            eng.schedule_timer_in(SimDuration(d), 100_000 + next)
+                        } else {
+                            eng.schedule_timer(SimTime(at.0 + d), 100_000 + next)
+                        }
+                    }
+                };
+                st.armed.push(id);
+            }
+            // Cancel about half of what was armed, some long after.
+            while st.armed.len() > 6 {
+                let k = ((st.rand)() % st.armed.len() as u64) as usize;
+                let id = st.armed.swap_remove(k);
+                if (st.rand)() % 2 == 0 {
+                    eng.cancel(id);
+                }
+            }
+        });
+        let lanes_used = e.lanes.len();
+        (st.seen, lanes_used)
+    }
+
+    #[test]
+    fn timer_lanes_pop_exactly_as_the_heap_would() {
+        let (with_heap, none) = workload(false);
+        let (with_lanes, lanes) = workload(true);
+        assert_eq!(none, 0);
+        assert_eq!(lanes, MAX_LANES, "every lane used, and delays beyond them went to the heap");
+        assert!(with_heap.len() > 5_000, "a real workload: {} events", with_heap.len());
+        assert!(with_heap.iter().any(|(_, ev)| *ev >= 100_000), "timers fired");
+        assert_eq!(with_heap, with_lanes);
+    }
+
+    #[test]
+    fn cancelled_lane_timers_do_not_pile_up() {
+        // A million timeouts of one delay, each cancelled at once (an
+        // attempt rejected on arrival): the lane stays within twice the live.
+        let mut e: Engine<u32> = Engine::new();
+        let mut kept = Vec::new();
+        for i in 0..1_000_000u32 {
+            let id = e.schedule_timer_in(SimDuration(1_000_000_000), i);
+            if i % 1000 == 0 {
+                kept.push(i);
+            } else {
+                assert!(e.cancel(id));
+            }
+            assert!(e.pending() <= 2 * (kept.len() + 1) + COMPACT_TIMERS_FROM, "{} pending", e.pending());
+        }
+        let seen: Vec<u32> = drain(&mut e, 2_000_000_000).into_iter().map(|(_, ev)| ev).collect();
+        assert_eq!(seen, kept);
+        assert_eq!(e.pending(), 0);
     }
 }

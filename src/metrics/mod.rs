@@ -21,6 +21,7 @@ use crate::time::{SimDuration, SimTime};
 
 mod events;
 mod features;
+mod quick_histogram;
 mod recovery;
 
 pub use events::EventLog;
@@ -42,6 +43,11 @@ fn histogram<T: hdrhistogram::Counter>(low: u64, sigfig: u8) -> Histogram<T> {
     let mut h = Histogram::new_with_bounds(low, HOUR_NS, sigfig).expect("valid histogram bounds");
     h.auto(true);
     h
+}
+
+/// A run-wide latency histogram, with the hot path's fast front.
+fn run_histogram() -> quick_histogram::QuickHistogram {
+    quick_histogram::QuickHistogram::new(histogram(1, RUN_SIGFIG), 1, HOUR_NS, RUN_SIGFIG)
 }
 
 /// Identity of a node in outputs.
@@ -543,7 +549,7 @@ struct ClassCounts {
     offered: u64,
     completed: u64,
     failed: [u64; CAUSES],
-    latency: Histogram<u64>,
+    latency: quick_histogram::QuickHistogram,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -568,8 +574,8 @@ pub struct Recorder {
     node_bins: Vec<NodeBinRow>,
     gauges: Vec<NodeGauge>,
     measured: Counts,
-    latency: Histogram<u64>,
-    wait: Histogram<u64>,
+    latency: quick_histogram::QuickHistogram,
+    wait: quick_histogram::QuickHistogram,
     sum_latency_ns: u128,
     sum_wait_ns: u128,
     started: u64,
@@ -611,8 +617,8 @@ impl Recorder {
             node_bins: Vec::with_capacity((expected_bins * node_count).min(1 << 22)),
             gauges: vec![NodeGauge::default(); node_count],
             measured: Counts::default(),
-            latency: histogram(1, RUN_SIGFIG),
-            wait: histogram(1, RUN_SIGFIG),
+            latency: run_histogram(),
+            wait: run_histogram(),
             sum_latency_ns: 0,
             sum_wait_ns: 0,
             started: 0,
@@ -718,7 +724,7 @@ impl Recorder {
         self.class_names = names.to_vec();
         self.class_bin = vec![[0; 3]; names.len()];
         self.per_class = (0..names.len())
-            .map(|_| ClassCounts { offered: 0, completed: 0, failed: [0; CAUSES], latency: histogram(1, RUN_SIGFIG) })
+            .map(|_| ClassCounts { offered: 0, completed: 0, failed: [0; CAUSES], latency: run_histogram() })
             .collect();
     }
 
@@ -736,7 +742,7 @@ impl Recorder {
         if self.is_measured(arrival) {
             let c = &mut self.per_class[class as usize];
             c.completed += 1;
-            c.latency.saturating_record(now.0 - arrival.0);
+            c.latency.record(now.0 - arrival.0);
         }
     }
 
@@ -759,7 +765,7 @@ impl Recorder {
             if wait > 0 {
                 self.waited += 1;
                 self.sum_wait_ns += wait as u128;
-                self.wait.saturating_record(wait);
+                self.wait.record(wait);
             }
         }
     }
@@ -786,7 +792,7 @@ impl Recorder {
                 self.per_source[source][1] += 1;
             }
             self.sum_latency_ns += latency as u128;
-            self.latency.saturating_record(latency);
+            self.latency.record(latency);
         }
     }
 
@@ -987,7 +993,7 @@ impl Recorder {
 
         let zero_waits = self.started - self.waited;
         if zero_waits > 0 {
-            self.wait.saturating_record_n(0, zero_waits);
+            self.wait.record_n(0, zero_waits);
         }
         if !self.several_sources
             && let Some(only) = self.per_source.first_mut()
@@ -1013,10 +1019,10 @@ impl Recorder {
             rejection_fraction: fraction(failed.rejected),
             timeout_fraction: fraction(failed.timeout),
             failed,
-            latency_ms: quantiles_ms(&self.latency),
+            latency_ms: quantiles_ms(self.latency.histogram()),
             mean_response_ms: mean_ms(self.sum_latency_ns, m.completed),
             mean_wait_ms: mean_ms(self.sum_wait_ns, self.started),
-            wait_ms: quantiles_ms(&self.wait),
+            wait_ms: quantiles_ms(self.wait.histogram()),
             p_wait: (self.started > 0).then(|| self.waited as f64 / self.started as f64),
             traffic: self
                 .source_names
@@ -1033,14 +1039,14 @@ impl Recorder {
             classes: self
                 .class_names
                 .iter()
-                .zip(&self.per_class)
+                .zip(&mut self.per_class)
                 .map(|(name, c)| ClassSummary {
                     class: name.clone(),
                     offered: c.offered,
                     completed: c.completed,
                     failed: FailedByCause::from_counts(&c.failed),
                     success_fraction: if c.offered == 0 { 0.0 } else { c.completed as f64 / c.offered as f64 },
-                    latency_ms: quantiles_ms(&c.latency),
+                    latency_ms: quantiles_ms(c.latency.histogram()),
                 })
                 .collect(),
             services,

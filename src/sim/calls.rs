@@ -417,7 +417,12 @@ impl World<'_> {
             let c = self.calls[call];
             let retry = &mut self.edges[c.edge as usize].retry;
             if let Some(delay) = retry.next_delay(now, c.attempts, c.last_backoff, cause) {
-                let timer = self.engine.schedule_timer(now + delay, Event::CallRetry { call });
+                let timer = if retry.delays_repeat() {
+                    debug_assert_eq!(now, self.engine.now());
+                    self.engine.schedule_timer_in(delay, Event::CallRetry { call })
+                } else {
+                    self.engine.schedule_timer(now + delay, Event::CallRetry { call })
+                };
                 let c = &mut self.calls[call];
                 c.retry = Some(timer);
                 c.last_backoff = Some(delay);

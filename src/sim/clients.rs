@@ -70,7 +70,8 @@ impl World<'_> {
         let s = &mut self.sources[source];
         s.retry.budget.on_request(now);
         if let Some(deadline) = s.deadline {
-            let timer = self.engine.schedule_timer(now + deadline, Event::Deadline { request: id });
+            debug_assert_eq!(now, self.engine.now());
+            let timer = self.engine.schedule_timer_in(deadline, Event::Deadline { request: id });
             self.requests[id].deadline = Some(timer);
         }
         self.send_attempt(now, id);
@@ -276,7 +277,12 @@ impl World<'_> {
         let r = self.requests[request];
         let retry = &mut self.sources[r.source as usize].retry;
         if let Some(delay) = retry.next_delay(now, r.attempts, r.last_backoff, cause) {
-            let timer = self.engine.schedule_timer(now + delay, Event::Retry { request });
+            let timer = if retry.delays_repeat() {
+                debug_assert_eq!(now, self.engine.now());
+                self.engine.schedule_timer_in(delay, Event::Retry { request })
+            } else {
+                self.engine.schedule_timer(now + delay, Event::Retry { request })
+            };
             let r = &mut self.requests[request];
             r.retry = Some(timer);
             r.last_backoff = Some(delay);

@@ -1152,7 +1152,9 @@ impl<'s> World<'s> {
             key,
         });
         if let Some(timeout) = timeout {
-            let timer = self.engine.schedule_timer(now + timeout, Event::AttemptTimeout { attempt: id });
+            // Every attempt of a source or edge has the same timeout: its lane.
+            debug_assert_eq!(now, self.engine.now());
+            let timer = self.engine.schedule_timer_in(timeout, Event::AttemptTimeout { attempt: id });
             self.attempts[id].timeout = Some(timer);
         }
         // The request knows its attempt before the node sees it: the node may
