@@ -19,9 +19,9 @@ pub use batch::*;
 pub use events::EventsCsv;
 pub use plan::*;
 
-pub(crate) use csv_cells::CsvCells;
 use crate::metrics::{RunRecord, RunSummary};
 use crate::time::SimTime;
+pub(crate) use csv_cells::CsvCells;
 
 /// Exact decimal seconds from nanoseconds, without float noise: "1.5", "60".
 pub fn secs_text(ns: u64) -> String {
