@@ -156,7 +156,7 @@ fn fixed6_bytes(negative: bool, micros: u64, buf: &mut [u8; 48]) -> &[u8] {
     let mut fraction = micros % 1_000_000;
     if fraction != 0 {
         let mut digits = 6;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
         }
@@ -190,7 +190,7 @@ pub(crate) fn secs_bytes(ns: u64, buf: &mut [u8; 32]) -> &[u8] {
     let mut fraction = ns % 1_000_000_000;
     if fraction != 0 {
         let mut digits = 9;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
         }
