@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use super::{csv_bytes, num};
+use super::{CsvCells, csv_bytes, csv_table, num};
 
 /// The header of `runs.csv`: run, seed, flags, every metric, censoring.
 fn runs_csv_header(metric_names: &[String]) -> Vec<&str> {
@@ -17,26 +17,28 @@ fn runs_csv_header(metric_names: &[String]) -> Vec<&str> {
 }
 
 /// One row of `runs.csv`.
-fn runs_csv_row(seed: u64, r: &crate::monte_carlo::RunRow) -> Vec<String> {
-    let mut row = vec![
-        r.run.to_string(),
-        seed.to_string(),
-        (r.cascade as u8).to_string(),
-        (r.status.disrupted() as u8).to_string(),
-        ((r.status == crate::metrics::RecoveryStatus::Recovered) as u8).to_string(),
-        r.status.name().to_string(),
-        r.episodes.to_string(),
-    ];
-    row.extend(r.values.iter().map(|v| num(*v)));
-    row.push(num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t)));
-    row
+fn runs_csv_row(cells: &mut CsvCells<impl std::io::Write>, seed: u64, r: &crate::monte_carlo::RunRow) {
+    cells.int(r.run);
+    cells.int(seed);
+    cells.int(r.cascade as u8);
+    cells.int(r.status.disrupted() as u8);
+    cells.int((r.status == crate::metrics::RecoveryStatus::Recovered) as u8);
+    cells.text(r.status.name());
+    cells.int(r.episodes);
+    for &v in &r.values {
+        cells.num(v);
+    }
+    cells.num(r.rto_observed.filter(|(_, recovered)| !recovered).map(|(t, _)| t));
+    cells.end_row();
 }
 
 /// `runs.csv`: one row per run, with its seed and every scalar metric, from
 /// a batch that kept its rows ([`crate::monte_carlo::run_batch`]).
 pub fn batch_runs_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
     let seed = b.summary.seed;
-    csv_bytes(&runs_csv_header(&b.summary.metric_names), b.rows.iter().map(|r| runs_csv_row(seed, r)))
+    csv_table(&runs_csv_header(&b.summary.metric_names), |cells| {
+        b.rows.iter().for_each(|r| runs_csv_row(cells, seed, r));
+    })
 }
 
 /// `runs.csv` written row by row as runs finish, under a temporary name that
@@ -46,9 +48,8 @@ pub struct RunsCsv {
     path: PathBuf,
     tmp: PathBuf,
     seed: u64,
-    writer: Option<csv::Writer<BufWriter<File>>>,
-    /// The first write error, reported by `finish`.
-    error: Option<csv::Error>,
+    /// Keeps the first write error, reported by `finish`.
+    writer: Option<CsvCells<BufWriter<File>>>,
     renamed: bool,
 }
 
@@ -57,30 +58,22 @@ impl RunsCsv {
     pub fn create(dir: &Path, info: &crate::monte_carlo::BatchInfo) -> std::io::Result<RunsCsv> {
         fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(".runs.csv.tmp-{}", std::process::id()));
-        let mut writer = csv::Writer::from_writer(BufWriter::new(File::create(&tmp)?));
-        let mut runs_csv =
-            RunsCsv { path: dir.join("runs.csv"), tmp, seed: info.seed, writer: None, error: None, renamed: false };
-        if let Err(e) = writer.write_record(runs_csv_header(&info.metric_names)) {
-            runs_csv.error = Some(e);
-        }
-        runs_csv.writer = Some(writer);
-        Ok(runs_csv)
+        let mut writer = CsvCells::new(BufWriter::new(File::create(&tmp)?));
+        writer.record(runs_csv_header(&info.metric_names));
+        Ok(RunsCsv { path: dir.join("runs.csv"), tmp, seed: info.seed, writer: Some(writer), renamed: false })
     }
 
     /// Appends a run's row (rows come in run order).
     pub fn write(&mut self, row: &crate::monte_carlo::RunRow) {
-        if let (None, Some(w)) = (&self.error, &mut self.writer) {
-            self.error = w.write_record(runs_csv_row(self.seed, row)).err();
+        if let Some(w) = &mut self.writer {
+            runs_csv_row(w, self.seed, row);
         }
     }
 
     /// Flushes the file and gives it its real name.
     pub fn finish(mut self) -> std::io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e.into());
-        }
         let writer = self.writer.take().expect("a RunsCsv is finished once");
-        let file = writer.into_inner().map_err(|e| e.into_error())?.into_inner().map_err(|e| e.into_error())?;
+        let file = writer.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         fs::rename(&self.tmp, &self.path)?;
         self.renamed = true;
@@ -160,20 +153,21 @@ pub fn batch_timeseries_csv(b: &crate::monte_carlo::Batch) -> Vec<u8> {
         header.extend([format!("{m}_mean"), format!("{m}_p5"), format!("{m}_p95")]);
     }
     let header_refs: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
-    let rows = b.bands.iter().map(|band| {
-        let mut row = vec![
-            band.bin.to_string(),
-            num(Some(band.t_start_s)),
-            num(Some(band.t_end_s)),
-            band.values[0].0.to_string(),
-        ];
-        for (n, mean, p5, p95) in &band.values {
-            let has = *n > 0;
-            row.extend([num(has.then_some(*mean)), num(has.then_some(*p5)), num(has.then_some(*p95))]);
+    csv_table(&header_refs, |cells| {
+        for band in &b.bands {
+            cells.int(band.bin);
+            cells.num(Some(band.t_start_s));
+            cells.num(Some(band.t_end_s));
+            cells.int(band.values[0].0);
+            for &(n, mean, p5, p95) in &band.values {
+                let has = n > 0;
+                cells.num(has.then_some(mean));
+                cells.num(has.then_some(p5));
+                cells.num(has.then_some(p95));
+            }
+            cells.end_row();
         }
-        row
-    });
-    csv_bytes(&header_refs, rows)
+    })
 }
 
 /// The output files of a batch besides runs.csv (which [`RunsCsv`] streams

@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use super::{EVENTS_COLUMNS, event_row};
+use super::{CsvCells, EVENTS_COLUMNS, event_row};
 use crate::metrics::LoggedEvent;
 
 pub struct EventsCsv {
@@ -17,9 +17,8 @@ pub struct EventsCsv {
     rows: PathBuf,
     run: u64,
     seed: u64,
-    writer: Option<csv::Writer<BufWriter<File>>>,
-    /// The first write error, reported by `finish`.
-    error: Option<csv::Error>,
+    /// Keeps the first write error, reported by `finish`.
+    writer: Option<CsvCells<BufWriter<File>>>,
     finished: bool,
 }
 
@@ -28,26 +27,23 @@ impl EventsCsv {
     pub fn create(dir: &Path, run: u64, seed: u64) -> std::io::Result<EventsCsv> {
         fs::create_dir_all(dir)?;
         let rows = dir.join(format!(".events.csv.rows-{}", std::process::id()));
-        let mut writer = csv::Writer::from_writer(BufWriter::new(File::create(&rows)?));
-        let error = writer.write_record(EVENTS_COLUMNS).err();
-        Ok(EventsCsv { dir: dir.to_path_buf(), rows, run, seed, writer: Some(writer), error, finished: false })
+        let mut writer = CsvCells::new(BufWriter::new(File::create(&rows)?));
+        writer.record(EVENTS_COLUMNS);
+        Ok(EventsCsv { dir: dir.to_path_buf(), rows, run, seed, writer: Some(writer), finished: false })
     }
 
     /// Appends a row (rows come in time order).
     pub fn write(&mut self, e: &LoggedEvent) {
-        if let (None, Some(w)) = (&self.error, &mut self.writer) {
-            self.error = w.write_record(event_row(self.run, self.seed, e)).err();
+        if let Some(w) = &mut self.writer {
+            event_row(w, self.run, self.seed, e);
         }
     }
 
     /// Merges `closing` (in time order; each after the rows of its instant)
     /// into the rows and gives the file its real name.
     pub fn finish(mut self, closing: &[LoggedEvent]) -> std::io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e.into());
-        }
         let writer = self.writer.take().expect("an EventsCsv is finished once");
-        let file = writer.into_inner().map_err(|e| e.into_error())?.into_inner().map_err(|e| e.into_error())?;
+        let file = writer.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
         let target = self.dir.join("events.csv");
@@ -68,8 +64,8 @@ impl EventsCsv {
 
     fn merge(&self, closing: &[LoggedEvent], to: &Path) -> std::io::Result<()> {
         let mut reader = csv::Reader::from_reader(BufReader::new(File::open(&self.rows)?));
-        let mut out = csv::Writer::from_writer(BufWriter::new(File::create(to)?));
-        out.write_record(EVENTS_COLUMNS)?;
+        let mut out = CsvCells::new(BufWriter::new(File::create(to)?));
+        out.record(EVENTS_COLUMNS);
         let t_column = EVENTS_COLUMNS.iter().position(|c| *c == "t_s").expect("events.csv has t_s");
         let mut pending = closing.iter().peekable();
         let mut record = csv::ByteRecord::new();
@@ -78,14 +74,14 @@ impl EventsCsv {
                 std::io::Error::other(format!("{}: a row's t_s does not read back", self.rows.display()))
             })?;
             while let Some(e) = pending.next_if(|e| e.t.0 < t) {
-                out.write_record(event_row(self.run, self.seed, e))?;
+                event_row(&mut out, self.run, self.seed, e);
             }
-            out.write_byte_record(&record)?;
+            out.record(&record);
         }
         for e in pending {
-            out.write_record(event_row(self.run, self.seed, e))?;
+            event_row(&mut out, self.run, self.seed, e);
         }
-        let file = out.into_inner().map_err(|e| e.into_error())?.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()
     }
 }
@@ -136,6 +132,11 @@ mod tests {
         }
     }
 
+    /// `events.csv` of run 3 (seed 7) written at once.
+    fn events_bytes(events: &[LoggedEvent]) -> Vec<u8> {
+        crate::report::csv_table(&EVENTS_COLUMNS, |cells| events.iter().for_each(|e| event_row(cells, 3, 7, e)))
+    }
+
     /// The streamed file is byte for byte what the in-memory writer makes.
     #[test]
     fn a_streamed_file_equals_the_file_written_at_once() {
@@ -147,14 +148,14 @@ mod tests {
             let at = all.partition_point(|x| x.t <= e.t);
             all.insert(at, e.clone());
         }
-        let want = crate::report::csv_bytes(&EVENTS_COLUMNS, all.iter().map(|e| event_row(3, 7, e)));
+        let want = events_bytes(&all);
         for closing in [&closing[..], &[]] {
             let mut stream = EventsCsv::create(&dir, 3, 7).unwrap();
             rows.iter().for_each(|e| stream.write(e));
             stream.finish(closing).unwrap();
             let got = fs::read(dir.join("events.csv")).unwrap();
             if closing.is_empty() {
-                let plain = crate::report::csv_bytes(&EVENTS_COLUMNS, rows.iter().map(|e| event_row(3, 7, e)));
+                let plain = events_bytes(&rows);
                 assert_eq!(got, plain);
             } else {
                 assert_eq!(got, want);

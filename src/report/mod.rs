@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 mod batch;
+mod csv_cells;
 mod events;
 pub mod folder;
 mod plan;
@@ -20,38 +21,35 @@ pub use plan::*;
 
 use crate::metrics::{RunRecord, RunSummary};
 use crate::time::SimTime;
+pub(crate) use csv_cells::CsvCells;
 
 /// Exact decimal seconds from nanoseconds, without float noise: "1.5", "60".
 pub fn secs_text(ns: u64) -> String {
-    let whole = ns / 1_000_000_000;
-    let frac = ns % 1_000_000_000;
-    if frac == 0 {
-        whole.to_string()
-    } else {
-        let text = format!("{whole}.{frac:09}");
-        text.trim_end_matches('0').to_string()
-    }
+    let mut buf = [0u8; 32];
+    String::from_utf8_lossy(csv_cells::secs_bytes(ns, &mut buf)).into_owned()
 }
 
-/// Fixed-precision float for CSV cells; empty when there is no value.
+/// Fixed-precision float for CSV cells (six decimals, trailing zeros
+/// trimmed, "-0" as "0"); empty when there is no value.
 pub(crate) fn num(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => {
-            let text = format!("{x:.6}");
-            let text = text.trim_end_matches('0').trim_end_matches('.');
-            if text == "-0" { "0".to_string() } else { text.to_string() }
-        }
-        _ => String::new(),
-    }
+    csv_cells::num_string(v)
 }
 
+/// A small table (a header and rows of Strings) as CSV bytes.
 pub(crate) fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).expect("writing to memory");
-    for row in rows {
-        w.write_record(&row).expect("writing to memory");
-    }
-    w.into_inner().expect("flushing to memory")
+    csv_table(header, |cells| {
+        for row in rows {
+            cells.record(&row);
+        }
+    })
+}
+
+/// A table as CSV bytes: the header, then the rows `fill` writes.
+pub(crate) fn csv_table(header: &[&str], fill: impl FnOnce(&mut CsvCells<Vec<u8>>)) -> Vec<u8> {
+    let mut cells = CsvCells::new(Vec::new());
+    cells.record(header);
+    fill(&mut cells);
+    cells.into_inner().expect("writing to memory")
 }
 
 pub const TIMESERIES_COLUMNS: [&str; 33] = [
@@ -93,43 +91,42 @@ pub const TIMESERIES_COLUMNS: [&str; 33] = [
 /// `timeseries.csv`: one row per bin.
 pub fn timeseries_csv(r: &RunRecord) -> Vec<u8> {
     let warmup_end = SimTime::ZERO + r.warmup;
-    let rows = r.bins.iter().enumerate().map(|(i, b)| {
-        let width = (b.end - b.start).as_secs_f64();
-        let per_sec = |x: u64| num((width > 0.0).then(|| x as f64 / width));
-        let mut row = vec![
-            r.run_index.to_string(),
-            r.seed.to_string(),
-            i.to_string(),
-            secs_text(b.start.0),
-            secs_text(b.end.0),
-            ((b.start < warmup_end) as u8).to_string(),
-            b.offered.to_string(),
-            b.retries.to_string(),
-            b.completed.to_string(),
-        ];
-        row.extend(b.failed.iter().map(|f| f.to_string()));
-        row.extend([
-            b.late_responses.to_string(),
-            b.in_flight.to_string(),
-            per_sec(b.offered),
-            per_sec(b.offered + b.retries),
-            per_sec(b.completed),
-            num(b.latency_p50.map(|d| d.as_millis_f64())),
-            num(b.latency_p99.map(|d| d.as_millis_f64())),
-            b.fleet.up.to_string(),
-            b.fleet.unhealthy.to_string(),
-            b.fleet.ejected.to_string(),
-            b.fleet.down.to_string(),
-            num(Some(b.fleet.capacity_rps)),
-            num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64)),
-            b.db_writes.to_string(),
-        ]);
-        row.extend(feature_cells(&r.features, i, width));
-        row
-    });
     let mut header = TIMESERIES_COLUMNS.to_vec();
     header.extend(feature_columns(&r.features));
-    csv_bytes(&header, rows)
+    csv_table(&header, |cells| {
+        for (i, b) in r.bins.iter().enumerate() {
+            let width = (b.end - b.start).as_secs_f64();
+            let per_sec = |x: u64| (width > 0.0).then(|| x as f64 / width);
+            cells.int(r.run_index);
+            cells.int(r.seed);
+            cells.int(i);
+            cells.secs(b.start.0);
+            cells.secs(b.end.0);
+            cells.int((b.start < warmup_end) as u8);
+            cells.int(b.offered);
+            cells.int(b.retries);
+            cells.int(b.completed);
+            for &f in &b.failed {
+                cells.int(f);
+            }
+            cells.int(b.late_responses);
+            cells.int(b.in_flight);
+            cells.num(per_sec(b.offered));
+            cells.num(per_sec(b.offered + b.retries));
+            cells.num(per_sec(b.completed));
+            cells.num(b.latency_p50.map(|d| d.as_millis_f64()));
+            cells.num(b.latency_p99.map(|d| d.as_millis_f64()));
+            cells.int(b.fleet.up);
+            cells.int(b.fleet.unhealthy);
+            cells.int(b.fleet.ejected);
+            cells.int(b.fleet.down);
+            cells.num(Some(b.fleet.capacity_rps));
+            cells.num((b.offered > 0).then(|| (b.offered + b.retries) as f64 / b.offered as f64));
+            cells.int(b.db_writes);
+            feature_cells(cells, &r.features, i, width);
+            cells.end_row();
+        }
+    })
 }
 
 /// `timeseries.csv` columns after [`TIMESERIES_COLUMNS`], each only when
@@ -152,19 +149,21 @@ fn feature_columns(f: &crate::metrics::FeatureBins) -> Vec<&'static str> {
     columns
 }
 
-fn feature_cells(f: &crate::metrics::FeatureBins, bin: usize, width: f64) -> Vec<String> {
-    let mut cells = Vec::new();
+fn feature_cells(cells: &mut CsvCells<Vec<u8>>, f: &crate::metrics::FeatureBins, bin: usize, width: f64) {
     if let Some(&(hits, misses)) = f.cache.get(bin) {
         let lookups = hits + misses;
-        cells.extend([hits.to_string(), misses.to_string(), num((lookups > 0).then(|| hits as f64 / lookups as f64))]);
+        cells.int(hits);
+        cells.int(misses);
+        cells.num((lookups > 0).then(|| hits as f64 / lookups as f64));
     }
     if let Some(&(lost, unreplicated)) = f.db.get(bin) {
-        cells.extend([lost.to_string(), unreplicated.to_string()]);
+        cells.int(lost);
+        cells.int(unreplicated);
     }
     if let Some(&throttled) = f.serverless_throttled.get(bin) {
-        cells.extend([throttled.to_string(), num((width > 0.0).then(|| throttled as f64 / width))]);
+        cells.int(throttled);
+        cells.num((width > 0.0).then(|| throttled as f64 / width));
     }
-    cells
 }
 
 /// `nodes.csv` column after [`NODES_COLUMNS`] with an `errors` fault.
@@ -177,20 +176,23 @@ pub const EVENTS_COLUMNS: [&str; 7] = ["run", "seed", "t_s", "service", "node", 
 
 /// `events.csv`: one row per notable event, in time order.
 pub fn events_csv(r: &RunRecord) -> Vec<u8> {
-    csv_bytes(&EVENTS_COLUMNS, r.events.iter().map(|e| event_row(r.run_index, r.seed, e)))
+    csv_table(&EVENTS_COLUMNS, |cells| {
+        for e in &r.events {
+            event_row(cells, r.run_index, r.seed, e);
+        }
+    })
 }
 
 /// One row of `events.csv`.
-fn event_row(run: u64, seed: u64, e: &crate::metrics::LoggedEvent) -> Vec<String> {
-    vec![
-        run.to_string(),
-        seed.to_string(),
-        secs_text(e.t.0),
-        e.service.clone(),
-        e.node.map_or(String::new(), |n| n.to_string()),
-        e.event.to_string(),
-        e.detail.clone(),
-    ]
+fn event_row(cells: &mut CsvCells<impl Write>, run: u64, seed: u64, e: &crate::metrics::LoggedEvent) {
+    cells.int(run);
+    cells.int(seed);
+    cells.secs(e.t.0);
+    cells.text(&e.service);
+    cells.opt_int(e.node);
+    cells.text(e.event);
+    cells.text(&e.detail);
+    cells.end_row();
 }
 
 pub const NODES_COLUMNS: [&str; 14] = [
@@ -212,32 +214,6 @@ pub const NODES_COLUMNS: [&str; 14] = [
 
 /// `nodes.csv`: one row per (bin, node); gauges time-averaged over the bin.
 pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
-    let rows = r.node_bins.iter().map(|n| {
-        let label = &r.nodes[n.node as usize];
-        let mut row = bin_prefix(r, n.bin);
-        row.extend([
-            label.service.clone(),
-            label.index.to_string(),
-            label.workers.to_string(),
-            num(Some(n.queue_len_avg)),
-            num(Some(n.busy_workers_avg)),
-            num(Some(n.busy_workers_avg / label.workers as f64)),
-            num(Some(n.up_fraction)),
-            n.served.to_string(),
-            n.rejected.to_string(),
-        ]);
-        let at = n.bin as usize * r.nodes.len() + n.node as usize;
-        if r.features.has_node_errors() {
-            row.push(r.features.node_errors.get(at).map_or(String::new(), |e| e.to_string()));
-        }
-        if r.features.has_memory() {
-            row.extend([
-                num(r.features.memory_mb.get(at).copied().flatten()),
-                num(r.features.memory_limit_mb[n.node as usize]),
-            ]);
-        }
-        row
-    });
     let mut header = NODES_COLUMNS.to_vec();
     if r.features.has_node_errors() {
         header.push(ERRORS_COLUMN);
@@ -245,7 +221,30 @@ pub fn nodes_csv(r: &RunRecord) -> Vec<u8> {
     if r.features.has_memory() {
         header.extend(MEMORY_COLUMNS);
     }
-    csv_bytes(&header, rows)
+    csv_table(&header, |cells| {
+        for n in &r.node_bins {
+            let label = &r.nodes[n.node as usize];
+            bin_prefix(cells, r, n.bin);
+            cells.text(&label.service);
+            cells.int(label.index);
+            cells.int(label.workers);
+            cells.num(Some(n.queue_len_avg));
+            cells.num(Some(n.busy_workers_avg));
+            cells.num(Some(n.busy_workers_avg / label.workers as f64));
+            cells.num(Some(n.up_fraction));
+            cells.int(n.served);
+            cells.int(n.rejected);
+            let at = n.bin as usize * r.nodes.len() + n.node as usize;
+            if r.features.has_node_errors() {
+                cells.opt_int(r.features.node_errors.get(at).copied());
+            }
+            if r.features.has_memory() {
+                cells.num(r.features.memory_mb.get(at).copied().flatten());
+                cells.num(r.features.memory_limit_mb[n.node as usize]);
+            }
+            cells.end_row();
+        }
+    })
 }
 
 #[derive(Serialize)]
@@ -331,46 +330,48 @@ pub const SERVICES_COLUMNS: [&str; 9] =
     ["run", "seed", "bin", "t_start_s", "t_end_s", "service", "attempts", "attempts_rps", "amplification"];
 
 /// The columns every per-bin row starts with: run, seed, bin and its bounds.
-fn bin_prefix(r: &RunRecord, bin: u32) -> Vec<String> {
+fn bin_prefix(cells: &mut CsvCells<Vec<u8>>, r: &RunRecord, bin: u32) {
     let b = &r.bins[bin as usize];
-    vec![r.run_index.to_string(), r.seed.to_string(), bin.to_string(), secs_text(b.start.0), secs_text(b.end.0)]
+    cells.int(r.run_index);
+    cells.int(r.seed);
+    cells.int(bin);
+    cells.secs(b.start.0);
+    cells.secs(b.end.0);
 }
 
 /// `services.csv`: one row per (bin, service), with calls between services.
 pub fn services_csv(r: &RunRecord) -> Vec<u8> {
-    let rows = r.service_bins.iter().map(|x| {
-        let bin = &r.bins[x.bin as usize];
-        let width = (bin.end - bin.start).as_secs_f64();
-        let mut row = bin_prefix(r, x.bin);
-        row.extend([
-            r.summary.services[x.service as usize].service.clone(),
-            x.attempts.to_string(),
-            num((width > 0.0).then(|| x.attempts as f64 / width)),
-            num((bin.offered > 0).then(|| x.attempts as f64 / bin.offered as f64)),
-        ]);
-        row
-    });
-    csv_bytes(&SERVICES_COLUMNS, rows)
+    csv_table(&SERVICES_COLUMNS, |cells| {
+        for x in &r.service_bins {
+            let bin = &r.bins[x.bin as usize];
+            let width = (bin.end - bin.start).as_secs_f64();
+            bin_prefix(cells, r, x.bin);
+            cells.text(&r.summary.services[x.service as usize].service);
+            cells.int(x.attempts);
+            cells.num((width > 0.0).then(|| x.attempts as f64 / width));
+            cells.num((bin.offered > 0).then(|| x.attempts as f64 / bin.offered as f64));
+            cells.end_row();
+        }
+    })
 }
 
 /// `classes.csv`: one row per (bin, request class).
 pub fn classes_csv(r: &RunRecord) -> Vec<u8> {
-    let rows = r.class_bins.iter().map(|c| {
-        let bin = &r.bins[c.bin as usize];
-        let width = (bin.end - bin.start).as_secs_f64();
-        let finished = c.completed + c.failed;
-        let mut row = bin_prefix(r, c.bin);
-        row.extend([
-            r.summary.classes[c.class as usize].class.clone(),
-            c.offered.to_string(),
-            c.completed.to_string(),
-            c.failed.to_string(),
-            num((width > 0.0).then(|| c.completed as f64 / width)),
-            num((finished > 0).then(|| c.completed as f64 / finished as f64)),
-        ]);
-        row
-    });
-    csv_bytes(&CLASSES_COLUMNS, rows)
+    csv_table(&CLASSES_COLUMNS, |cells| {
+        for c in &r.class_bins {
+            let bin = &r.bins[c.bin as usize];
+            let width = (bin.end - bin.start).as_secs_f64();
+            let finished = c.completed + c.failed;
+            bin_prefix(cells, r, c.bin);
+            cells.text(&r.summary.classes[c.class as usize].class);
+            cells.int(c.offered);
+            cells.int(c.completed);
+            cells.int(c.failed);
+            cells.num((width > 0.0).then(|| c.completed as f64 / width));
+            cells.num((finished > 0).then(|| c.completed as f64 / finished as f64));
+            cells.end_row();
+        }
+    })
 }
 
 /// Writes each file into `dir` (created if needed) via a temporary file and
