@@ -152,44 +152,29 @@ fn micro_units(x: f64) -> Option<u64> {
 /// The text of a number `micros` millionths (negative if `negative`), trimmed
 /// like [`trim_fixed6`]; written right to left into `buf`.
 fn fixed6_bytes(negative: bool, micros: u64, buf: &mut [u8; 48]) -> &[u8] {
-    let mut at = buf.len();
-    let mut fraction = micros % 1_000_000;
-    if fraction != 0 {
-        let mut digits = 6;
-        while fraction.is_multiple_of(10) {
-            fraction /= 10;
-            digits -= 1;
-        }
-        for _ in 0..digits {
-            at -= 1;
-            buf[at] = b'0' + (fraction % 10) as u8;
-            fraction /= 10;
-        }
-        at -= 1;
-        buf[at] = b'.';
-    }
-    let mut whole = micros / 1_000_000;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (whole % 10) as u8;
-        whole /= 10;
-        if whole == 0 {
-            break;
-        }
-    }
+    let at = fixed_point(micros, 6, buf);
     if negative && micros != 0 {
-        at -= 1;
-        buf[at] = b'-';
+        buf[at - 1] = b'-';
+        return &buf[at - 1..];
     }
     &buf[at..]
 }
 
 /// Seconds from nanoseconds, exact: "1.5", "60", "0.000000001".
 pub(crate) fn secs_bytes(ns: u64, buf: &mut [u8; 32]) -> &[u8] {
+    let at = fixed_point(ns, 9, buf);
+    &buf[at..]
+}
+
+/// Writes `units` (of 10^-`decimals`) as a decimal with its trailing zeros
+/// and a bare point trimmed ("1.5", "60"), right-aligned at the end of
+/// `buf`; returns where the text starts.
+fn fixed_point(units: u64, decimals: u32, buf: &mut [u8]) -> usize {
+    let scale = 10u64.pow(decimals);
     let mut at = buf.len();
-    let mut fraction = ns % 1_000_000_000;
+    let mut fraction = units % scale;
     if fraction != 0 {
-        let mut digits = 9;
+        let mut digits = decimals;
         while fraction.is_multiple_of(10) {
             fraction /= 10;
             digits -= 1;
@@ -202,7 +187,7 @@ pub(crate) fn secs_bytes(ns: u64, buf: &mut [u8; 32]) -> &[u8] {
         at -= 1;
         buf[at] = b'.';
     }
-    let mut whole = ns / 1_000_000_000;
+    let mut whole = units / scale;
     loop {
         at -= 1;
         buf[at] = b'0' + (whole % 10) as u8;
@@ -211,7 +196,7 @@ pub(crate) fn secs_bytes(ns: u64, buf: &mut [u8; 32]) -> &[u8] {
             break;
         }
     }
-    &buf[at..]
+    at
 }
 
 #[cfg(test)]
