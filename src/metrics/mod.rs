@@ -489,6 +489,31 @@ struct BinLatency {
     spilled: bool,
 }
 
+/// Up to this many largest samples are kept by a scan for a bin's p99.
+const TOP_SCAN: usize = 8;
+
+/// The least of the `m` largest values (1 <= m <= min(len, TOP_SCAN)): the
+/// value at index len - m in sorted order, without reordering.
+fn least_of_largest(values: &[u64], m: usize) -> u64 {
+    debug_assert!((1..=TOP_SCAN.min(values.len())).contains(&m));
+    // `top[..m]` ascending: the m largest seen so far.
+    let mut top = [0u64; TOP_SCAN];
+    top[..m].copy_from_slice(&values[..m]);
+    top[..m].sort_unstable();
+    for &x in &values[m..] {
+        if x > top[0] {
+            // Drop the least, insert x in order.
+            let mut i = 0;
+            while i + 1 < m && top[i + 1] < x {
+                top[i] = top[i + 1];
+                i += 1;
+            }
+            top[i] = x;
+        }
+    }
+    top[0]
+}
+
 impl BinLatency {
     fn new() -> Self {
         BinLatency { samples: Vec::with_capacity(256), spill: histogram(1_000, BIN_SIGFIG), spilled: false }
@@ -518,11 +543,17 @@ impl BinLatency {
         if n == 0 {
             return (None, None);
         }
-        let mut rank = |q: f64| {
-            let k = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
-            Some(SimDuration(*self.samples.select_nth_unstable(k).1))
-        };
-        (rank(0.5), rank(0.99))
+        let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+        let (k50, k99) = (rank(0.5), rank(0.99));
+        // The p99 is the least of the n - k99 largest samples: with a few of
+        // them (bins below 800 samples), one pass keeping them is cheaper
+        // than a second selection.
+        let above_p99 = n - k99;
+        let p99 = if above_p99 <= TOP_SCAN { Some(least_of_largest(&self.samples, above_p99)) } else { None };
+        let (_, &mut p50, above) = self.samples.select_nth_unstable(k50);
+        // Otherwise it is among the samples the p50's selection left above it.
+        let p99 = p99.unwrap_or_else(|| if k99 == k50 { p50 } else { *above.select_nth_unstable(k99 - k50 - 1).1 });
+        (Some(SimDuration(p50)), Some(SimDuration(p99)))
     }
 
     fn clear(&mut self) {
@@ -642,7 +673,7 @@ impl Recorder {
     }
 
     /// Counts a settled request against the bin it arrived in.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self, arrival: SimTime, ok: bool) {
         // Most requests settle in the bin they arrived in: no division then.
         let bin = match arrival >= self.bin_start {
@@ -650,9 +681,15 @@ impl Recorder {
             false => (arrival.0 / self.bin_width.0.max(1)) as usize,
         };
         if bin >= self.cohorts.len() {
-            self.cohorts.resize(bin + 1, [0; 2]);
+            self.grow_cohorts(bin);
         }
         self.cohorts[bin][!ok as usize] += 1;
+    }
+
+    /// Once a bin: room for the cohort of bin `bin`.
+    #[cold]
+    fn grow_cohorts(&mut self, bin: usize) {
+        self.cohorts.resize(bin + 1, [0; 2]);
     }
 
     /// Chooses where event rows go (kept in memory unless told otherwise).
@@ -1080,5 +1117,34 @@ fn quantiles_ms(h: &Histogram<u64>) -> Quantiles {
         p99: q(0.99),
         p999: q(0.999),
         max: (!h.is_empty()).then(|| h.max() as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The scan's p99 value equals the sorted samples' value, duplicates
+    /// and every order included.
+    #[test]
+    fn least_of_largest_is_the_sorted_value() {
+        let mut state = 11u64;
+        for round in 0..2000 {
+            let len = 1 + round % 300;
+            let mut values: Vec<u64> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (state >> 33) % (1 + round as u64 % 50)
+                })
+                .collect();
+            match round % 3 {
+                1 => values.sort_unstable(),
+                2 => values.sort_unstable_by(|a, b| b.cmp(a)),
+                _ => {}
+            }
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            for m in 1..=super::TOP_SCAN.min(len) {
+                assert_eq!(super::least_of_largest(&values, m), sorted[len - m], "round {round}, m {m}");
+            }
+        }
     }
 }

@@ -280,20 +280,21 @@ impl World<'_> {
         if self.partitioned && self.cut_success_answer(now, node, attempt) {
             return;
         }
-        let a = self.attempts[attempt];
-        match (a.state, a.owner) {
+        // The fields used, not a copy of the whole attempt.
+        let (state, owner) = (self.attempts[attempt].state, self.attempts[attempt].owner);
+        match (state, owner) {
             (AttemptState::Abandoned, owner) => {
                 if owner.is_client() {
-                    self.recorder.late_response(a.sent);
+                    self.recorder.late_response(self.attempts[attempt].sent);
                 }
             }
             (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_success(now, attempt),
             (_, Owner::Call { .. }) => self.call_success(now, attempt),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
-                if let Some(timer) = a.timeout {
+                if let Some(timer) = self.attempts[attempt].timeout {
                     self.engine.cancel(timer);
                 }
-                self.check_result(now, a.owner, node, true);
+                self.check_result(now, owner, node, true);
             }
             (_, Owner::DbCall { .. }) => unreachable!("queries finish in db_query_done"),
         }

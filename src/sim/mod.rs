@@ -1109,7 +1109,15 @@ impl<'s> World<'s> {
     /// of the run, the source and the request's number, so the keys do not
     /// draw from any other stream and request n asks for the same keys at
     /// every point of a sweep. 0 when nothing is cached.
+    #[inline(always)]
     fn request_key(&mut self, source: usize) -> u32 {
+        if self.key_salt.is_none() {
+            return 0; // nothing cached: one test per request, not a call
+        }
+        self.next_request_key(source)
+    }
+
+    fn next_request_key(&mut self, source: usize) -> u32 {
         let Some(salt) = self.key_salt else { return 0 };
         let s = &mut self.sources[source];
         s.keyed += 1;
