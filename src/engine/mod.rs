@@ -269,27 +269,33 @@ impl<E: Copy> Engine<E> {
     /// that delay (see the module notes): the cheap path for timers whose
     /// delay repeats, such as timeouts. Pops exactly when and in the order
     /// [`Engine::schedule_timer`] at now + `delay` would.
-    #[inline]
+    // Always inlined: once per attempt with a timeout, and the compiler kept
+    // it out of line (about 40 instructions a request with the call).
+    #[inline(always)]
     pub fn schedule_timer_in(&mut self, delay: SimDuration, event: E) -> TimerId {
         let (slot, generation) = self.timer_slot();
         let key = self.key_for(self.now + delay);
         let entry = TimerEntry { key, slot, generation, event };
-        let lane = match self.lanes.iter().position(|l| l.delay == delay) {
-            Some(i) => Some(i),
-            None if self.lanes.len() < MAX_LANES => {
-                self.lanes.push(TimerLane { delay, entries: std::collections::VecDeque::new() });
-                Some(self.lanes.len() - 1)
-            }
-            None => None,
-        };
-        match lane {
+        match self.lanes.iter().position(|l| l.delay == delay) {
             Some(i) => {
                 self.lanes[i].entries.push_back(entry);
                 self.lane_entries += 1;
             }
-            None => self.push_timer(entry),
+            None => self.schedule_without_lane(delay, entry),
         }
         TimerId::new(slot, generation)
+    }
+
+    /// A delay with no lane yet: a new lane while there is room, else the
+    /// timer heap.
+    #[cold]
+    fn schedule_without_lane(&mut self, delay: SimDuration, entry: TimerEntry<E>) {
+        if self.lanes.len() < MAX_LANES {
+            self.lanes.push(TimerLane { delay, entries: std::collections::VecDeque::from([entry]) });
+            self.lane_entries += 1;
+        } else {
+            self.push_timer(entry);
+        }
     }
 
     #[inline]
