@@ -24,6 +24,7 @@ pub mod monte_carlo;
 pub mod plan;
 pub mod plot;
 pub mod report;
+pub mod ring;
 pub mod rng;
 pub mod sha256;
 pub mod sim;

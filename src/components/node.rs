@@ -5,6 +5,7 @@
 //! mean for clients and metrics.
 
 use crate::model::QueueOrder;
+use crate::ring::Ring;
 use crate::time::SimTime;
 
 /// What happened to an attempt offered to a node.
@@ -45,7 +46,7 @@ pub struct Node {
     usable_workers: u32,
     busy: u32,
     /// Waiting attempts by id; `None` capacity = unbounded.
-    queue: IdQueue,
+    queue: Ring<u32>,
     queue_capacity: Option<u32>,
     order: QueueOrder,
     up: bool,
@@ -64,89 +65,6 @@ pub struct Node {
     state_since: SimTime,
 }
 
-/// A node's waiting attempt ids in arrival order: a ring buffer (capacity a
-/// power of two) whose per-request operations inline; std's
-/// `VecDeque::pop_front` stayed an out-of-line call on every request.
-#[derive(Debug, Clone, Default)]
-struct IdQueue {
-    /// The ring; its length is the capacity (0, or a power of two).
-    ring: Vec<u32>,
-    head: usize,
-    len: usize,
-}
-
-impl IdQueue {
-    #[inline]
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    #[inline]
-    fn slot(&self, k: usize) -> usize {
-        (self.head + k) & (self.ring.len() - 1)
-    }
-
-    #[inline]
-    fn push_back(&mut self, id: u32) {
-        if self.len == self.ring.len() {
-            self.grow();
-        }
-        let i = self.slot(self.len);
-        self.ring[i] = id;
-        self.len += 1;
-    }
-
-    /// Twice the room (8 at first), the ids moved to the front in order.
-    #[cold]
-    fn grow(&mut self) {
-        let capacity = (2 * self.ring.len()).max(8);
-        let mut ring: Vec<u32> = self.iter().collect();
-        ring.resize(capacity, 0);
-        self.ring = ring;
-        self.head = 0;
-    }
-
-    #[inline]
-    fn pop_front(&mut self) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        let id = self.ring[self.head];
-        self.head = self.slot(1);
-        self.len -= 1;
-        Some(id)
-    }
-
-    #[inline]
-    fn pop_back(&mut self) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        self.len -= 1;
-        Some(self.ring[self.slot(self.len)])
-    }
-
-    /// The ids, front first.
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.len).map(|k| self.ring[self.slot(k)])
-    }
-
-    /// Empties the queue, handing back its ids front first.
-    fn take_all(&mut self) -> Vec<u32> {
-        let ids = self.iter().collect();
-        (self.head, self.len) = (0, 0);
-        ids
-    }
-
-    /// Removes the `k`-th id from the front; the ones behind it move up.
-    fn remove(&mut self, k: usize) {
-        for j in k..self.len - 1 {
-            let (to, from) = (self.slot(j), self.slot(j + 1));
-            self.ring[to] = self.ring[from];
-        }
-        self.len -= 1;
-    }
-}
 
 /// A node's time integrals up to some instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,7 +90,7 @@ impl Node {
             workers,
             usable_workers: workers,
             busy: 0,
-            queue: IdQueue::default(),
+            queue: Ring::default(),
             queue_capacity,
             order,
             up: true,
@@ -352,33 +270,6 @@ mod tests {
     use super::*;
 
     const T: SimTime = SimTime::ZERO;
-
-    /// The ring does what a VecDeque does, through growth and wrap-around.
-    #[test]
-    fn id_queue_matches_a_vecdeque() {
-        let (mut ring, mut model) = (IdQueue::default(), std::collections::VecDeque::new());
-        let mut state = 5u64;
-        for round in 0..50_000u32 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            match (state >> 33) % 10 {
-                0..=4 => {
-                    ring.push_back(round);
-                    model.push_back(round);
-                }
-                5 | 6 => assert_eq!(ring.pop_front(), model.pop_front(), "round {round}"),
-                7 => assert_eq!(ring.pop_back(), model.pop_back(), "round {round}"),
-                8 if !model.is_empty() => {
-                    let k = (state >> 40) as usize % model.len();
-                    ring.remove(k);
-                    model.remove(k);
-                }
-                _ if round % 5000 == 9 => assert_eq!(ring.take_all(), model.drain(..).collect::<Vec<_>>()),
-                _ => {}
-            }
-            assert_eq!(ring.len(), model.len());
-            assert!(ring.iter().eq(model.iter().copied()), "round {round}");
-        }
-    }
 
     #[test]
     fn fills_workers_then_queue_then_rejects() {
