@@ -65,7 +65,6 @@ pub struct Node {
     state_since: SimTime,
 }
 
-
 /// A node's time integrals up to some instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeTotals {

@@ -27,16 +27,11 @@
 //!   access however many are pending. The first [`MAX_LANES`] distinct
 //!   delays get a lane; timers of any other delay go into the heap. Order
 //!   is unchanged: every event, whatever holds it, pops by (time, sequence).
-//!   The earliest lane front is kept at hand (its lane and key), so an
-//!   event costs one comparison against the lanes, not a look at each; a
-//!   cancelled front is dropped when its turn comes, like a cancelled heap
-//!   entry.
 
 mod heap;
 
 use heap::{Keyed, MinHeap};
 
-use crate::ring::Ring;
 use crate::time::{SimDuration, SimTime};
 
 /// Handle of a cancellable timer. The slot is stored plus one in a
@@ -95,12 +90,8 @@ impl<E: Copy> Keyed for TimerEntry<E> {
 /// key order: now never decreases and sequence numbers grow).
 struct TimerLane<E> {
     delay: SimDuration,
-    entries: Ring<TimerEntry<E>>,
+    entries: std::collections::VecDeque<TimerEntry<E>>,
 }
-
-/// The key of no event: what an empty heap or lane offers (a real key
-/// would need 2^63 - 1 events scheduled).
-const NO_KEY: u128 = u128::MAX;
 
 /// Distinct delays given a FIFO lane; a scenario's fixed timeouts are few,
 /// and every lane is looked at on each pop.
@@ -137,9 +128,6 @@ pub struct Engine<E> {
     /// FIFO lanes of timers set with a fixed delay, and their total length.
     lanes: Vec<TimerLane<E>>,
     lane_entries: usize,
-    /// The lane whose front (live or cancelled) has the least key, and that
-    /// key ([`NO_KEY`] when every lane is empty).
-    lane_front: (usize, u128),
     /// The delivered event still physically at the top of a heap, if any.
     delivered_head: Option<Head>,
     next_seq: u64,
@@ -170,7 +158,6 @@ impl<E: Copy> Engine<E> {
             timers: MinHeap::with_capacity(0),
             lanes: Vec::new(),
             lane_entries: 0,
-            lane_front: (0, NO_KEY),
             delivered_head: None,
             next_seq: 0,
             timer_generations: Vec::new(),
@@ -291,13 +278,7 @@ impl<E: Copy> Engine<E> {
         let entry = TimerEntry { key, slot, generation, event };
         match self.lanes.iter().position(|l| l.delay == delay) {
             Some(i) => {
-                let lane = &mut self.lanes[i].entries;
-                // Behind a front, the entry changes no front; in an empty
-                // lane it is the front.
-                if lane.is_empty() && key < self.lane_front.1 {
-                    self.lane_front = (i, key);
-                }
-                lane.push_back(entry);
+                self.lanes[i].entries.push_back(entry);
                 self.lane_entries += 1;
             }
             None => self.schedule_without_lane(delay, entry),
@@ -305,31 +286,12 @@ impl<E: Copy> Engine<E> {
         TimerId::new(slot, generation)
     }
 
-    /// Finds the earliest lane front again (after a front left).
-    #[inline]
-    fn refresh_lane_front(&mut self) {
-        let mut best = (0, NO_KEY);
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(front) = lane.entries.front()
-                && front.key < best.1
-            {
-                best = (i, front.key);
-            }
-        }
-        self.lane_front = best;
-    }
-
     /// A delay with no lane yet: a new lane while there is room, else the
     /// timer heap.
     #[cold]
     fn schedule_without_lane(&mut self, delay: SimDuration, entry: TimerEntry<E>) {
         if self.lanes.len() < MAX_LANES {
-            let mut entries = Ring::default();
-            entries.push_back(entry);
-            if entry.key < self.lane_front.1 {
-                self.lane_front = (self.lanes.len(), entry.key);
-            }
-            self.lanes.push(TimerLane { delay, entries });
+            self.lanes.push(TimerLane { delay, entries: std::collections::VecDeque::from([entry]) });
             self.lane_entries += 1;
         } else {
             self.push_timer(entry);
@@ -378,11 +340,31 @@ impl<E: Copy> Engine<E> {
             lane.entries.retain(live);
         }
         self.lane_entries = self.lanes.iter().map(|l| l.entries.len()).sum();
-        self.refresh_lane_front();
         if self.delivered_head == Some(Head::Timers) {
             self.delivered_head = None;
         }
         self.cancelled_timers = 0;
+    }
+
+    /// The lane whose front is the earliest live timer, and its key; the
+    /// cancelled entries met at the lanes' fronts are dropped on the way.
+    #[inline]
+    fn earliest_lane(&mut self) -> Option<(usize, u128)> {
+        let mut best: Option<(usize, u128)> = None;
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            while let Some(front) = lane.entries.front() {
+                if self.timer_generations[front.slot as usize] == front.generation {
+                    if best.is_none_or(|(_, key)| front.key < key) {
+                        best = Some((i, front.key));
+                    }
+                    break;
+                }
+                lane.entries.pop_front();
+                self.lane_entries -= 1;
+                self.cancelled_timers -= 1;
+            }
+        }
+        best
     }
 
     /// Hands out the next live event if it is due at or before `horizon`,
@@ -392,35 +374,33 @@ impl<E: Copy> Engine<E> {
     pub fn next_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
         self.drop_delivered_head();
         loop {
-            let queue_key = self.queue.peek().map_or(NO_KEY, |e| e.key);
-            let timer_key = self.timers.peek().map_or(NO_KEY, |e| e.key);
-            let (lane, lane_key) = self.lane_front;
+            let queue_key = self.queue.peek().map(|e| e.key);
+            let timer_key = self.timers.peek().map(|e| e.key);
             // A lane's front first, when it is the earliest of all.
-            if lane_key < queue_key && lane_key < timer_key {
-                let front = *self.lanes[lane].entries.front().expect("the earliest lane front");
-                let live = self.timer_generations[front.slot as usize] == front.generation;
-                let at = time_of(lane_key);
-                if live && at > horizon {
+            if !self.lanes.is_empty()
+                && let Some((lane, key)) = self.earliest_lane()
+                && queue_key.is_none_or(|q| key < q)
+                && timer_key.is_none_or(|t| key < t)
+            {
+                let at = time_of(key);
+                if at > horizon {
                     return None;
                 }
-                self.lanes[lane].entries.pop_front();
+                let head = self.lanes[lane].entries.pop_front().expect("a front");
                 self.lane_entries -= 1;
-                self.refresh_lane_front();
-                if !live {
-                    self.cancelled_timers -= 1;
-                    continue; // cancelled: dropped, look again
-                }
-                let current = &mut self.timer_generations[front.slot as usize];
+                let current = &mut self.timer_generations[head.slot as usize];
                 *current = current.wrapping_add(1);
-                self.free_timer_slots.push(front.slot);
+                self.free_timer_slots.push(head.slot);
                 self.now = at;
                 self.delivered += 1;
-                return Some((at, front.event));
+                return Some((at, head.event));
             }
-            if timer_key == NO_KEY && queue_key == NO_KEY {
-                return None;
-            }
-            let from_timers = timer_key < queue_key;
+            let from_timers = match (queue_key, timer_key) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(q), Some(t)) => t < q,
+            };
             if !from_timers {
                 let head = self.queue.peek().expect("peeked");
                 let at = time_of(head.key);

@@ -514,73 +514,6 @@ fn least_of_largest(values: &[u64], m: usize) -> u64 {
     top[0]
 }
 
-/// Rearranges `v` so that `v[k]` is the value at index k in sorted order,
-/// everything before it no larger and everything after it no smaller (what
-/// `select_nth_unstable` promises), and returns that value. A plain
-/// quickselect: median-of-three pivot, Hoare partition, insertion sort for
-/// short ranges. For a bin's few hundred latencies it costs about half the
-/// instructions of the standard library's, which guards against adversarial
-/// inputs that simulated latencies never are (about 20 instructions a
-/// request at 1-minute bins of M/M/4, the standard library's share).
-fn select_kth(v: &mut [u64], k: usize) -> u64 {
-    assert!(k < v.len());
-    let (mut lo, mut hi) = (0, v.len() - 1);
-    loop {
-        if hi - lo < 16 {
-            for i in lo + 1..=hi {
-                let x = v[i];
-                let mut j = i;
-                while j > lo && v[j - 1] > x {
-                    v[j] = v[j - 1];
-                    j -= 1;
-                }
-                v[j] = x;
-            }
-            return v[k];
-        }
-        // Order v[lo] <= v[mid] <= v[hi]: the ends then stop both scans.
-        let mid = lo + (hi - lo) / 2;
-        if v[mid] < v[lo] {
-            v.swap(mid, lo);
-        }
-        if v[hi] < v[mid] {
-            v.swap(hi, mid);
-            if v[mid] < v[lo] {
-                v.swap(mid, lo);
-            }
-        }
-        let pivot = v[mid];
-        let (mut i, mut j) = (lo, hi);
-        loop {
-            i += 1;
-            while v[i] < pivot {
-                i += 1;
-            }
-            j -= 1;
-            while v[j] > pivot {
-                j -= 1;
-            }
-            if i >= j {
-                break;
-            }
-            v.swap(i, j);
-        }
-        // v[lo..i] <= pivot and v[j+1..=hi] >= pivot; if i == j, v[i] is
-        // the pivot, in its sorted place.
-        if i == j {
-            match k.cmp(&i) {
-                std::cmp::Ordering::Equal => return v[k],
-                std::cmp::Ordering::Less => hi = i - 1,
-                std::cmp::Ordering::Greater => lo = i + 1,
-            }
-        } else if k <= j {
-            hi = j;
-        } else {
-            lo = i;
-        }
-    }
-}
-
 impl BinLatency {
     fn new() -> Self {
         BinLatency { samples: Vec::with_capacity(256), spill: histogram(1_000, BIN_SIGFIG), spilled: false }
@@ -617,8 +550,7 @@ impl BinLatency {
         // than a second selection.
         let above_p99 = n - k99;
         let p99 = if above_p99 <= TOP_SCAN { Some(least_of_largest(&self.samples, above_p99)) } else { None };
-        let p50 = select_kth(&mut self.samples, k50);
-        let above = &mut self.samples[k50 + 1..];
+        let (_, &mut p50, above) = self.samples.select_nth_unstable(k50);
         // Otherwise it is among the samples the p50's selection left above it.
         let p99 = p99.unwrap_or_else(|| if k99 == k50 { p50 } else { *above.select_nth_unstable(k99 - k50 - 1).1 });
         (Some(SimDuration(p50)), Some(SimDuration(p99)))
@@ -1190,36 +1122,6 @@ fn quantiles_ms(h: &Histogram<u64>) -> Quantiles {
 
 #[cfg(test)]
 mod tests {
-    /// The quickselect puts the sorted value at k, nothing larger before it
-    /// and nothing smaller after it, for every k, duplicates and orders.
-    #[test]
-    fn select_kth_is_the_sorted_value_and_partitions() {
-        let mut state = 5u64;
-        for round in 0..600 {
-            let len = 1 + round % 260;
-            let values: Vec<u64> = (0..len)
-                .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    (state >> 33) % (1 + (round as u64 % 7) * 40)
-                })
-                .collect();
-            let mut sorted = values.clone();
-            sorted.sort_unstable();
-            let orders: [Vec<u64>; 3] = [values.clone(), sorted.clone(), sorted.iter().rev().copied().collect()];
-            for order in orders {
-                for k in (0..len).step_by(1 + len / 40) {
-                    let mut v = order.clone();
-                    let got = super::select_kth(&mut v, k);
-                    assert_eq!(got, sorted[k], "round {round}, k {k}");
-                    assert_eq!(v[k], got);
-                    assert!(v[..k].iter().all(|&x| x <= got) && v[k + 1..].iter().all(|&x| x >= got));
-                    v.sort_unstable();
-                    assert_eq!(v, sorted, "a permutation");
-                }
-            }
-        }
-    }
-
     /// The scan's p99 value equals the sorted samples' value, duplicates
     /// and every order included.
     #[test]
