@@ -235,6 +235,15 @@ impl Node {
         self.up
     }
 
+    /// Whether [`Node::admit`] would take an attempt now (up, with a free
+    /// worker or queue room).
+    #[inline(always)]
+    pub fn would_admit(&self) -> bool {
+        self.up
+            && (self.busy < self.usable_workers
+                || self.queue_capacity.is_none_or(|cap| (self.queue.len() as u32) < cap))
+    }
+
     pub fn incarnation(&self) -> u32 {
         self.incarnation
     }

@@ -52,6 +52,14 @@ impl TimerId {
     }
 }
 
+/// A timer's place in the event order, reserved by
+/// [`Engine::reserve_timer_in`] and not yet set.
+#[derive(Clone, Copy, Debug)]
+pub struct TimerKey {
+    key: u128,
+    delay: SimDuration,
+}
+
 /// One scheduled event. `key` packs (time << 64 | order) so a single
 /// integer comparison orders the queue; `order` is the sequence number,
 /// with [`ORDINARY`] set except for events scheduled first at their instant.
@@ -286,6 +294,37 @@ impl<E: Copy> Engine<E> {
         TimerId::new(slot, generation)
     }
 
+    /// Takes a timer's place in the order `delay` from now without setting
+    /// it: [`Engine::schedule_reserved`] sets it later at that place, or it
+    /// is never set and nothing is left behind. For a timer that is often
+    /// not needed (an attempt's timeout when the node refuses it at once),
+    /// where setting and cancelling it would leave a cancelled entry.
+    #[inline(always)]
+    pub fn reserve_timer_in(&mut self, delay: SimDuration) -> TimerKey {
+        TimerKey { key: self.key_for(self.now + delay), delay }
+    }
+
+    /// Sets a timer at the place `reserved` took (the clock may not have
+    /// moved since). It pops exactly where [`Engine::schedule_timer_in`]
+    /// called at reservation would have put it.
+    #[inline(always)]
+    pub fn schedule_reserved(&mut self, reserved: TimerKey, event: E) -> TimerId {
+        debug_assert_eq!(time_of(reserved.key), self.now + reserved.delay, "reserved at another instant");
+        let (slot, generation) = self.timer_slot();
+        let entry = TimerEntry { key: reserved.key, slot, generation, event };
+        match self.lanes.iter().position(|l| l.delay == reserved.delay) {
+            // A lane stays in key order: behind a later timer of the same
+            // delay (set since the reservation) the entry goes to the heap.
+            Some(i) if self.lanes[i].entries.back().is_none_or(|last| last.key < reserved.key) => {
+                self.lanes[i].entries.push_back(entry);
+                self.lane_entries += 1;
+            }
+            Some(_) => self.push_timer(entry),
+            None => self.schedule_without_lane(reserved.delay, entry),
+        }
+        TimerId::new(slot, generation)
+    }
+
     /// A delay with no lane yet: a new lane while there is room, else the
     /// timer heap.
     #[cold]
@@ -346,13 +385,20 @@ impl<E: Copy> Engine<E> {
         self.cancelled_timers = 0;
     }
 
-    /// The lane whose front is the earliest live timer, and its key; the
-    /// cancelled entries met at the lanes' fronts are dropped on the way.
+    /// The lane whose front is the earliest live timer, if it is before
+    /// `bound` (the heaps' earliest key), and its key; the cancelled entries
+    /// met at the lanes' fronts are dropped on the way. A front at or after
+    /// the bound is not looked at: whether it is live matters only once it
+    /// is the earliest (most fronts are timeouts seconds ahead).
     #[inline]
-    fn earliest_lane(&mut self) -> Option<(usize, u128)> {
+    fn earliest_lane(&mut self, queue_key: Option<u128>, timer_key: Option<u128>) -> Option<(usize, u128)> {
+        let bound = queue_key.unwrap_or(u128::MAX).min(timer_key.unwrap_or(u128::MAX));
         let mut best: Option<(usize, u128)> = None;
         for (i, lane) in self.lanes.iter_mut().enumerate() {
             while let Some(front) = lane.entries.front() {
+                if front.key >= bound {
+                    break;
+                }
                 if self.timer_generations[front.slot as usize] == front.generation {
                     if best.is_none_or(|(_, key)| front.key < key) {
                         best = Some((i, front.key));
@@ -378,9 +424,7 @@ impl<E: Copy> Engine<E> {
             let timer_key = self.timers.peek().map(|e| e.key);
             // A lane's front first, when it is the earliest of all.
             if !self.lanes.is_empty()
-                && let Some((lane, key)) = self.earliest_lane()
-                && queue_key.is_none_or(|q| key < q)
-                && timer_key.is_none_or(|t| key < t)
+                && let Some((lane, key)) = self.earliest_lane(queue_key, timer_key)
             {
                 let at = time_of(key);
                 if at > horizon {
@@ -680,11 +724,24 @@ mod tests {
         assert_eq!(seen, live.iter().map(|&(at, i)| (at, i)).collect::<Vec<_>>());
     }
 
+    /// How [`workload`] sets its delayed timers.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Delayed {
+        /// `schedule_timer` at now + delay: the heap.
+        Heap,
+        /// `schedule_timer_in`: the lanes.
+        Lanes,
+        /// Lanes, with some timers reserved first and set after a later
+        /// timer of the same delay (or never set, where the others set and
+        /// cancel at once).
+        Reserved,
+    }
+
     /// One random workload: plain events, timers at random times, timers
     /// after a delay from a set (more delays than lanes, zero included),
-    /// cancellations now and from inside handlers. `lanes` says whether the
-    /// delayed timers use [`Engine::schedule_timer_in`] or the heap.
-    fn workload(lanes: bool) -> (Vec<(u64, u32)>, usize) {
+    /// cancellations now and from inside handlers. `mode` says how the
+    /// delayed timers are set.
+    fn workload(mode: Delayed) -> (Vec<(u64, u32)>, usize) {
         let mut e: Engine<u32> = Engine::new();
         let mut x: u64 = 7;
         let mut rand = move || {
@@ -713,11 +770,37 @@ mod tests {
                 let id = match r % 3 {
                     0 => eng.schedule_timer(SimTime(at.0 + (r >> 4) % 40_000), 100_000 + next),
                     _ => {
-                        let d = delays[((r >> 4) % delays.len() as u64) as usize];
-                        if lanes {
-                            eng.schedule_timer_in(SimDuration(d), 100_000 + next)
-                        } else {
-                            eng.schedule_timer(SimTime(at.0 + d), 100_000 + next)
+                        let d = SimDuration(delays[((r >> 4) % delays.len() as u64) as usize]);
+                        let set = |eng: &mut Engine<u32>, ev: u32| match mode {
+                            Delayed::Heap => eng.schedule_timer(at + d, ev),
+                            Delayed::Lanes | Delayed::Reserved => eng.schedule_timer_in(d, ev),
+                        };
+                        match (r >> 20) % 8 {
+                            // A pair: the first set after the second in Reserved.
+                            0 => {
+                                next += 2;
+                                let (a, b) = (100_000 + next - 1, 100_000 + next);
+                                if mode == Delayed::Reserved {
+                                    let place = eng.reserve_timer_in(d);
+                                    st.armed.push(set(eng, b));
+                                    eng.schedule_reserved(place, a)
+                                } else {
+                                    let first = set(eng, a);
+                                    st.armed.push(set(eng, b));
+                                    first
+                                }
+                            }
+                            // Not needed after all: reserved and never set.
+                            1 => {
+                                if mode == Delayed::Reserved {
+                                    eng.reserve_timer_in(d);
+                                } else {
+                                    let id = set(eng, 100_000 + next);
+                                    assert!(eng.cancel(id));
+                                }
+                                continue;
+                            }
+                            _ => set(eng, 100_000 + next),
                         }
                     }
                 };
@@ -738,13 +821,15 @@ mod tests {
 
     #[test]
     fn timer_lanes_pop_exactly_as_the_heap_would() {
-        let (with_heap, none) = workload(false);
-        let (with_lanes, lanes) = workload(true);
+        let (with_heap, none) = workload(Delayed::Heap);
+        let (with_lanes, lanes) = workload(Delayed::Lanes);
+        let (with_reserved, _) = workload(Delayed::Reserved);
         assert_eq!(none, 0);
         assert_eq!(lanes, MAX_LANES, "every lane used, and delays beyond them went to the heap");
         assert!(with_heap.len() > 5_000, "a real workload: {} events", with_heap.len());
         assert!(with_heap.iter().any(|(_, ev)| *ev >= 100_000), "timers fired");
         assert_eq!(with_heap, with_lanes);
+        assert_eq!(with_heap, with_reserved, "reserved timers pop where they were reserved");
     }
 
     #[test]

@@ -262,6 +262,9 @@ struct Attempt {
     /// A serverless instance was started for it: its service time
     /// includes the cold start.
     cold_start: bool,
+    /// Its timeout is reserved but not set yet: it is set once the node
+    /// has taken the attempt (see `launch_attempt`).
+    timeout_pending: bool,
     /// The call step the node is on, and its calls that succeeded and
     /// failed so far; `token` names the step's calls (0: none pending).
     step: u16,
@@ -1153,17 +1156,30 @@ impl<'s> World<'s> {
             db_call: NO_SLOT,
             class,
             cold_start: false,
+            timeout_pending: false,
             step: 0,
             calls_ok: 0,
             calls_failed: 0,
             token: 0,
             key,
         });
+        // Every attempt of a source or edge has the same timeout: its lane.
+        // When the node will take the attempt (nearly always, in a calm
+        // run), its timer is set now. Otherwise only its place in the order
+        // is taken, and the timer is set only if the attempt is still out
+        // there after the node has seen it: a node that refuses at once
+        // (down, full) would leave a cancelled timer behind, much of a
+        // collapsed run's cost per failed attempt.
+        debug_assert!(timeout.is_none() || now == self.engine.now());
+        let mut reserved = None;
         if let Some(timeout) = timeout {
-            // Every attempt of a source or edge has the same timeout: its lane.
-            debug_assert_eq!(now, self.engine.now());
-            let timer = self.engine.schedule_timer_in(timeout, Event::AttemptTimeout { attempt: id });
-            self.attempts[id].timeout = Some(timer);
+            if self.nodes[node].would_admit() {
+                let timer = self.engine.schedule_timer_in(timeout, Event::AttemptTimeout { attempt: id });
+                self.attempts[id].timeout = Some(timer);
+            } else {
+                reserved = Some(self.engine.reserve_timer_in(timeout));
+                self.attempts[id].timeout_pending = true;
+            }
         }
         // The request knows its attempt before the node sees it: the node may
         // fail it at once, and the failure path clears this again.
@@ -1173,11 +1189,28 @@ impl<'s> World<'s> {
             _ => {}
         }
         // (One flag first: scenarios without partitions pay a single branch.)
-        if self.partitioned && self.request_cut(now, id) {
-            return id;
+        if !(self.partitioned && self.request_cut(now, id)) {
+            self.offer(now, node, id);
         }
-        self.offer(now, node, id);
+        if let Some(reserved) = reserved {
+            self.set_reserved_timeout(id, reserved);
+        }
         id
+    }
+
+    /// Sets the reserved timeout of attempt `id` if it is still pending:
+    /// still pending means still this attempt (a failed one is freed, and
+    /// an attempt launched meanwhile into its slot has set its own timer).
+    #[cold]
+    #[inline(never)]
+    fn set_reserved_timeout(&mut self, id: u32, reserved: crate::engine::TimerKey) {
+        let a = &self.attempts[id];
+        if a.live && a.timeout_pending {
+            let timer = self.engine.schedule_reserved(reserved, Event::AttemptTimeout { attempt: id });
+            let a = &mut self.attempts[id];
+            a.timeout = Some(timer);
+            a.timeout_pending = false;
+        }
     }
 }
 
