@@ -394,7 +394,7 @@ impl World<'_> {
     }
 
     /// A call's attempt (a copy: the slot may be freed) failed with `cause`.
-    pub(super) fn call_attempt_failed(&mut self, now: SimTime, a: Attempt, cause: FailureCause) {
+    pub(super) fn call_attempt_failed(&mut self, now: SimTime, a: &Attempt, cause: FailureCause) {
         // A timeout that fired cleared itself (`on_attempt_timeout`); a
         // timeout cause can also come from a call further down.
         if let Some(timer) = a.timeout {

@@ -250,7 +250,7 @@ impl World<'_> {
     /// `cause` while its client was still waiting.
     #[cold]
     #[inline(never)]
-    pub(super) fn client_attempt_failed(&mut self, now: SimTime, a: Attempt, cause: FailureCause) {
+    pub(super) fn client_attempt_failed(&mut self, now: SimTime, a: &Attempt, cause: FailureCause) {
         // A timeout that fired cleared itself (`on_attempt_timeout`); a
         // timeout cause can also come from a call further down.
         if let Some(timer) = a.timeout {
@@ -280,9 +280,11 @@ impl World<'_> {
     /// After a failed attempt: back off and retry if the policy, the
     /// budget and the deadline allow; otherwise the request fails.
     pub(super) fn retry_or_fail(&mut self, now: SimTime, request: u32, cause: FailureCause) {
-        let r = self.requests[request];
-        let retry = &mut self.sources[r.source as usize].retry;
-        if let Some(delay) = retry.next_delay(now, r.attempts, r.last_backoff, cause) {
+        // The fields used, not a copy of the whole request.
+        let r = &self.requests[request];
+        let (source, attempts, last_backoff) = (r.source as usize, r.attempts, r.last_backoff);
+        let retry = &mut self.sources[source].retry;
+        if let Some(delay) = retry.next_delay(now, attempts, last_backoff, cause) {
             let timer = if retry.delays_repeat() {
                 debug_assert_eq!(now, self.engine.now());
                 self.engine.schedule_timer_in(delay, Event::Retry { request })
@@ -317,12 +319,14 @@ impl World<'_> {
             self.free_lost(attempt);
         }
         match copy.owner {
-            Owner::Client { .. } | Owner::Single { .. } => self.client_attempt_failed(now, copy, FailureCause::Timeout),
+            Owner::Client { .. } | Owner::Single { .. } => {
+                self.client_attempt_failed(now, &copy, FailureCause::Timeout)
+            }
             Owner::Probe { .. } | Owner::Liveness => {
                 let (owner, node) = (copy.owner, copy.node as usize);
                 self.check_result(now, owner, node, false);
             }
-            Owner::Call { .. } => self.call_attempt_failed(now, copy, FailureCause::Timeout),
+            Owner::Call { .. } => self.call_attempt_failed(now, &copy, FailureCause::Timeout),
             Owner::DbCall { .. } => unreachable!("queries have no client timeout"),
         }
     }

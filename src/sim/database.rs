@@ -315,8 +315,8 @@ impl World<'_> {
         self.attempts.remove(attempt);
         match (a.state, a.owner) {
             (AttemptState::Abandoned, _) => {}
-            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
-            (_, Owner::Call { .. }) => self.call_attempt_failed(now, a, cause),
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, &a, cause),
+            (_, Owner::Call { .. }) => self.call_attempt_failed(now, &a, cause),
             _ => {}
         }
         self.release_worker(now, node);

@@ -302,8 +302,8 @@ impl World<'_> {
         match (a.state, a.owner) {
             (_, Owner::DbCall { .. }) => self.db_query_done(now, a.node as usize, a.owner, false),
             (AttemptState::Abandoned, _) => {}
-            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, a, cause),
-            (_, Owner::Call { .. }) => self.call_attempt_failed(now, a, cause),
+            (_, Owner::Client { .. } | Owner::Single { .. }) => self.client_attempt_failed(now, &a, cause),
+            (_, Owner::Call { .. }) => self.call_attempt_failed(now, &a, cause),
             (_, Owner::Probe { .. } | Owner::Liveness) => {
                 if let Some(timer) = a.timeout {
                     self.engine.cancel(timer);

@@ -112,9 +112,9 @@ impl World<'_> {
                 self.attempts.remove(attempt);
                 match a.owner {
                     Owner::Client { .. } | Owner::Single { .. } => {
-                        self.client_attempt_failed(now, a, FailureCause::Reset)
+                        self.client_attempt_failed(now, &a, FailureCause::Reset)
                     }
-                    Owner::Call { .. } => self.call_attempt_failed(now, a, FailureCause::Reset),
+                    Owner::Call { .. } => self.call_attempt_failed(now, &a, FailureCause::Reset),
                     Owner::Probe { .. } => {
                         if let Some(timer) = a.timeout {
                             self.engine.cancel(timer);
